@@ -1,0 +1,57 @@
+"""The ``enhscan`` command: one click group, one module per subcommand."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from enhscan import __version__
+from enhscan.errors import EnhscanError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
+
+
+class EnhscanGroup(click.Group):
+    """A click group that turns :class:`EnhscanError` into a one-line error and exit 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EnhscanError as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=EnhscanGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="enhscan")
+@click.option("-v", "--verbose", count=True, help="More log messages (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors: no progress bar, no warnings.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """enhscan: find enhancers in a genome with a DNA language-model classifier.
+
+    Coordinates are 0-based and half-open everywhere (BED convention).
+    """
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
+    logging.basicConfig(level=level, format="enhscan: %(levelname)s: %(message)s", force=True)
+    # transformers and accelerate are chatty at INFO; keep them at WARNING unless -vv.
+    for noisy in ("transformers", "accelerate", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    ctx.ensure_object(dict)
+    ctx.obj["quiet"] = quiet
+
+
+def _register() -> None:
+    from enhscan.cli.genome import genome
+
+    cli.add_command(genome)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point of the ``enhscan`` console script."""
+    cli(prog_name="enhscan")

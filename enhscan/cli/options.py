@@ -1,0 +1,73 @@
+"""Options shared by several subcommands, each defined once as a decorator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+F = Callable
+
+
+def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+model_option = click.option(
+    "-m",
+    "--model",
+    "model",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="enhscan model folder (or a fine-tuned DNABERT-2 folder).",
+)
+
+window_options = _stack(
+    click.option(
+        "--window",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Window width in bases  [default: the model's, normally 1000]",
+    ),
+    click.option(
+        "--stride",
+        type=click.IntRange(min=1),
+        default=200,
+        help="Distance between window starts in bases.",
+    ),
+    click.option(
+        "--max-n",
+        type=click.IntRange(min=0),
+        default=0,
+        help="Skip windows with more than this many N (non-ACGT) bases.",
+    ),
+)
+
+device_options = _stack(
+    click.option(
+        "--device",
+        default="auto",
+        help="auto, cpu, cuda or cuda:N (auto: a GPU if PyTorch sees one).",
+    ),
+    click.option(
+        "--dtype",
+        type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+        default="auto",
+        help="Compute precision (auto: bf16 on GPU, fp32 on CPU).",
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=64,
+        help="Windows per forward pass.",
+    ),
+)
+
+force_option = click.option(
+    "-f", "--force", is_flag=True, help="Overwrite outputs that already exist."
+)

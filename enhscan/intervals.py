@@ -1,0 +1,73 @@
+"""Interval arithmetic on one chromosome: merge, subtract, widen.
+
+An interval is a ``(start, end)`` pair of ints, 0-based and half-open. Lists of intervals
+returned here are sorted by start and do not overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+Interval = tuple[int, int]
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sort ``intervals`` and merge the ones that overlap or touch.
+
+    >>> merge([(5, 10), (0, 3), (3, 4), (8, 12)])
+    [(0, 4), (5, 12)]
+    """
+    merged: list[Interval] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def subtract(intervals: Iterable[Interval], holes: Iterable[Interval]) -> list[Interval]:
+    """The parts of ``intervals`` not covered by any of ``holes``.
+
+    >>> subtract([(0, 100)], [(10, 20), (50, 60)])
+    [(0, 10), (20, 50), (60, 100)]
+    """
+    holes = merge(holes)
+    result: list[Interval] = []
+    h = 0
+    for start, end in merge(intervals):
+        while h < len(holes) and holes[h][1] <= start:
+            h += 1
+        cursor = start
+        k = h
+        while k < len(holes) and holes[k][0] < end:
+            if holes[k][0] > cursor:
+                result.append((cursor, holes[k][0]))
+            cursor = max(cursor, holes[k][1])
+            k += 1
+        if cursor < end:
+            result.append((cursor, end))
+    return result
+
+
+def widen(intervals: Iterable[Interval], width: int, chrom_length: int) -> list[Interval]:
+    """Widen every interval shorter than ``width`` to ``width`` bases around its centre.
+
+    The widened interval is shifted, not cut, where it would cross a chromosome end, so it
+    always spans ``min(width, chrom_length)`` bases. Intervals already ``width`` or longer are
+    kept as they are. The result is merged.
+
+    >>> widen([(100, 200)], 1000, 5000)
+    [(0, 1000)]
+    >>> widen([(4900, 4950)], 1000, 5000)
+    [(4000, 5000)]
+    """
+    widened = []
+    for start, end in intervals:
+        if end - start < width:
+            centre = (start + end) // 2
+            start = min(max(centre - width // 2, 0), max(chrom_length - width, 0))
+            end = min(start + width, chrom_length)
+        widened.append((start, end))
+    return merge(widened)

@@ -1,0 +1,41 @@
+"""Write files under a temporary name and rename them into place only when complete.
+
+A run killed part-way therefore never leaves a truncated file under the final name: only a
+hidden ``.NAME.partial-PID`` file, which the next run ignores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def partial_path(final: Path) -> Path:
+    """The temporary name a file is written under before it becomes ``final``."""
+    return final.with_name(f".{final.name}.partial-{os.getpid()}")
+
+
+@contextmanager
+def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; rename it to ``final`` if the block succeeds.
+
+    On any exception the temporary file is removed and ``final`` is left as it was.
+    """
+    final = Path(final)
+    tmp = partial_path(final)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")

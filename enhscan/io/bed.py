@@ -1,0 +1,133 @@
+"""BED files: reading intervals (``--regions``, ``--exclude``) and writing calls (narrowPeak).
+
+BED coordinates are 0-based and half-open, as everywhere in enhscan. Chromosome names are
+matched to the genome's with :func:`enhscan.naming.match_chrom`, so ``chr20`` in a BED file
+finds ``20`` in the FASTA and the other way round.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from enhscan.calling import Call
+from enhscan.errors import EnhscanError
+from enhscan.intervals import Interval, merge
+from enhscan.naming import match_chrom
+
+
+@dataclass
+class BedIntervals:
+    """Intervals read from a BED file, keyed by the genome's chromosome names.
+
+    Attributes:
+        by_chrom: genome chromosome name -> merged, sorted intervals.
+        unmatched: chromosome names in the file that the genome does not have -> line count.
+        clipped: how many intervals reached past a chromosome end and were cut to it.
+    """
+
+    by_chrom: dict[str, list[Interval]] = field(default_factory=dict)
+    unmatched: dict[str, int] = field(default_factory=dict)
+    clipped: int = 0
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.by_chrom.values())
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt") if gzipped else open(path)
+
+
+def read_bed(
+    path: str | os.PathLike,
+    chrom_lengths: dict[str, int],
+    *,
+    clip: bool = False,
+) -> BedIntervals:
+    """Read the first three columns of a BED file (plain or gzip).
+
+    ``track``, ``browser``, ``#`` and blank lines are skipped. Intervals on chromosomes the
+    genome lacks are counted in ``unmatched``, not returned.
+
+    Args:
+        path: the BED file.
+        chrom_lengths: the genome's chromosome lengths, to match names and check bounds.
+        clip: cut intervals that reach past a chromosome end (for blacklists made for a whole
+            chromosome when the genome holds only part of it); otherwise such a line is an error.
+
+    Raises:
+        EnhscanError: unreadable file, or a line that is not ``chrom start end`` with
+            ``0 <= start < end`` (the message names the file and line).
+    """
+    path = Path(path)
+    result = BedIntervals()
+    raw: dict[str, list[Interval]] = {}
+    try:
+        handle = _open_text(path)
+    except OSError as err:
+        raise EnhscanError(f"cannot read BED file {path}: {err.strerror or err}") from None
+    with handle:
+        try:
+            lines = list(enumerate(handle, start=1))
+        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as err:
+            raise EnhscanError(f"{path} is not a readable text BED file ({err})") from None
+    for number, line in lines:
+        if not line.strip() or line.startswith(("#", "track", "browser")):
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        where = f"{path} line {number}"
+        if len(fields) < 3:
+            raise EnhscanError(f"{where}: expected 'chrom<TAB>start<TAB>end', got {line.strip()!r}")
+        name = fields[0].strip()
+        try:
+            start, end = int(fields[1]), int(fields[2])
+        except ValueError:
+            raise EnhscanError(
+                f"{where}: start and end must be whole numbers, got {fields[1]!r} and {fields[2]!r}"
+            ) from None
+        if start < 0 or end <= start:
+            raise EnhscanError(
+                f"{where}: need 0 <= start < end (0-based, half-open), got {start} and {end}"
+            )
+        chrom = match_chrom(name, chrom_lengths)
+        if chrom is None:
+            result.unmatched[name] = result.unmatched.get(name, 0) + 1
+            continue
+        length = chrom_lengths[chrom]
+        if end > length:
+            if not clip:
+                raise EnhscanError(
+                    f"{where}: {name}:{start}-{end} runs past the end of {chrom} ({length:,} bp); "
+                    "check the BED is for this genome assembly"
+                )
+            result.clipped += 1
+            if start >= length:
+                continue
+            end = length
+        raw.setdefault(chrom, []).append((start, end))
+    result.by_chrom = {chrom: merge(ivs) for chrom, ivs in raw.items()}
+    return result
+
+
+def format_narrowpeak(chrom: str, calls: Iterable[Call], first_index: int = 1) -> str:
+    """Calls of one chromosome as narrowPeak lines (BED6+4).
+
+    Columns: chrom, start, end, name (``enhscan_N``), score (``round(1000 * max prob)``), strand
+    ``.``, signalValue (max window probability), pValue and qValue ``-1`` (not computed),
+    peak (summit offset from start).
+    """
+    lines = []
+    for i, call in enumerate(calls, start=first_index):
+        score = min(1000, max(0, round(1000 * call.max_score)))
+        lines.append(
+            f"{chrom}\t{call.start}\t{call.end}\tenhscan_{i}\t{score}\t.\t"
+            f"{call.max_score:.6f}\t-1\t-1\t{call.summit - call.start}\n"
+        )
+    return "".join(lines)

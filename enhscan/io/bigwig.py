@@ -1,0 +1,49 @@
+"""Writing score tracks as bigWig (with pyBigWig), one chromosome at a time."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from enhscan.errors import EnhscanError
+
+
+class BigWigWriter:
+    """A bigWig file being written, chromosome by chromosome, in header order.
+
+    Args:
+        path: file to create (the caller renames it into place when the run completes).
+        chrom_sizes: ``(name, length)`` for every sequence of the genome, in FASTA order; the
+            header lists them all, so the track lines up with the genome in a browser.
+    """
+
+    def __init__(self, path: str | os.PathLike, chrom_sizes: list[tuple[str, int]]):
+        import pyBigWig
+
+        self._bw = pyBigWig.open(str(path), "w")
+        if self._bw is None:
+            raise EnhscanError(f"cannot create bigWig file {path}; check the folder is writable")
+        # maxZooms=10: zoom levels let IGV and UCSC draw a whole chromosome quickly.
+        self._bw.addHeader(list(chrom_sizes), maxZooms=10)
+
+    def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
+        """Add intervals ``[starts[i], ends[i])`` with ``values[i]`` on ``chrom``.
+
+        Arrays of equal length, sorted, non-overlapping; values are stored as float32.
+        Chromosomes must come in header order.
+        """
+        if len(starts) == 0:
+            return
+        self._bw.addEntries(
+            [chrom] * len(starts),
+            np.asarray(starts, dtype=np.int64).tolist(),
+            ends=np.asarray(ends, dtype=np.int64).tolist(),
+            values=np.asarray(values, dtype=np.float64).tolist(),
+        )
+
+    def close(self) -> None:
+        """Write the index and zoom levels and close the file."""
+        if self._bw is not None:
+            self._bw.close()
+            self._bw = None

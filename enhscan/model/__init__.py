@@ -1,0 +1,11 @@
+"""Models: the DNABERT-2 architecture, its tokenizer, and the enhscan model folder."""
+
+from enhscan.model.folder import (
+    Classifier,
+    ModelMetadata,
+    load_classifier,
+    new_classifier,
+    save_classifier,
+)
+
+__all__ = ["Classifier", "ModelMetadata", "load_classifier", "new_classifier", "save_classifier"]

@@ -1,0 +1,479 @@
+"""Native PyTorch DNABERT-2 (MosaicBERT-style BERT) for sequence classification.
+
+DNABERT-2 is a BERT encoder without position embeddings. Positional information comes from an
+ALiBi bias added to the attention scores, and the feed-forward block is a gated-GELU MLP.
+This file re-implements the architecture with plain PyTorch (no remote code, no triton, no
+flash-attn) so it runs on CPU and CUDA in fp32 / bf16 / fp16, and uses
+`torch.nn.functional.scaled_dot_product_attention` for attention.
+
+Parameter names match the published DNABERT-2 checkpoints exactly, so their state dicts load
+directly (the masked-LM checkpoint lacks `bert.pooler.*` / `classifier.*` and carries extra
+`cls.predictions.*` keys).
+
+Shapes: B = batch, L = sequence length (tokens incl. [CLS]/[SEP]), H = hidden size,
+nh = attention heads, hd = H // nh, I = intermediate size.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+try:  # transformers >= 5: init functions that skip tensors already loaded from a checkpoint
+    from transformers import initialization as init
+except ImportError:  # pragma: no cover - older transformers
+    from torch.nn import init
+
+__all__ = [
+    "DNABert2Config",
+    "DNABert2Model",
+    "DNABert2PreTrainedModel",
+    "DNABert2ForSequenceClassification",
+    "alibi_slopes",
+    "alibi_bias",
+    "attention_bias",
+    "probabilities",
+]
+
+# Named model shapes for `DNABert2Config.from_size`. "base" is DNABERT-2-117M.
+MODEL_SIZES: dict[str, dict[str, int]] = {
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
+    "small": dict(
+        hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512
+    ),
+    "base": dict(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
+    ),
+}
+
+
+# -----------------------------------------------------------------------------
+# Config
+
+
+class DNABert2Config(PretrainedConfig):
+    """Configuration of a DNABERT-2 model; defaults are those of DNABERT-2-117M.
+
+    Accepts the original DNABERT-2 `config.json` as keyword arguments. Unknown keys are kept as
+    attributes, except `auto_map` (dropped so nothing ever points at remote code) and
+    `model_type` (always "dnabert2"). `alibi_starting_size` is kept for compatibility only: the
+    ALiBi bias is built for whatever length a batch has.
+    """
+
+    model_type = "dnabert2"
+
+    # A plain __init__ (rather than transformers-5 dataclass fields) works on transformers 4 and 5.
+    def __init__(
+        self,
+        vocab_size: int = 4096,
+        hidden_size: int = 768,
+        num_hidden_layers: int = 12,
+        num_attention_heads: int = 12,
+        intermediate_size: int = 3072,
+        hidden_dropout_prob: float = 0.1,
+        attention_probs_dropout_prob: float = 0.0,
+        classifier_dropout: float | None = None,
+        layer_norm_eps: float = 1e-12,
+        type_vocab_size: int = 2,
+        initializer_range: float = 0.02,
+        alibi_starting_size: int = 512,
+        pad_token_id: int | None = 3,  # [PAD] in the DNABERT-2 tokenizer
+        **kwargs,
+    ):
+        if num_attention_heads <= 0 or hidden_size % num_attention_heads != 0:
+            raise ValueError(
+                f"hidden_size ({hidden_size}) must be a multiple of "
+                f"num_attention_heads ({num_attention_heads})"
+            )
+        kwargs.pop("auto_map", None)
+        kwargs.pop("model_type", None)  # the original config says "bert"; never shadow ours
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_dropout_prob = hidden_dropout_prob
+        self.attention_probs_dropout_prob = attention_probs_dropout_prob
+        self.classifier_dropout = classifier_dropout
+        self.layer_norm_eps = layer_norm_eps
+        self.type_vocab_size = type_vocab_size
+        self.initializer_range = initializer_range
+        self.alibi_starting_size = alibi_starting_size
+        super().__init__(pad_token_id=pad_token_id, **kwargs)
+
+    @classmethod
+    def from_size(cls, name: str, **overrides) -> "DNABert2Config":
+        """Config for a named shape ("tiny", "small", "base"); `overrides` win over the preset."""
+        if name not in MODEL_SIZES:
+            raise ValueError(
+                f"unknown DNABERT-2 size {name!r}; choose one of {sorted(MODEL_SIZES)}"
+            )
+        return cls(**{**MODEL_SIZES[name], **overrides})
+
+
+# -----------------------------------------------------------------------------
+# ALiBi
+
+
+def alibi_slopes(n_heads: int) -> Tensor:
+    """ALiBi head slopes as used by MosaicBERT / DNABERT-2.
+
+    For a power of two n the slopes are the geometric sequence start, start**2, ..., start**n
+    with start = 2 ** (-8 / n) (8 heads: 1/2, 1/4, ..., 1/256). Otherwise the slopes of the
+    closest lower power of two p are followed by the first n - p of every other slope of 2p heads.
+
+    Returns: float32 tensor [n_heads].
+    """
+    if n_heads < 1:
+        raise ValueError(f"n_heads must be >= 1, got {n_heads}")
+
+    def power_of_two_slopes(n: int) -> list[float]:
+        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+        return [start * start**i for i in range(n)]
+
+    p = 2 ** math.floor(math.log2(n_heads))
+    slopes = power_of_two_slopes(p)
+    if p < n_heads:
+        slopes += power_of_two_slopes(2 * p)[0::2][: n_heads - p]
+    return torch.tensor(slopes, dtype=torch.float32)
+
+
+def alibi_bias(n_heads: int, seq_len: int, device: torch.device | str | None = None) -> Tensor:
+    """ALiBi attention bias bias[h, i, j] = -slope_h * |i - j| for any sequence length.
+
+    Returns: float32 tensor [n_heads, seq_len, seq_len] on `device`.
+    """
+    pos = torch.arange(seq_len, device=device, dtype=torch.float32)
+    distance = (pos[None, :] - pos[:, None]).abs()  # [L, L]
+    return -alibi_slopes(n_heads).to(device)[:, None, None] * distance
+
+
+def attention_bias(attention_mask: Tensor, n_heads: int, dtype: torch.dtype) -> Tensor:
+    """Additive attention mask: ALiBi plus a large negative value on padded keys.
+
+    Padded keys get finfo(dtype).min / 2 rather than -inf: exp() of it relative to any valid key
+    underflows to exactly 0 (so padding cannot change valid outputs), but a row whose keys are
+    all padded still softmaxes to finite values instead of NaN. Padded query rows attend to the
+    valid keys as usual; their outputs are never read by valid positions.
+
+    Args:
+        attention_mask: [B, L] bool or 0/1 integer, True / 1 for real tokens.
+        n_heads: number of attention heads.
+        dtype: dtype of the attention scores (the query dtype).
+    Returns: tensor [B, n_heads, L, L] of `dtype` on the mask's device.
+    """
+    B, L = attention_mask.shape
+    alibi = alibi_bias(n_heads, L, attention_mask.device).to(dtype)  # [nh, L, L]
+    padded = ~attention_mask.bool()
+    pad = torch.zeros(B, 1, 1, L, dtype=dtype, device=attention_mask.device)
+    pad = pad.masked_fill(padded[:, None, None, :], torch.finfo(dtype).min / 2)
+    return alibi[None] + pad
+
+
+# -----------------------------------------------------------------------------
+# Modules
+
+
+class DNABert2Embeddings(nn.Module):
+    """Token + token-type embeddings, LayerNorm, dropout (no position embeddings)."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+        """input_ids, token_type_ids: int64 [B, L] -> float [B, L, H] (parameter dtype)."""
+        x = self.word_embeddings(input_ids)
+        if token_type_ids is None:
+            x = x + self.token_type_embeddings.weight[0]  # all token types are 0
+        else:
+            x = x + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.LayerNorm(x))
+
+
+class DNABert2SelfAttention(nn.Module):
+    """Multi-head self-attention with a fused QKV projection and an additive bias."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.n_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.dropout_p = config.attention_probs_dropout_prob
+        self.Wqkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+
+    def forward(self, x: Tensor, attn_bias: Tensor) -> Tensor:
+        """x: [B, L, H]; attn_bias: [B, nh, L, L] additive -> context [B, L, H] (dtype of x)."""
+        B, L, H = x.shape
+        qkv = self.Wqkv(x).view(B, L, 3, self.n_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, nh, L, hd]
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=attn_bias.to(q.dtype),
+            dropout_p=self.dropout_p if self.training else 0.0,
+        )
+        return y.transpose(1, 2).reshape(B, L, H)
+
+
+class DNABert2SelfOutput(nn.Module):
+    """Output projection, dropout, post-LN residual."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, context: Tensor, residual: Tensor) -> Tensor:
+        """context, residual: [B, L, H] -> [B, L, H]."""
+        return self.LayerNorm(self.dropout(self.dense(context)) + residual)
+
+
+class DNABert2Attention(nn.Module):
+    """Attention block; the submodule named `self` mirrors the checkpoint key names."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.self = DNABert2SelfAttention(config)
+        self.output = DNABert2SelfOutput(config)
+
+    def forward(self, x: Tensor, attn_bias: Tensor) -> Tensor:
+        """x: [B, L, H]; attn_bias: [B, nh, L, L] -> [B, L, H]."""
+        return self.output(self.self(x, attn_bias), x)
+
+
+class DNABert2MLP(nn.Module):
+    """Gated-GELU feed-forward: wo(gelu(x W_g) * (x W_v)), dropout, post-LN residual."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.intermediate_size = config.intermediate_size
+        self.gated_layers = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=False)
+        self.act = nn.GELU(approximate="none")
+        self.wo = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, L, H] -> [B, L, H]."""
+        gated, non_gated = self.gated_layers(x).split(self.intermediate_size, dim=-1)
+        h = self.dropout(self.act(gated) * non_gated)
+        return self.layernorm(self.dropout(self.wo(h)) + x)
+
+
+class DNABert2Layer(nn.Module):
+    """One encoder layer: attention block then gated MLP block (both post-LN)."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.attention = DNABert2Attention(config)
+        self.mlp = DNABert2MLP(config)
+
+    def forward(self, x: Tensor, attn_bias: Tensor) -> Tensor:
+        """x: [B, L, H]; attn_bias: [B, nh, L, L] -> [B, L, H]."""
+        return self.mlp(self.attention(x, attn_bias))
+
+
+class DNABert2Encoder(nn.Module):
+    """Stack of layers sharing one ALiBi + padding bias per forward."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.n_heads = config.num_attention_heads
+        self.layer = nn.ModuleList(DNABert2Layer(config) for _ in range(config.num_hidden_layers))
+        # Set by PreTrainedModel.activation_checkpointing_enable() / gradient_checkpointing_enable()
+        self.gradient_checkpointing = False
+        self._gradient_checkpointing_func = None
+
+    def forward(self, x: Tensor, attention_mask: Tensor) -> Tensor:
+        """x: [B, L, H]; attention_mask: [B, L] bool/0-1 -> last hidden states [B, L, H]."""
+        dtype = x.dtype
+        if torch.is_autocast_enabled(x.device.type):
+            dtype = torch.get_autocast_dtype(x.device.type)  # q/k/v will come out in this dtype
+        attn_bias = attention_bias(attention_mask, self.n_heads, dtype)
+        for layer in self.layer:
+            if self.gradient_checkpointing and self.training:
+                x = self._gradient_checkpointing_func(layer.__call__, x, attn_bias)
+            else:
+                x = layer(x, attn_bias)
+        return x
+
+
+class DNABert2Pooler(nn.Module):
+    """tanh(dense(hidden state of the first token, [CLS]))."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states: Tensor) -> Tensor:
+        """hidden_states: [B, L, H] -> pooled [B, H]."""
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+class DNABert2Model(nn.Module):
+    """The DNABERT-2 encoder (`bert.*` in checkpoints): embeddings, encoder, pooler."""
+
+    def __init__(self, config: DNABert2Config, add_pooling_layer: bool = True):
+        super().__init__()
+        self.config = config
+        self.embeddings = DNABert2Embeddings(config)
+        self.encoder = DNABert2Encoder(config)
+        self.pooler = DNABert2Pooler(config) if add_pooling_layer else None
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Encode a batch.
+
+        Args:
+            input_ids: int64 [B, L], right-padded with the pad token.
+            attention_mask: [B, L] bool or 0/1, 1 for real tokens; all ones when None.
+            token_type_ids: int64 [B, L] or None (all zeros).
+        Returns:
+            (last hidden states [B, L, H], pooled [CLS] output [B, H] or None without a pooler),
+            in the parameter dtype (or the autocast dtype).
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
+        x = self.embeddings(input_ids, token_type_ids)
+        x = self.encoder(x, attention_mask)
+        pooled = self.pooler(x) if self.pooler is not None else None
+        return x, pooled
+
+
+# -----------------------------------------------------------------------------
+# transformers integration
+
+
+class DNABert2PreTrainedModel(PreTrainedModel):
+    """Weight init and transformers plumbing shared by DNABERT-2 heads (`self.bert` backbone)."""
+
+    config_class = DNABert2Config
+    base_model_prefix = "bert"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["DNABert2Layer"]
+    # Attention always goes through SDPA; declaring it keeps transformers' attn checks happy.
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.bert.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.bert.embeddings.word_embeddings = value
+
+    def embed(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> Tensor:
+        """Last encoder hidden states [B, L, H] (float, parameter/autocast dtype).
+
+        input_ids: int64 [B, L]; attention_mask: [B, L] bool or 0/1 (default all ones).
+        Positions where attention_mask is 0 hold meaningless values.
+        """
+        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        return hidden
+
+
+class DNABert2ForSequenceClassification(DNABert2PreTrainedModel):
+    """DNABERT-2 with a linear head on the pooled [CLS] output."""
+
+    # The DNABERT-2 masked-LM checkpoint carries its MLM head; it is expected to be unused here.
+    _keys_to_ignore_on_load_unexpected = [r"^cls\.predictions\."]
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = DNABert2Model(config)
+        p = config.classifier_dropout
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+    ) -> SequenceClassifierOutput:
+        """Classify a batch.
+
+        Args:
+            input_ids: int64 [B, L], right-padded with the pad token.
+            attention_mask: [B, L] bool or 0/1 (default all ones).
+            token_type_ids: int64 [B, L] or None.
+            labels: optional. int64 [B] class ids (cross-entropy), float [B] targets when
+                num_labels == 1 (MSE), or float [B, num_labels] multi-hot (BCE with logits);
+                `config.problem_type` overrides the inference, as in transformers.
+        Returns:
+            SequenceClassifierOutput with logits [B, num_labels] and a scalar loss if labels.
+        """
+        _, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        logits = self.classifier(self.dropout(pooled))
+        loss = self._loss(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def _loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        problem = self.config.problem_type
+        if problem is None:
+            if self.num_labels == 1:
+                problem = "regression"
+            elif labels.dtype in (torch.long, torch.int):
+                problem = "single_label_classification"
+            else:
+                problem = "multi_label_classification"
+        if problem == "regression":
+            return F.mse_loss(logits.squeeze(-1).float(), labels.float().view(-1))
+        if problem == "single_label_classification":
+            return F.cross_entropy(logits.float(), labels.view(-1))
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+
+
+def probabilities(logits: Tensor, positive_index: int = 1) -> Tensor:
+    """Positive-class probability per sequence.
+
+    logits: [B, num_labels] any float dtype -> float32 [B]: softmax column `positive_index`,
+    or sigmoid of the single logit when num_labels == 1.
+    """
+    logits = logits.float()
+    if logits.shape[-1] == 1:
+        return torch.sigmoid(logits[..., 0])
+    return torch.softmax(logits, dim=-1)[..., positive_index]
+
+
+AutoConfig.register("dnabert2", DNABert2Config, exist_ok=True)
+AutoModelForSequenceClassification.register(
+    DNABert2Config, DNABert2ForSequenceClassification, exist_ok=True
+)

@@ -1,0 +1,291 @@
+"""The enhscan model folder: one directory that holds everything needed to score windows.
+
+Layout::
+
+    model_dir/
+      config.json        architecture (a transformers PretrainedConfig)
+      model.safetensors  weights (a DNABERT-2 folder's pytorch_model.bin is read too)
+      tokenizer.json     the tokenizers BPE tokenizer
+      enhscan.json       ModelMetadata: family, window, labels, call threshold, provenance, metrics
+
+A plain DNABERT-2 folder (no enhscan.json) loads too, with default metadata. Loading never
+runs code from the folder: weights come from safetensors or ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from enhscan.errors import EnhscanError
+from enhscan.model.encoding import BpeEncoder, default_tokenizer_json
+
+log = logging.getLogger(__name__)
+
+METADATA_NAME = "enhscan.json"
+FORMAT_VERSION = 1
+WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
+FAMILIES = ("dnabert2",)
+
+
+@dataclass
+class ModelMetadata:
+    """What enhscan needs to know about a model beyond its weights.
+
+    Attributes:
+        family: model family (``dnabert2``).
+        window: window width in bases the model was trained on.
+        labels: class names, in logit order.
+        positive_index: which label is "enhancer"; its probability is the score.
+        threshold: default call threshold (the best-F1 threshold from training, or 0.5).
+        provenance: how the model was made (data, commands, versions).
+        metrics: held-out metrics from training.
+    """
+
+    family: str = "dnabert2"
+    window: int = 1000
+    labels: list[str] = field(default_factory=lambda: ["background", "enhancer"])
+    positive_index: int = 1
+    threshold: float = 0.5
+    provenance: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "metadata") -> ModelMetadata:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        meta = cls(**known)
+        if meta.family not in FAMILIES:
+            raise EnhscanError(
+                f"{source}: unknown model family {meta.family!r}; this enhscan knows "
+                f"{', '.join(FAMILIES)} (upgrade enhscan?)"
+            )
+        if not isinstance(meta.window, int) or meta.window <= 0:
+            raise EnhscanError(f"{source}: window must be a positive integer, got {meta.window!r}")
+        if not 0 <= meta.threshold <= 1:
+            raise EnhscanError(f"{source}: threshold must be in [0, 1], got {meta.threshold!r}")
+        if not 0 <= meta.positive_index < max(len(meta.labels), 1):
+            raise EnhscanError(f"{source}: positive_index {meta.positive_index} not in labels")
+        return meta
+
+
+@dataclass
+class Classifier:
+    """A loaded model, ready to score windows.
+
+    Attributes:
+        network: the PyTorch module; ``network(input_ids, attention_mask).logits`` -> [B, labels].
+        encoder: turns DNA strings into token ids.
+        metadata: window, labels, threshold, provenance.
+        identity: ``sha256:<hex>`` of the weights, recorded in run records.
+        path: the folder it came from, if any.
+    """
+
+    network: torch.nn.Module
+    encoder: BpeEncoder
+    metadata: ModelMetadata
+    identity: str
+    path: Path | None = None
+
+    def score_tokens(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Enhancer probability for a padded batch.
+
+        Args:
+            ids: int64 [B, L] token ids; mask: bool [B, L], True on real tokens.
+
+        Returns:
+            float32 [B] probabilities of the positive label.
+        """
+        from enhscan.model.dnabert2 import probabilities
+
+        logits = self.network(input_ids=ids, attention_mask=mask).logits
+        return probabilities(logits, self.metadata.positive_index)
+
+
+def new_classifier(
+    size: str = "tiny",
+    *,
+    tokenizer_json: str | None = None,
+    window: int = 1000,
+    seed: int = 0,
+    **config_overrides,
+) -> Classifier:
+    """A DNABERT-2-architecture classifier with freshly initialised (random) weights.
+
+    Args:
+        size: ``tiny``, ``small`` or ``base`` (the 117M shape).
+        tokenizer_json: tokenizer JSON text; default the shipped DNABERT-2 tokenizer.
+        window: window width stored in the metadata.
+        seed: seed for the weight initialisation.
+        config_overrides: any :class:`~enhscan.model.dnabert2.DNABert2Config` field.
+    """
+    from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForSequenceClassification
+
+    encoder = BpeEncoder(tokenizer_json or default_tokenizer_json())
+    config = DNABert2Config.from_size(size, **config_overrides)
+    config.pad_token_id = encoder.pad_id
+    torch.manual_seed(seed)
+    network = DNABert2ForSequenceClassification(config).eval()
+    metadata = ModelMetadata(window=window, provenance={"created": "random initialisation"})
+    return Classifier(network, encoder, metadata, identity=_state_sha256(network))
+
+
+def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
+    """Write ``classifier`` as an enhscan model folder (created or replaced atomically)."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    from transformers.utils import logging as hf_logging
+
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # transformers' "Writing model shards" bar is noise here
+    try:
+        classifier.network.save_pretrained(tmp, safe_serialization=True)
+        os.chmod(tmp / "model.safetensors", 0o644)
+        (tmp / "tokenizer.json").write_text(classifier.encoder.tokenizer_json)
+        (tmp / METADATA_NAME).write_text(json.dumps(asdict(classifier.metadata), indent=2) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
+    classifier.path = out_dir
+    classifier.identity = _file_sha256(out_dir / "model.safetensors")
+    return out_dir
+
+
+def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Classifier:
+    """Load an enhscan model folder, or a DNABERT-2 checkpoint folder, on the CPU in fp32.
+
+    Args:
+        path: the folder.
+        require_head: refuse a folder without trained pooler/classifier weights (such as the
+            DNABERT-2 masked-LM checkpoint); pass False to start fine-tuning from one.
+
+    Raises:
+        EnhscanError: missing or incomplete folder, weights that do not fit the config, a
+            tokenizer that does not fit the weights, or an architecture that is not DNABERT-2.
+    """
+    from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForSequenceClassification
+
+    path = Path(path)
+    if not path.is_dir():
+        what = "does not exist" if not path.exists() else "is not a folder"
+        raise EnhscanError(f"model folder {path} {what}; give the folder enhscan train wrote")
+    config_file = path / "config.json"
+    weights = next((path / n for n in WEIGHT_NAMES if (path / n).exists()), None)
+    tokenizer_file = path / "tokenizer.json"
+    missing = [
+        n
+        for n, p in (("config.json", config_file), ("tokenizer.json", tokenizer_file))
+        if not p.exists()
+    ]
+    if weights is None:
+        missing.append(" or ".join(WEIGHT_NAMES))
+    if missing:
+        raise EnhscanError(f"model folder {path} is incomplete: no {', '.join(missing)}")
+
+    metadata_file = path / METADATA_NAME
+    if metadata_file.exists():
+        metadata = ModelMetadata.from_dict(_read_json(metadata_file), str(metadata_file))
+    else:
+        log.warning("%s has no %s: using window 1000 and threshold 0.5", path, METADATA_NAME)
+        metadata = ModelMetadata(provenance={"source": str(path)})
+
+    config_dict = _read_json(config_file)
+    if "alibi_starting_size" not in config_dict and config_dict.get("model_type") != "dnabert2":
+        raise EnhscanError(
+            f"{config_file} does not describe a DNABERT-2-architecture model (no "
+            "alibi_starting_size); give a DNABERT-2 or enhscan model folder"
+        )
+    try:
+        config = DNABert2Config(**config_dict)
+    except (TypeError, ValueError) as err:
+        raise EnhscanError(f"{config_file}: not a usable DNABERT-2 config ({err})") from None
+    config.num_labels = len(metadata.labels)
+
+    encoder = BpeEncoder.from_file(tokenizer_file)
+    if encoder.vocab_size > config.vocab_size:
+        raise EnhscanError(
+            f"{tokenizer_file} has {encoder.vocab_size} tokens but the model has embeddings for "
+            f"{config.vocab_size}: the tokenizer belongs to another model"
+        )
+    config.pad_token_id = encoder.pad_id
+
+    state = _read_state_dict(weights)
+    network = DNABert2ForSequenceClassification(config)
+    expected = set(network.state_dict())
+    # The DNABERT-2 masked-LM checkpoint carries its MLM head; it plays no part in classifying.
+    state = {k: v for k, v in state.items() if not k.startswith("cls.")}
+    unexpected = sorted(set(state) - expected)
+    if unexpected:
+        raise EnhscanError(
+            f"{weights} has parameters a DNABERT-2 classifier does not, e.g. {unexpected[0]}; "
+            "it is not a DNABERT-2-architecture checkpoint"
+        )
+    absent = sorted(expected - set(state))
+    head = [k for k in absent if k.startswith(("classifier.", "bert.pooler."))]
+    if len(head) < len(absent):
+        body = [k for k in absent if k not in head]
+        raise EnhscanError(
+            f"{weights} is incomplete: {len(body)} encoder parameters missing, e.g. {body[0]}"
+        )
+    if head and require_head:
+        raise EnhscanError(
+            f"{path} is a pretrained model without a trained classifier head; fine-tune it "
+            f"first with `enhscan train --base {path}`"
+        )
+    try:
+        network.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        first = str(err).split("\n\t")[1] if "\n\t" in str(err) else str(err)
+        raise EnhscanError(f"{weights} does not fit {config_file}: {first.strip()}") from None
+    network.eval()
+    return Classifier(network, encoder, metadata, identity=_file_sha256(weights), path=path)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise EnhscanError(f"cannot read {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise EnhscanError(f"{path} should hold a JSON object")
+    return data
+
+
+def _read_state_dict(weights: Path) -> dict[str, torch.Tensor]:
+    try:
+        if weights.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(weights))
+        return torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as err:  # safetensors and torch raise assorted types on corrupt files
+        raise EnhscanError(f"cannot read weights {weights}: {err}") from None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def _state_sha256(network: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(network.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(tensor.detach().float().cpu().numpy()).tobytes())
+    return "sha256:" + digest.hexdigest()

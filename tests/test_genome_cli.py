@@ -1,0 +1,365 @@
+"""`enhscan genome` end to end: outputs read back and checked against direct scoring."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyBigWig
+import pytest
+from click.testing import CliRunner
+
+from enhscan import __version__
+from enhscan.calling import call_regions
+from enhscan.cli import cli
+from enhscan.engine import WindowScorer
+from enhscan.io.fasta import open_genome
+from enhscan.scan import OUTPUTS, ScanSettings, scan_genome
+from enhscan.tiling import tile_chrom
+
+ACGT = set("ACGT")
+
+
+def run(*args: str, expect: int = 0):
+    result = CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+    assert result.exit_code == expect, result.output
+    return result
+
+
+def expected_scores(
+    fasta: Path, classifier, chrom: str, stretches=None, window=1000, stride=200, max_n=0
+):
+    """Score the windows of one chromosome directly, one window at a time."""
+    with open_genome(fasta) as genome:
+        length = genome.lengths[chrom]
+        tiling = tile_chrom(chrom, length, stretches or [(0, length)], window, stride)
+        scorer = WindowScorer(classifier, batch_size=1)
+        scores = np.full(len(tiling), np.nan, dtype=np.float32)
+        for k, start in enumerate(tiling.starts):
+            seq = genome.fetch(chrom, int(start), int(start) + window)
+            if sum(base not in ACGT for base in seq) <= max_n:
+                scores[k] = scorer.score([seq])[0]
+    return tiling, scores
+
+
+def read_track(path: Path, chrom: str) -> list[tuple[int, int, float]]:
+    with pyBigWig.open(str(path)) as bw:
+        return list(bw.intervals(chrom) or [])
+
+
+def read_calls(path: Path) -> list[list[str]]:
+    return [line.rstrip("\n").split("\t") for line in path.read_text().splitlines()]
+
+
+def test_scan_writes_track_calls_and_record(tmp_path, mini_fasta, tiny_model_dir, tiny_classifier):
+    out = tmp_path / "tracks"
+    run(
+        "genome",
+        str(mini_fasta),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+        "--threshold",
+        "0.6",
+    )
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS.values())
+
+    with pyBigWig.open(str(out / "scores.bw")) as bw:
+        # Every FASTA sequence is in the header, in FASTA order, with its length.
+        assert list(bw.chroms().items()) == [
+            ("chr2", 60000),
+            ("chr22_32000000", 30500),
+            ("yeastI_0_700", 700),
+        ]
+    record = json.loads((out / "run.json").read_text())
+    all_calls = read_calls(out / "calls.narrowPeak")
+    total_scored = 0
+    for chrom in ("chr2", "chr22_32000000"):
+        tiling, scores = expected_scores(mini_fasta, tiny_classifier, chrom)
+        scored = ~np.isnan(scores)
+        total_scored += scored.sum()
+        track = read_track(out / "scores.bw", chrom)
+        assert [(s, e) for s, e, _ in track] == list(
+            zip(tiling.bin_starts[scored].tolist(), tiling.bin_ends[scored].tolist(), strict=True)
+        )
+        np.testing.assert_allclose([v for _, _, v in track], scores[scored], atol=1e-5, rtol=0)
+        # Calls are exactly the thresholded track.
+        calls = [c for c in all_calls if c[0] == chrom]
+        want = call_regions(tiling.bin_starts, tiling.bin_ends, scores, 0.6)
+        assert [(int(c[1]), int(c[2])) for c in calls] == [(w.start, w.end) for w in want]
+        for line, call in zip(calls, want, strict=True):
+            assert float(line[6]) == pytest.approx(call.max_score, abs=1e-5)
+            assert int(line[1]) + int(line[9]) == call.summit
+        assert record["per_chromosome"][chrom]["scored"] == scored.sum()
+    assert len(all_calls) == record["calls"] > 0
+    # Calls are sorted and named uniquely.
+    assert len({c[3] for c in all_calls}) == len(all_calls)
+
+    # chr2 starts with a 10 kb N run: those windows are skipped and have no value (not 0).
+    chr2_track = read_track(out / "scores.bw", "chr2")
+    assert chr2_track[0][0] >= 10000 - 1000
+    assert record["per_chromosome"]["chr2"]["skipped_n"] > 40
+    # The 700 bp sequence is shorter than a window: reported, not scored.
+    assert record["chromosomes_too_short"] == ["yeastI_0_700"]
+    assert read_track(out / "scores.bw", "yeastI_0_700") == []
+    assert record["windows"]["scored"] == total_scored
+    assert record["model"]["identity"].startswith("sha256:")
+    assert record["parameters"]["stride"] == 200 and record["parameters"]["window"] == 1000
+    assert record["genome"]["sizes"]["chr2"] == 60000
+
+
+def test_track_reads_back_with_ucsc_library(tmp_path, mini_fasta, tiny_model_dir):
+    bbi = pytest.importorskip("bbi")
+    out = tmp_path / "t"
+    run("genome", str(mini_fasta), "-m", str(tiny_model_dir), "-o", str(out), "--chroms", "chr22*")
+    path = str(out / "scores.bw")
+    assert bbi.is_bigwig(path)
+    assert bbi.chromsizes(path)["chr22_32000000"] == 30500
+    dense = bbi.fetch(path, "chr22_32000000", 0, 30500)
+    with pyBigWig.open(path) as bw:
+        np.testing.assert_allclose(dense, bw.values("chr22_32000000", 0, 30500), atol=1e-6)
+    assert not np.isnan(dense).any()  # no N in this piece: every base has a value
+
+
+def test_soft_masked_bases_score_as_upper_case(tmp_path, tiny_classifier):
+    upper = "".join(np.random.default_rng(1).choice(list("ACGT"), size=1600))
+    mixed = upper[:300] + upper[300:900].lower() + upper[900:]
+    for name, seq in (("u", upper), ("m", mixed)):
+        (tmp_path / f"{name}.fa").write_text(f">s\n{seq}\n")
+        scan_genome(
+            tmp_path / f"{name}.fa", tiny_classifier, tmp_path / name, ScanSettings(progress=False)
+        )
+    assert read_track(tmp_path / "u" / "scores.bw", "s") == read_track(
+        tmp_path / "m" / "scores.bw", "s"
+    )
+
+
+def test_max_n_lets_windows_with_few_n_through(tmp_path, tiny_classifier):
+    seq = list(np.random.default_rng(2).choice(list("ACGT"), size=3000))
+    seq[1500] = "N"
+    seq[1510] = "R"
+    (tmp_path / "g.fa").write_text(">s\n" + "".join(seq) + "\n")
+    strict = scan_genome(
+        tmp_path / "g.fa", tiny_classifier, tmp_path / "a", ScanSettings(progress=False)
+    )
+    loose = scan_genome(
+        tmp_path / "g.fa", tiny_classifier, tmp_path / "b", ScanSettings(progress=False, max_n=2)
+    )
+    assert strict["windows"]["skipped_n"] == 5 and strict["windows"]["total"] == 11
+    assert loose["windows"]["skipped_n"] == 0 and loose["windows"]["scored"] == 11
+
+
+def test_same_output_whatever_the_batch_size_and_chunking(tmp_path, mini_fasta, tiny_classifier):
+    runs = {}
+    for name, settings in {
+        "a": ScanSettings(progress=False, batch_size=1, chunk_bases=3000),
+        "b": ScanSettings(progress=False, batch_size=64),
+        "c": ScanSettings(progress=False, batch_size=5, chunk_bases=100_000),
+    }.items():
+        scan_genome(mini_fasta, tiny_classifier, tmp_path / name, settings)
+        runs[name] = [
+            read_track(tmp_path / name / "scores.bw", c) for c in ("chr2", "chr22_32000000")
+        ]
+    for name in ("b", "c"):
+        for got, want in zip(runs[name], runs["a"], strict=True):
+            assert [(s, e) for s, e, _ in got] == [(s, e) for s, e, _ in want]
+            np.testing.assert_allclose([v for *_, v in got], [v for *_, v in want], atol=1e-5)
+
+
+def test_regions_and_exclude_with_other_chrom_naming(tmp_path, mini_fasta, tiny_model_dir):
+    # FASTA says chr2; the BEDs say 2 (Ensembl style) and must still match.
+    (tmp_path / "regions.bed").write_text("2\t20000\t23000\n2\t40000\t40100\n")
+    (tmp_path / "exclude.bed").write_text("track name=blacklist\n2\t21000\t21500\n")
+    run(
+        "genome",
+        str(mini_fasta),
+        "-m",
+        str(tiny_model_dir),
+        "-o",
+        str(tmp_path / "o"),
+        "--regions",
+        str(tmp_path / "regions.bed"),
+        "--exclude",
+        str(tmp_path / "exclude.bed"),
+    )
+    track = read_track(tmp_path / "o" / "scores.bw", "chr2")
+    covered = [(s, e) for s, e, _ in track]
+    # [20000, 21000) is one window; [21500, 23000) is tiled; the short region is widened to
+    # [39550, 40550); nothing else is scored.
+    assert covered[0] == (20000, 21000)
+    assert all(not (s < 21500 and e > 21000) for s, e in covered)
+    assert covered[-1] == (39550, 40550)
+    assert all(20000 <= s and e <= 40550 for s, e in covered)
+    assert read_track(tmp_path / "o" / "scores.bw", "chr22_32000000") == []
+
+
+def test_threshold_defaults_to_the_models(tmp_path, mini_fasta, tiny_classifier):
+    import dataclasses
+
+    from enhscan.model import save_classifier
+
+    strict = dataclasses.replace(
+        tiny_classifier, metadata=dataclasses.replace(tiny_classifier.metadata, threshold=1.0)
+    )
+    folder = save_classifier(strict, tmp_path / "strict")
+    run("genome", str(mini_fasta), "-m", str(folder), "-o", str(tmp_path / "o"))
+    record = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert record["parameters"]["threshold"] == 1.0 and record["calls"] == 0
+
+
+def test_existing_outputs_need_force(tmp_path, mini_fasta, tiny_model_dir):
+    out = tmp_path / "o"
+    args = (
+        "genome",
+        str(mini_fasta),
+        "-m",
+        str(tiny_model_dir),
+        "-o",
+        str(out),
+        "--chroms",
+        "chr22_32000000",
+    )
+    run(*args)
+    before = (out / "scores.bw").read_bytes()
+    result = run(*args, expect=1)
+    assert "--force" in result.output and len(result.output.strip().splitlines()) == 1
+    assert (out / "scores.bw").read_bytes() == before
+    run(*args, "--force", "--stride", "500")
+    assert (out / "scores.bw").read_bytes() != before
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--threshold", "1.5"], "1.5"),
+        (["--window", "0"], "--window"),
+        (["--stride", "0"], "--stride"),
+        (["--max-n", "-1"], "--max-n"),
+        (["--chroms", "chrZZ"], "matches no sequence"),
+    ],
+)
+def test_bad_options(tmp_path, mini_fasta, tiny_model_dir, args, message):
+    result = run(
+        "genome",
+        str(mini_fasta),
+        "-m",
+        str(tiny_model_dir),
+        "-o",
+        str(tmp_path / "o"),
+        *args,
+        expect=2 if args[0] != "--chroms" else 1,
+    )
+    assert message in result.output
+    assert not (tmp_path / "o" / "scores.bw").exists()
+
+
+def test_bad_inputs_fail_cleanly(tmp_path, mini_fasta, tiny_model_dir):
+    outfile = tmp_path / "afile"
+    outfile.write_text("x")
+    cases = [
+        (
+            ["genome", str(tmp_path / "missing.fa"), "-m", str(tiny_model_dir), "-o", "o1"],
+            "does not exist",
+        ),
+        (["genome", str(mini_fasta), "-m", str(tmp_path / "nomodel"), "-o", "o2"], "model folder"),
+        (["genome", str(mini_fasta), "-m", str(tiny_model_dir), "-o", str(outfile)], "is a file"),
+        (["genome", str(mini_fasta), "-o", "o3"], "--model"),
+    ]
+    bad_bed = tmp_path / "bad.bed"
+    bad_bed.write_text("chr2\t100\n")
+    cases.append(
+        (
+            [
+                "genome",
+                str(mini_fasta),
+                "-m",
+                str(tiny_model_dir),
+                "-o",
+                "o4",
+                "--regions",
+                str(bad_bed),
+            ],
+            "line 1",
+        )
+    )
+    for args, message in cases:
+        args = [str(tmp_path / a) if a in ("o1", "o2", "o3", "o4") else a for a in args]
+        result = CliRunner().invoke(cli, ["-q", *args])
+        assert result.exit_code != 0
+        assert message in result.output, result.output
+        assert result.output.startswith(("Error", "Usage")), result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        # Inputs are checked before the output folder is made.
+        assert not any((tmp_path / folder).exists() for folder in ("o1", "o2", "o3", "o4"))
+
+
+def test_interrupted_scan_leaves_no_output(tmp_path, mini_fasta, tiny_classifier, monkeypatch):
+    calls = {"n": 0}
+    real_score = WindowScorer.score
+
+    def failing_score(self, seqs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_score(self, seqs)
+
+    monkeypatch.setattr(WindowScorer, "score", failing_score)
+    with pytest.raises(KeyboardInterrupt):
+        scan_genome(
+            mini_fasta,
+            tiny_classifier,
+            tmp_path / "o",
+            ScanSettings(progress=False, chunk_bases=5000),
+        )
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_read_only_fasta_folder_indexes_into_out(tmp_path, mini_fasta, tiny_classifier):
+    folder = mini_fasta.parent
+    folder.chmod(0o555)
+    try:
+        scan_genome(
+            mini_fasta,
+            tiny_classifier,
+            tmp_path / "o",
+            ScanSettings(progress=False, chroms=["chr22*"]),
+        )
+    finally:
+        folder.chmod(0o755)
+    assert (tmp_path / "o" / "mini.fa.fai").exists()
+    assert not (folder / "mini.fa.fai").exists()
+
+
+def test_version_help_and_module_entry_point():
+    assert __version__ in CliRunner().invoke(cli, ["-V"]).output
+    assert "genome" in CliRunner().invoke(cli, ["-h"]).output
+    assert "--stride" in CliRunner().invoke(cli, ["genome", "-h"]).output
+    done = subprocess.run(
+        [sys.executable, "-m", "enhscan", "--version"], capture_output=True, text=True, check=True
+    )
+    assert __version__ in done.stdout
+
+
+@pytest.mark.slow
+def test_real_hg38_piece_bgzip(tmp_path, tiny_model_dir):
+    """The issue's acceptance scan: 2.3 Mb of hg38 chr2 (bgzip), read back with both libraries."""
+    from tests.conftest import SHARED
+
+    source = SHARED / "genomes" / "hg38_chr2_0-2333275.fa.gz"
+    if not source.exists():
+        pytest.skip("shared data not present")
+    bbi = pytest.importorskip("bbi")
+    out = tmp_path / "o"
+    run("genome", str(source), "-m", str(tiny_model_dir), "-o", str(out))
+    record = json.loads((out / "run.json").read_text())
+    assert record["windows"]["scored"] > 11000
+    with pyBigWig.open(str(out / "scores.bw")) as bw:
+        assert bw.chroms() == {"chr2": 2333275}
+        values = bw.values("chr2", 20000, 2333275, numpy=True)
+    np.testing.assert_allclose(
+        bbi.fetch(str(out / "scores.bw"), "chr2", 20000, 2333275), values, atol=1e-6
+    )

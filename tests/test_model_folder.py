@@ -1,0 +1,231 @@
+"""The model folder: saving, loading, DNABERT-2 checkpoints, and the errors for broken folders."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from enhscan.engine import WindowScorer
+from enhscan.errors import EnhscanError
+from enhscan.model import load_classifier, new_classifier, save_classifier
+from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
+
+RNG = np.random.default_rng(3)
+SEQS = ["".join(RNG.choice(list("ACGT"), size=n)) for n in (1000, 1000, 640, 1000, 37, 1000, 800)]
+
+
+def _dnabert2_style_folder(folder: Path, classifier, *, with_head: bool, mlm_head: bool) -> Path:
+    """A folder laid out like the DNABERT-2 release: config.json with model_type bert and
+    alibi_starting_size, pytorch_model.bin, tokenizer.json, and no enhscan.json."""
+    folder.mkdir(parents=True)
+    config = classifier.network.config.to_dict()
+    config.update(
+        model_type="bert",
+        architectures=["BertForMaskedLM"],
+        auto_map={"AutoModel": "bert_layers.BertModel"},
+    )
+    (folder / "config.json").write_text(json.dumps(config))
+    state = dict(classifier.network.state_dict())
+    if not with_head:
+        state = {
+            k: v for k, v in state.items() if not k.startswith(("classifier.", "bert.pooler."))
+        }
+    if mlm_head:
+        hidden = classifier.network.config.hidden_size
+        state["cls.predictions.transform.dense.weight"] = torch.zeros(hidden, hidden)
+        state["cls.predictions.decoder.bias"] = torch.zeros(4096)
+    torch.save(state, folder / "pytorch_model.bin")
+    (folder / "tokenizer.json").write_text(default_tokenizer_json())
+    return folder
+
+
+def test_save_load_roundtrip_scores_identically(tmp_path, tiny_classifier):
+    folder = save_classifier(tiny_classifier, tmp_path / "m")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "enhscan.json",
+        "model.safetensors",
+        "tokenizer.json",
+    ]
+    loaded = load_classifier(folder)
+    assert loaded.identity.startswith("sha256:") and loaded.identity == tiny_classifier.identity
+    a = WindowScorer(tiny_classifier).score(SEQS)
+    b = WindowScorer(loaded).score(SEQS)
+    np.testing.assert_array_equal(a, b)
+    assert loaded.metadata == tiny_classifier.metadata
+
+
+def test_transformers_from_pretrained_reads_the_folder(tiny_model_dir, tiny_classifier):
+    from transformers import AutoModelForSequenceClassification
+
+    net = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir).eval()
+    ids, mask = pad_batch(tiny_classifier.encoder.encode(SEQS[:3]), tiny_classifier.encoder.pad_id)
+    with torch.no_grad():
+        got = net(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits
+        want = tiny_classifier.network(
+            input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
+        ).logits
+    torch.testing.assert_close(got, want)
+
+
+def test_dnabert2_finetuned_folder_loads_without_enhscan_json(tmp_path, tiny_classifier):
+    folder = _dnabert2_style_folder(
+        tmp_path / "ft", tiny_classifier, with_head=True, mlm_head=False
+    )
+    loaded = load_classifier(folder)
+    assert loaded.metadata.window == 1000 and loaded.metadata.threshold == 0.5
+    np.testing.assert_allclose(
+        WindowScorer(loaded).score(SEQS), WindowScorer(tiny_classifier).score(SEQS), atol=1e-6
+    )
+
+
+def test_dnabert2_mlm_checkpoint_needs_fine_tuning(tmp_path, tiny_classifier):
+    folder = _dnabert2_style_folder(
+        tmp_path / "mlm", tiny_classifier, with_head=False, mlm_head=True
+    )
+    with pytest.raises(EnhscanError, match="enhscan train --base"):
+        load_classifier(folder)
+    base = load_classifier(folder, require_head=False)
+    # The encoder weights came across; the head starts fresh.
+    want = tiny_classifier.network.state_dict()
+    got = base.network.state_dict()
+    for key in want:
+        if key.startswith("bert.") and not key.startswith("bert.pooler."):
+            torch.testing.assert_close(got[key], want[key])
+
+
+def test_real_dnabert2_config_is_accepted(tmp_path):
+    from tests.conftest import SHARED
+
+    config_file = SHARED / "models" / "dnabert2" / "config.json"
+    if not config_file.exists():
+        pytest.skip("shared data not present")
+    from enhscan.model.dnabert2 import DNABert2Config
+
+    config = DNABert2Config(**json.loads(config_file.read_text()))
+    assert (config.hidden_size, config.num_hidden_layers, config.vocab_size) == (768, 12, 4096)
+    assert not hasattr(config, "auto_map") or not config.auto_map
+
+
+@pytest.mark.parametrize(
+    "remove, message",
+    [
+        ("config.json", "incomplete: no config.json"),
+        ("tokenizer.json", "incomplete: no tokenizer.json"),
+        ("model.safetensors", "incomplete: no model.safetensors or pytorch_model.bin"),
+    ],
+)
+def test_incomplete_folder(tmp_path, tiny_model_dir, remove, message):
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / remove).unlink()
+    with pytest.raises(EnhscanError, match=message):
+        load_classifier(folder)
+
+
+def test_missing_folder_and_file(tmp_path):
+    with pytest.raises(EnhscanError, match="does not exist"):
+        load_classifier(tmp_path / "nope")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(EnhscanError, match="is not a folder"):
+        load_classifier(tmp_path / "file")
+
+
+def test_tokenizer_that_does_not_fit_the_weights(tmp_path):
+    small_vocab = new_classifier(
+        "tiny",
+        vocab_size=64,
+        hidden_size=32,
+        num_attention_heads=4,
+        intermediate_size=64,
+        num_hidden_layers=1,
+    )
+    folder = save_classifier(small_vocab, tmp_path / "m")
+    with pytest.raises(EnhscanError, match="tokenizer belongs to another model"):
+        load_classifier(folder)
+
+
+def test_weights_that_do_not_fit_the_config(tmp_path, tiny_model_dir):
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["hidden_size"] = 48
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(EnhscanError, match="does not fit"):
+        load_classifier(folder)
+
+
+def test_not_a_dnabert2_architecture(tmp_path, tiny_model_dir):
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    del config["alibi_starting_size"]
+    config["model_type"] = "bert"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(EnhscanError, match="not describe a DNABERT-2"):
+        load_classifier(folder)
+
+
+def test_foreign_parameters_are_refused(tmp_path, tiny_classifier):
+    folder = _dnabert2_style_folder(tmp_path / "x", tiny_classifier, with_head=True, mlm_head=False)
+    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    state["bert.embeddings.position_embeddings.weight"] = torch.zeros(512, 32)
+    torch.save(state, folder / "pytorch_model.bin")
+    with pytest.raises(EnhscanError, match="not a DNABERT-2-architecture checkpoint"):
+        load_classifier(folder)
+
+
+def test_pickled_code_is_never_run(tmp_path, tiny_classifier):
+    folder = _dnabert2_style_folder(tmp_path / "x", tiny_classifier, with_head=True, mlm_head=False)
+    torch.save({"payload": Path("/etc/passwd")}, folder / "pytorch_model.bin")
+    with pytest.raises(EnhscanError, match="cannot read weights"):
+        load_classifier(folder)
+
+
+def test_bad_metadata(tmp_path, tiny_model_dir):
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    meta = json.loads((folder / "enhscan.json").read_text())
+    meta["threshold"] = 1.5
+    (folder / "enhscan.json").write_text(json.dumps(meta))
+    with pytest.raises(EnhscanError, match=r"threshold must be in \[0, 1\]"):
+        load_classifier(folder)
+    meta.update(threshold=0.5, family="hyena")
+    (folder / "enhscan.json").write_text(json.dumps(meta))
+    with pytest.raises(EnhscanError, match="unknown model family"):
+        load_classifier(folder)
+
+
+def test_encoder_adds_cls_sep_and_maps_n_to_unk():
+    encoder = BpeEncoder(default_tokenizer_json())
+    ids = encoder.encode(["ACGTNNACGT"])[0]
+    assert ids[0] == encoder.cls_id and ids[-1] == encoder.sep_id
+    assert 0 in ids  # [UNK] for N
+    clone = pickle.loads(pickle.dumps(encoder))
+    np.testing.assert_array_equal(
+        clone.encode(["ACGTTTGACA"])[0], encoder.encode(["ACGTTTGACA"])[0]
+    )
+
+
+def test_scores_do_not_depend_on_batching(tiny_classifier):
+    """A window's score is the same alone, in any batch size, and in any order (fp32)."""
+    alone = np.array([WindowScorer(tiny_classifier, batch_size=1).score([s])[0] for s in SEQS])
+    for batch_size in (1, 3, 64):
+        together = WindowScorer(tiny_classifier, batch_size=batch_size).score(SEQS)
+        np.testing.assert_allclose(together, alone, atol=1e-5, rtol=0)
+    order = RNG.permutation(len(SEQS))
+    shuffled = WindowScorer(tiny_classifier, batch_size=4).score([SEQS[i] for i in order])
+    np.testing.assert_allclose(shuffled, alone[order], atol=1e-5, rtol=0)
+
+
+def test_reduced_precision_on_cpu_is_close(tiny_classifier):
+    fp32 = WindowScorer(tiny_classifier).score(SEQS)
+    bf16 = WindowScorer(tiny_classifier, dtype=torch.bfloat16).score(SEQS)
+    assert bf16.dtype == np.float32
+    np.testing.assert_allclose(bf16, fp32, atol=0.05)
