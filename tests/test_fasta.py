@@ -369,12 +369,14 @@ def test_duplicate_names(tmp_path: Path, text: str):
     with pytest.raises(EnhscanError, match="more than one sequence named a") as info:
         open_genome(path)
     assert "unique" in str(info.value)
+    assert not (tmp_path / "dup.fa.fai").exists()  # no index left behind for a broken FASTA
 
 
 def test_duplicate_names_bgzip(tmp_path: Path):
     path = _write_bgzf(tmp_path / "dup.fa.gz", b">x\nACGT\n>x\nACGT\n")
     with pytest.raises(EnhscanError, match="more than one"):
         open_genome(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.fa.gz"]
 
 
 # --- stale or foreign .fai -------------------------------------------------------------------

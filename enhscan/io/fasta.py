@@ -160,16 +160,14 @@ def _check_bgzf(path: Path, head: bytes) -> None:
     if not is_bgzf:
         raise EnhscanError(
             f"{path} is gzip-compressed but not with bgzip, so it cannot be read by position; "
-            f"recompress it: `zcat {path} | bgzip > {_stem(path)}.fa.gz` "
-            "(bgzip comes with htslib/samtools), or gunzip it"
+            f"recompress it: {_recompress_command(path)} (bgzip comes with htslib/samtools)"
         )
 
 
-def _stem(path: Path) -> str:
-    name = str(path)
-    for suffix in (".gz", ".fa", ".fasta", ".fna"):
-        name = name.removesuffix(suffix)
-    return name + ".bgz"
+def _recompress_command(path: Path) -> str:
+    if path.suffix == ".gz":
+        return f"`gunzip {path} && bgzip {path.with_suffix('')}`"
+    return f"`zcat {path} | bgzip > {path}.bgz`"
 
 
 def _check_fasta_head(path: Path, head: bytes) -> None:
@@ -210,9 +208,20 @@ def _writable(folder: Path) -> bool:
 
 
 def _open_faidx(path: Path, bgzf: bool, index_dir: str | os.PathLike | None):
+    fai, gzi = _index_paths(path, bgzf, index_dir)
+    # Index files this call creates are removed again if the FASTA turns out to be broken.
+    created = [p for p in (fai, gzi) if not p.exists()]
+    try:
+        return _open_indexed(path, bgzf, fai, gzi)
+    except EnhscanError:
+        for p in created:
+            p.unlink(missing_ok=True)
+        raise
+
+
+def _open_indexed(path: Path, bgzf: bool, fai: Path, gzi: Path):
     import pyfaidx
 
-    fai, gzi = _index_paths(path, bgzf, index_dir)
     if not fai.exists():
         log.info("building FASTA index %s", fai)
     elif fai.stat().st_mtime < path.stat().st_mtime:
@@ -231,7 +240,7 @@ def _open_faidx(path: Path, bgzf: bool, index_dir: str | os.PathLike | None):
             name = str(err).split('"')[1] if '"' in str(err) else str(err)
             raise EnhscanError(
                 f"{path} has more than one sequence named {name}; rename them so each name is "
-                f"unique (and delete {fai})"
+                "unique"
             ) from None
         raise EnhscanError(f"{path}: cannot read the FASTA: {err}") from None
     except (pyfaidx.FastaIndexingError, pyfaidx.IndexNotFoundError) as err:
