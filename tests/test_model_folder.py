@@ -151,23 +151,29 @@ def test_tokenizer_that_does_not_fit_the_weights(tmp_path):
         load_classifier(folder)
 
 
+def _copy_with_json_edit(source: Path, target: Path, name: str, edit) -> Path:
+    """Copy a model folder and change one of its JSON files with ``edit(dict)``."""
+    shutil.copytree(source, target)
+    data = json.loads((target / name).read_text())
+    edit(data)
+    (target / name).write_text(json.dumps(data))
+    return target
+
+
 def test_weights_that_do_not_fit_the_config(tmp_path, tiny_model_dir):
-    folder = tmp_path / "m"
-    shutil.copytree(tiny_model_dir, folder)
-    config = json.loads((folder / "config.json").read_text())
-    config["hidden_size"] = 48
-    (folder / "config.json").write_text(json.dumps(config))
+    folder = _copy_with_json_edit(
+        tiny_model_dir, tmp_path / "m", "config.json", lambda c: c.update(hidden_size=48)
+    )
     with pytest.raises(EnhscanError, match="does not fit"):
         load_classifier(folder)
 
 
 def test_not_a_dnabert2_architecture(tmp_path, tiny_model_dir):
-    folder = tmp_path / "m"
-    shutil.copytree(tiny_model_dir, folder)
-    config = json.loads((folder / "config.json").read_text())
-    del config["alibi_starting_size"]
-    config["model_type"] = "bert"
-    (folder / "config.json").write_text(json.dumps(config))
+    def edit(config: dict) -> None:
+        del config["alibi_starting_size"]
+        config["model_type"] = "bert"
+
+    folder = _copy_with_json_edit(tiny_model_dir, tmp_path / "m", "config.json", edit)
     with pytest.raises(EnhscanError, match="not describe a DNABERT-2"):
         load_classifier(folder)
 
@@ -189,17 +195,16 @@ def test_pickled_code_is_never_run(tmp_path, tiny_classifier):
 
 
 def test_bad_metadata(tmp_path, tiny_model_dir):
-    folder = tmp_path / "m"
-    shutil.copytree(tiny_model_dir, folder)
-    meta = json.loads((folder / "enhscan.json").read_text())
-    meta["threshold"] = 1.5
-    (folder / "enhscan.json").write_text(json.dumps(meta))
-    with pytest.raises(EnhscanError, match=r"threshold must be in \[0, 1\]"):
-        load_classifier(folder)
-    meta.update(threshold=0.5, family="hyena")
-    (folder / "enhscan.json").write_text(json.dumps(meta))
-    with pytest.raises(EnhscanError, match="unknown model family"):
-        load_classifier(folder)
+    cases = [
+        ({"threshold": 1.5}, r"threshold must be in \[0, 1\]"),
+        ({"family": "hyena"}, "unknown model family"),
+    ]
+    for k, (change, message) in enumerate(cases):
+        folder = _copy_with_json_edit(
+            tiny_model_dir, tmp_path / f"m{k}", "enhscan.json", lambda m, c=change: m.update(c)
+        )
+        with pytest.raises(EnhscanError, match=message):
+            load_classifier(folder)
 
 
 def test_encoder_adds_cls_sep_and_maps_n_to_unk():

@@ -69,9 +69,10 @@ def genome(ctx: click.Context, fasta: str, out: str, model: str | None, **option
         )
     settings = ScanSettings(progress=not ctx.obj.get("quiet", False), **options)
     record = scan_genome(fasta, model, out, settings)
-    windows = record["windows"]
-    click.echo(
-        f"scored {windows['scored']:,} windows ({windows['skipped_n']:,} skipped for N) in "
-        f"{record['wall_seconds']:.1f} s; {record['calls']:,} calls; outputs in {out}",
-        err=True,
-    )
+    if not ctx.obj.get("quiet", False):
+        windows = record["windows"]
+        click.echo(
+            f"scored {windows['scored']:,} windows ({windows['skipped_n']:,} skipped for N) in "
+            f"{record['wall_seconds']:.1f} s; {record['calls']:,} calls; outputs in {out}",
+            err=True,
+        )
