@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,30 +45,36 @@ def _open_text(path: Path):
     return gzip.open(path, "rt") if gzipped else open(path)
 
 
-def read_bed(
-    path: str | os.PathLike,
-    chrom_lengths: dict[str, int],
-    *,
-    clip: bool = False,
-) -> BedIntervals:
-    """Read the first three columns of a BED file (plain or gzip).
+@dataclass(frozen=True)
+class BedRecord:
+    """One data line of a BED file.
 
-    ``track``, ``browser``, ``#`` and blank lines are skipped. Intervals on chromosomes the
-    genome lacks are counted in ``unmatched``, not returned.
+    Attributes:
+        line: 1-based line number, for messages.
+        chrom: the chromosome name as written in the file.
+        start, end: the interval, 0-based half-open, checked ``0 <= start < end``.
+        fields: all columns of the line (stripped), for formats with more than three.
+        where: ``"FILE line N"``, to start an error message with.
+    """
 
-    Args:
-        path: the BED file.
-        chrom_lengths: the genome's chromosome lengths, to match names and check bounds.
-        clip: cut intervals that reach past a chromosome end (for blacklists made for a whole
-            chromosome when the genome holds only part of it); otherwise such a line is an error.
+    line: int
+    chrom: str
+    start: int
+    end: int
+    fields: list[str]
+    where: str
+
+
+def iter_bed(path: str | os.PathLike) -> Iterator[BedRecord]:
+    """The data lines of a BED file (plain or gzip), checked.
+
+    ``track``, ``browser``, ``#`` and blank lines are skipped.
 
     Raises:
         EnhscanError: unreadable file, or a line that is not ``chrom start end`` with
             ``0 <= start < end`` (the message names the file and line).
     """
     path = Path(path)
-    result = BedIntervals()
-    raw: dict[str, list[Interval]] = {}
     try:
         handle = _open_text(path)
     except OSError as err:
@@ -81,11 +87,10 @@ def read_bed(
     for number, line in lines:
         if not line.strip() or line.startswith(("#", "track", "browser")):
             continue
-        fields = line.split("\t") if "\t" in line else line.split()
+        fields = [f.strip() for f in (line.split("\t") if "\t" in line else line.split())]
         where = f"{path} line {number}"
         if len(fields) < 3:
             raise EnhscanError(f"{where}: expected 'chrom<TAB>start<TAB>end', got {line.strip()!r}")
-        name = fields[0].strip()
         try:
             start, end = int(fields[1]), int(fields[2])
         except ValueError:
@@ -96,16 +101,42 @@ def read_bed(
             raise EnhscanError(
                 f"{where}: need 0 <= start < end (0-based, half-open), got {start} and {end}"
             )
-        chrom = match_chrom(name, chrom_lengths)
+        yield BedRecord(number, fields[0], start, end, fields, where)
+
+
+def read_bed(
+    path: str | os.PathLike,
+    chrom_lengths: dict[str, int],
+    *,
+    clip: bool = False,
+) -> BedIntervals:
+    """Read the intervals (first three columns) of a BED file, merged per chromosome.
+
+    Intervals on chromosomes the genome lacks are counted in ``unmatched``, not returned.
+
+    Args:
+        path: the BED file (plain or gzip).
+        chrom_lengths: the genome's chromosome lengths, to match names and check bounds.
+        clip: cut intervals that reach past a chromosome end (for blacklists made for a whole
+            chromosome when the genome holds only part of it); otherwise such a line is an error.
+
+    Raises:
+        EnhscanError: as :func:`iter_bed`, or an interval past its chromosome's end.
+    """
+    result = BedIntervals()
+    raw: dict[str, list[Interval]] = {}
+    for record in iter_bed(path):
+        start, end = record.start, record.end
+        chrom = match_chrom(record.chrom, chrom_lengths)
         if chrom is None:
-            result.unmatched[name] = result.unmatched.get(name, 0) + 1
+            result.unmatched[record.chrom] = result.unmatched.get(record.chrom, 0) + 1
             continue
         length = chrom_lengths[chrom]
         if end > length:
             if not clip:
                 raise EnhscanError(
-                    f"{where}: {name}:{start}-{end} runs past the end of {chrom} ({length:,} bp); "
-                    "check the BED is for this genome assembly"
+                    f"{record.where}: {record.chrom}:{start}-{end} runs past the end of {chrom} "
+                    f"({length:,} bp); check the BED is for this genome assembly"
                 )
             result.clipped += 1
             if start >= length:
