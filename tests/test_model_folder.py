@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import shutil
@@ -13,7 +14,7 @@ import torch
 
 from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
-from enhscan.model import load_classifier, new_classifier, save_classifier
+from enhscan.model import load_classifier, save_classifier
 from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
 
 RNG = np.random.default_rng(3)
@@ -137,14 +138,12 @@ def test_missing_folder_and_file(tmp_path):
         load_classifier(tmp_path / "file")
 
 
-def test_tokenizer_that_does_not_fit_the_weights(tmp_path):
-    small_vocab = new_classifier(
-        "tiny",
-        vocab_size=64,
-        hidden_size=32,
-        num_attention_heads=4,
-        intermediate_size=64,
-        num_hidden_layers=1,
+def test_tokenizer_that_does_not_fit_the_weights(tmp_path, tiny_classifier):
+    from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForSequenceClassification
+
+    config = DNABert2Config.from_size("tiny", vocab_size=64, num_hidden_layers=1)
+    small_vocab = dataclasses.replace(
+        tiny_classifier, network=DNABert2ForSequenceClassification(config)
     )
     folder = save_classifier(small_vocab, tmp_path / "m")
     with pytest.raises(EnhscanError, match="tokenizer belongs to another model"):

@@ -5,7 +5,7 @@ Layout::
     model_dir/
       config.json        architecture (a transformers PretrainedConfig)
       model.safetensors  weights (a DNABERT-2 folder's pytorch_model.bin is read too)
-      tokenizer.json     the tokenizers BPE tokenizer
+      tokenizer.json     the tokenizers BPE tokenizer (DNABERT-2 family; the CNN has none)
       enhscan.json       ModelMetadata: family, window, labels, call threshold, provenance, metrics
 
 A plain DNABERT-2 folder (no enhscan.json) loads too, with default metadata. Loading never
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 METADATA_NAME = "enhscan.json"
 FORMAT_VERSION = 1
 WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
-FAMILIES = ("dnabert2",)
+FAMILIES = ("dnabert2", "cnn")
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ModelMetadata:
     """What enhscan needs to know about a model beyond its weights.
 
     Attributes:
-        family: model family (``dnabert2``).
+        family: model family: ``dnabert2`` or ``cnn`` (the CNN baseline, one-hot input).
         window: window width in bases the model was trained on.
         labels: class names, in logit order.
         positive_index: which label is "enhancer"; its probability is the score.
@@ -111,31 +111,45 @@ class Classifier:
 
 
 def new_classifier(
-    size: str = "tiny",
+    arch: str = "tiny",
     *,
     tokenizer_json: str | None = None,
     window: int = 1000,
     seed: int = 0,
     **config_overrides,
 ) -> Classifier:
-    """A DNABERT-2-architecture classifier with freshly initialised (random) weights.
+    """A classifier with freshly initialised (random) weights.
 
     Args:
-        size: ``tiny``, ``small`` or ``base`` (the 117M shape).
-        tokenizer_json: tokenizer JSON text; default the shipped DNABERT-2 tokenizer.
+        arch: ``tiny``, ``small`` or ``base`` (DNABERT-2 architecture; base is the 117M shape),
+            or ``cnn`` (the CNN baseline).
+        tokenizer_json: BPE tokenizer JSON text for DNABERT-2 models; default the shipped
+            DNABERT-2 tokenizer. Ignored by the CNN, which reads one-hot bases.
         window: window width stored in the metadata.
         seed: seed for the weight initialisation.
-        config_overrides: any :class:`~enhscan.model.dnabert2.DNABert2Config` field.
+        config_overrides: fields of the model config (e.g. ``hidden_dropout_prob``).
     """
-    from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForSequenceClassification
-
-    encoder = BpeEncoder(tokenizer_json or default_tokenizer_json())
-    config = DNABert2Config.from_size(size, **config_overrides)
-    config.pad_token_id = encoder.pad_id
     torch.manual_seed(seed)
-    network = DNABert2ForSequenceClassification(config).eval()
-    metadata = ModelMetadata(window=window, provenance={"created": "random initialisation"})
-    return Classifier(network, encoder, metadata, identity=_state_sha256(network))
+    if arch == "cnn":
+        from enhscan.model.cnn import CNNConfig, EnhancerCNN, NucleotideEncoder
+
+        network: torch.nn.Module = EnhancerCNN(CNNConfig.from_size("base", **config_overrides))
+        encoder = NucleotideEncoder()
+    else:
+        from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForSequenceClassification
+
+        encoder = BpeEncoder(tokenizer_json or default_tokenizer_json())
+        config = DNABert2Config.from_size(arch, **config_overrides)
+        if encoder.vocab_size > config.vocab_size:
+            config.vocab_size = encoder.vocab_size
+        config.pad_token_id = encoder.pad_id
+        network = DNABert2ForSequenceClassification(config)
+    metadata = ModelMetadata(
+        family="cnn" if arch == "cnn" else "dnabert2",
+        window=window,
+        provenance={"created": "random initialisation", "arch": arch},
+    )
+    return Classifier(network.eval(), encoder, metadata, identity=_state_sha256(network))
 
 
 def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
@@ -150,7 +164,9 @@ def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
     try:
         classifier.network.save_pretrained(tmp, safe_serialization=True)
         os.chmod(tmp / "model.safetensors", 0o644)
-        (tmp / "tokenizer.json").write_text(classifier.encoder.tokenizer_json)
+        tokenizer_json = getattr(classifier.encoder, "tokenizer_json", None)
+        if tokenizer_json is not None:
+            (tmp / "tokenizer.json").write_text(tokenizer_json)
         (tmp / METADATA_NAME).write_text(json.dumps(asdict(classifier.metadata), indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -174,71 +190,101 @@ def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Cl
 
     Raises:
         EnhscanError: missing or incomplete folder, weights that do not fit the config, a
-            tokenizer that does not fit the weights, or an architecture that is not DNABERT-2.
+            tokenizer that does not fit the weights, or an architecture enhscan does not know.
     """
-    from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForSequenceClassification
-
     path = Path(path)
     if not path.is_dir():
         what = "does not exist" if not path.exists() else "is not a folder"
         raise EnhscanError(f"model folder {path} {what}; give the folder enhscan train wrote")
-    config_file = path / "config.json"
-    weights = next((path / n for n in WEIGHT_NAMES if (path / n).exists()), None)
-    tokenizer_file = path / "tokenizer.json"
-    missing = [
-        n
-        for n, p in (("config.json", config_file), ("tokenizer.json", tokenizer_file))
-        if not p.exists()
-    ]
-    if weights is None:
-        missing.append(" or ".join(WEIGHT_NAMES))
-    if missing:
-        raise EnhscanError(f"model folder {path} is incomplete: no {', '.join(missing)}")
-
     metadata_file = path / METADATA_NAME
     if metadata_file.exists():
         metadata = ModelMetadata.from_dict(_read_json(metadata_file), str(metadata_file))
     else:
         log.warning("%s has no %s: using window 1000 and threshold 0.5", path, METADATA_NAME)
         metadata = ModelMetadata(provenance={"source": str(path)})
+    config_file = path / "config.json"
+    weights = next((path / n for n in WEIGHT_NAMES if (path / n).exists()), None)
+    tokenizer_file = path / "tokenizer.json"
+    needed = [("config.json", config_file)]
+    if metadata.family == "dnabert2":
+        needed.append(("tokenizer.json", tokenizer_file))
+    missing = [name for name, p in needed if not p.exists()]
+    if weights is None:
+        missing.append(" or ".join(WEIGHT_NAMES))
+    if missing:
+        raise EnhscanError(f"model folder {path} is incomplete: no {', '.join(missing)}")
 
     config_dict = _read_json(config_file)
-    if "alibi_starting_size" not in config_dict and config_dict.get("model_type") != "dnabert2":
-        raise EnhscanError(
-            f"{config_file} does not describe a DNABERT-2-architecture model (no "
-            "alibi_starting_size); give a DNABERT-2 or enhscan model folder"
+    if metadata.family == "cnn":
+        from enhscan.model.cnn import CNNConfig, EnhancerCNN, NucleotideEncoder
+
+        network = _build(EnhancerCNN, CNNConfig, config_dict, config_file, metadata)
+        encoder = NucleotideEncoder()
+        head_prefixes: tuple[str, ...] = ()
+    else:
+        from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForSequenceClassification
+
+        if "alibi_starting_size" not in config_dict and config_dict.get("model_type") != "dnabert2":
+            raise EnhscanError(
+                f"{config_file} does not describe a DNABERT-2-architecture model (no "
+                "alibi_starting_size); give a DNABERT-2 or enhscan model folder"
+            )
+        encoder = BpeEncoder.from_file(tokenizer_file)
+        config_dict = {**config_dict, "pad_token_id": encoder.pad_id}
+        network = _build(
+            DNABert2ForSequenceClassification, DNABert2Config, config_dict, config_file, metadata
         )
+        if encoder.vocab_size > network.config.vocab_size:
+            raise EnhscanError(
+                f"{tokenizer_file} has {encoder.vocab_size} tokens but the model has embeddings "
+                f"for {network.config.vocab_size}: the tokenizer belongs to another model"
+            )
+        head_prefixes = ("classifier.", "bert.pooler.")
+    _load_weights(network, weights, config_file, head_prefixes, require_head, path)
+    return Classifier(network.eval(), encoder, metadata, identity=_file_sha256(weights), path=path)
+
+
+def _build(model_class, config_class, config_dict: dict, config_file: Path, metadata):
     try:
-        config = DNABert2Config(**config_dict)
+        config = config_class(**config_dict)
     except (TypeError, ValueError) as err:
-        raise EnhscanError(f"{config_file}: not a usable DNABERT-2 config ({err})") from None
-    config.num_labels = len(metadata.labels)
-
-    encoder = BpeEncoder.from_file(tokenizer_file)
-    if encoder.vocab_size > config.vocab_size:
         raise EnhscanError(
-            f"{tokenizer_file} has {encoder.vocab_size} tokens but the model has embeddings for "
-            f"{config.vocab_size}: the tokenizer belongs to another model"
-        )
-    config.pad_token_id = encoder.pad_id
+            f"{config_file}: not a usable {metadata.family} config ({err})"
+        ) from None
+    config.num_labels = len(metadata.labels)
+    return model_class(config)
 
+
+def _load_weights(
+    network: torch.nn.Module,
+    weights: Path,
+    config_file: Path,
+    head_prefixes: tuple[str, ...],
+    require_head: bool,
+    path: Path,
+) -> None:
+    """Load ``weights`` into ``network``, explaining missing, foreign or misshapen parameters.
+
+    Parameters starting with one of ``head_prefixes`` may be absent (a pretrained encoder
+    without its classifier head) when ``require_head`` is False.
+    """
     state = _read_state_dict(weights)
-    network = DNABert2ForSequenceClassification(config)
     expected = set(network.state_dict())
     # The DNABERT-2 masked-LM checkpoint carries its MLM head; it plays no part in classifying.
     state = {k: v for k, v in state.items() if not k.startswith("cls.")}
     unexpected = sorted(set(state) - expected)
     if unexpected:
         raise EnhscanError(
-            f"{weights} has parameters a DNABERT-2 classifier does not, e.g. {unexpected[0]}; "
-            "it is not a DNABERT-2-architecture checkpoint"
+            f"{weights} has parameters this model family does not, e.g. {unexpected[0]}; it is "
+            "not a checkpoint of the architecture its config.json describes "
+            "(not a DNABERT-2-architecture checkpoint?)"
         )
     absent = sorted(expected - set(state))
-    head = [k for k in absent if k.startswith(("classifier.", "bert.pooler."))]
+    head = [k for k in absent if head_prefixes and k.startswith(head_prefixes)]
     if len(head) < len(absent):
         body = [k for k in absent if k not in head]
         raise EnhscanError(
-            f"{weights} is incomplete: {len(body)} encoder parameters missing, e.g. {body[0]}"
+            f"{weights} is incomplete: {len(body)} parameters missing, e.g. {body[0]}"
         )
     if head and require_head:
         raise EnhscanError(
@@ -250,8 +296,6 @@ def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Cl
     except RuntimeError as err:
         first = str(err).split("\n\t")[1] if "\n\t" in str(err) else str(err)
         raise EnhscanError(f"{weights} does not fit {config_file}: {first.strip()}") from None
-    network.eval()
-    return Classifier(network, encoder, metadata, identity=_file_sha256(weights), path=path)
 
 
 def _read_json(path: Path) -> dict:
