@@ -88,10 +88,15 @@ class WindowScorer:
         """
         if len(seqs) == 0:
             return np.empty(0, dtype=np.float32)
-        encoded = self.classifier.encoder.encode(seqs)
+        return self.score_encoded(self.classifier.encoder.encode(seqs))
+
+    def score_encoded(self, encoded: Sequence[np.ndarray]) -> np.ndarray:
+        """Like :meth:`score`, for sequences already encoded (int64 token id arrays)."""
         order = np.argsort([len(e) for e in encoded], kind="stable")
-        scores = np.empty(len(seqs), dtype=np.float32)
+        scores = np.empty(len(encoded), dtype=np.float32)
         pad_id = self.classifier.encoder.pad_id
+        was_training = self.network.training
+        self.network.eval()
         with torch.inference_mode(), self._autocast():
             for i in range(0, len(order), self.batch_size):
                 rows = order[i : i + self.batch_size]
@@ -100,4 +105,5 @@ class WindowScorer:
                     torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
                 )
                 scores[rows] = probs.float().cpu().numpy()
+        self.network.train(was_training)
         return scores

@@ -37,7 +37,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     )
     logging.basicConfig(level=level, format="enhscan: %(levelname)s: %(message)s", force=True)
     # transformers and accelerate are chatty at INFO; keep them at WARNING unless -vv.
-    for noisy in ("transformers", "accelerate", "urllib3"):
+    for noisy in ("transformers", "accelerate", "optuna", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
@@ -45,8 +45,10 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 def _register() -> None:
     from enhscan.cli.genome import genome
+    from enhscan.cli.train import train
 
     cli.add_command(genome)
+    cli.add_command(train)
 
 
 _register()

@@ -27,6 +27,13 @@ model_option = click.option(
     help="enhscan model folder (or a fine-tuned DNABERT-2 folder).",
 )
 
+max_n_option = click.option(
+    "--max-n",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Skip windows with more than this many N (non-ACGT) bases.",
+)
+
 window_options = _stack(
     click.option(
         "--window",
@@ -40,12 +47,7 @@ window_options = _stack(
         default=200,
         help="Distance between window starts in bases.",
     ),
-    click.option(
-        "--max-n",
-        type=click.IntRange(min=0),
-        default=0,
-        help="Skip windows with more than this many N (non-ACGT) bases.",
-    ),
+    max_n_option,
 )
 
 device_options = _stack(

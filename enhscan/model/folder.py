@@ -153,8 +153,14 @@ def new_classifier(
 
 
 def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
-    """Write ``classifier`` as an enhscan model folder (created or replaced atomically)."""
+    """Write ``classifier`` as an enhscan model folder.
+
+    The files are written to a temporary folder first and each is then renamed into
+    ``out_dir`` (created if missing), so no file is ever half-written; other files already in
+    ``out_dir`` (such as a ``training/`` report) are kept.
+    """
     out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     from transformers.utils import logging as hf_logging
@@ -168,9 +174,13 @@ def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
         if tokenizer_json is not None:
             (tmp / "tokenizer.json").write_text(tokenizer_json)
         (tmp / METADATA_NAME).write_text(json.dumps(asdict(classifier.metadata), indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        out_dir.mkdir(exist_ok=True)
+        for stale in ("pytorch_model.bin", "tokenizer.json"):
+            (out_dir / stale).unlink(missing_ok=True)
+        # enhscan.json last: a folder with it is complete.
+        names = sorted(p.name for p in tmp.iterdir() if p.name != METADATA_NAME)
+        for name in [*names, METADATA_NAME]:
+            os.replace(tmp / name, out_dir / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if bar_was_on:

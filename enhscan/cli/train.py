@@ -1,0 +1,267 @@
+"""``enhscan train``: fine-tune an enhancer classifier from labelled regions or sequences."""
+
+from __future__ import annotations
+
+import click
+
+from enhscan.cli.options import force_option, max_n_option
+
+
+def _names(ctx, param, value: tuple[str, ...]) -> list[str] | None:
+    names = [n.strip() for item in value for n in item.split(",") if n.strip()]
+    return names or None
+
+
+_file = click.Path(dir_okay=False, path_type=str)
+
+
+@click.command(short_help="Train an enhancer classifier (DNABERT-2 or CNN).")
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Model folder to write (scan it with `enhscan genome --model OUT`).",
+)
+@click.option("--genome", type=_file, help="Reference FASTA the BED files refer to.")
+@click.option(
+    "--positives",
+    type=_file,
+    help="Enhancers: BED/narrowPeak (with --genome) or FASTA of sequences.",
+)
+@click.option(
+    "--negatives",
+    type=_file,
+    help="Background: BED (with --genome) or FASTA. Default with --genome: "
+    "GC-matched random windows.",
+)
+@click.option("--sequences", type=_file, help="CSV/TSV with sequence and label columns.")
+@click.option("--exclude", type=_file, help="BED of regions background is never drawn from.")
+@click.option(
+    "--background-ratio",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Sampled background windows per positive.",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Window width in bases, centred on each summit.",
+)
+@max_n_option
+@click.option(
+    "--at-edge",
+    type=click.Choice(["shift", "drop"]),
+    default="shift",
+    show_default=True,
+    help="A window crossing a chromosome end is shifted inside it, or dropped.",
+)
+@click.option(
+    "--holdout-chroms",
+    multiple=True,
+    callback=_names,
+    help="Test on these chromosomes (others train): no leakage between overlapping "
+    "windows. Default: a class-stratified random split.",
+)
+@click.option(
+    "--val-chroms",
+    multiple=True,
+    callback=_names,
+    help="Validation chromosomes (with --holdout-chroms); default a random share.",
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.1,
+    show_default=True,
+)
+@click.option(
+    "--test-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.1,
+    show_default=True,
+)
+@click.option(
+    "--arch",
+    type=click.Choice(["tiny", "small", "base", "cnn"]),
+    default="small",
+    show_default=True,
+    help="Model from scratch: DNABERT-2 architecture (base = the 117M shape) or cnn.",
+)
+@click.option(
+    "--base",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Start from this DNABERT-2 or enhscan model folder instead of --arch.",
+)
+@click.option(
+    "--tokenizer",
+    default="dnabert2",
+    show_default=True,
+    help="dnabert2 (shipped), train (BPE on the genome or training sequences), or a "
+    "tokenizer.json path.",
+)
+@click.option(
+    "--vocab-size",
+    type=click.IntRange(min=16),
+    default=4096,
+    show_default=True,
+    help="Vocabulary of a trained BPE tokenizer.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--lr",
+    "learning_rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Peak learning rate  [default: 5e-5; 1e-3 for cnn]",
+)
+@click.option(
+    "--warmup",
+    "warmup_ratio",
+    type=click.FloatRange(0, 1),
+    default=0.1,
+    show_default=True,
+    help="Share of steps spent warming up.",
+)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01, show_default=True)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Dropout probability  [default: the model's]",
+)
+@click.option(
+    "--grad-accum",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Batches per optimizer step.",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Epochs without better validation PR-AUC before stopping.",
+)
+@click.option(
+    "--class-weights/--no-class-weights",
+    default=True,
+    show_default=True,
+    help="Weight the loss by inverse class frequency.",
+)
+@click.option(
+    "--mixed-precision",
+    type=click.Choice(["auto", "no", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--cpu", is_flag=True, help="Train on the CPU even if a GPU is there.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Optuna trials (learning rate, batch size, warm-up, weight decay, dropout).",
+)
+@click.option(
+    "--baseline/--no-baseline",
+    default=True,
+    show_default=True,
+    help="Also train the CNN baseline on the same split and compare.",
+)
+@click.option("--resume", is_flag=True, help="Continue a stopped run or search in OUT.")
+@click.option("--keep-checkpoints", is_flag=True, help="Keep training checkpoints in OUT.")
+@force_option
+@click.pass_context
+def train(ctx: click.Context, **o) -> None:
+    """Fine-tune a classifier that tells enhancer windows from background.
+
+    \b
+    From regions on a genome:
+      enhscan train --genome ref.fa --positives peaks.narrowPeak --out model/
+    From ready-made sequences:
+      enhscan train --sequences labelled.csv --out model/
+
+    Writes the model to OUT (config.json, model.safetensors, tokenizer.json, enhscan.json with
+    the best-F1 call threshold), a report in OUT/training/ (data summary, metrics.json, PR and
+    ROC curves, test predictions) and the CNN baseline in OUT/baseline_cnn/.
+    """
+    from enhscan.training.pipeline import DataOptions, ModelOptions, train_model
+    from enhscan.training.trainer import TrainSettings
+
+    if o["base"] and o["arch"] == "cnn":
+        raise click.BadParameter(
+            "--base starts from a DNABERT-2 folder; drop --arch cnn", param_hint="--base"
+        )
+    data = DataOptions(
+        genome=o["genome"],
+        positives=o["positives"],
+        negatives=o["negatives"],
+        sequences=o["sequences"],
+        exclude=o["exclude"],
+        background_ratio=o["background_ratio"],
+        window=o["window"],
+        max_n=o["max_n"],
+        at_edge=o["at_edge"],
+        holdout_chroms=o["holdout_chroms"],
+        val_chroms=o["val_chroms"],
+        val_fraction=o["val_fraction"],
+        test_fraction=o["test_fraction"],
+        seed=o["seed"],
+    )
+    model = ModelOptions(
+        arch=o["arch"],
+        base=o["base"],
+        tokenizer=o["tokenizer"],
+        vocab_size=o["vocab_size"],
+        baseline=o["baseline"],
+    )
+    learning_rate = o["learning_rate"] or (1e-3 if o["arch"] == "cnn" and not o["base"] else 5e-5)
+    settings = TrainSettings(
+        epochs=o["epochs"],
+        batch_size=o["batch_size"],
+        learning_rate=learning_rate,
+        warmup_ratio=o["warmup_ratio"],
+        weight_decay=o["weight_decay"],
+        dropout=o["dropout"],
+        grad_accum=o["grad_accum"],
+        patience=o["patience"],
+        class_weighting=o["class_weights"],
+        mixed_precision=o["mixed_precision"],
+        seed=o["seed"],
+        cpu=o["cpu"],
+    )
+    quiet = ctx.obj.get("quiet", False)
+    report = train_model(
+        data,
+        model,
+        settings,
+        o["out"],
+        trials=o["trials"],
+        resume=o["resume"],
+        force=o["force"],
+        progress=not quiet,
+        keep_checkpoints=o["keep_checkpoints"],
+    )
+    if not quiet:
+        click.echo(_summary_table(report), err=True)
+        click.echo(f"model written to {o['out']}", err=True)
+
+
+def _summary_table(report: dict) -> str:
+    rows = [("model", report["model"])]
+    if report.get("baseline_cnn"):
+        rows.append(("cnn baseline", report["baseline_cnn"]))
+    lines = [f"{'held-out test':14} {'PR-AUC':>7} {'ROC-AUC':>8} {'F1':>6} {'thresh':>7}"]
+    for name, r in rows:
+        t = r["test"]
+        lines.append(
+            f"{name:14} {t['pr_auc']:7.3f} {t['roc_auc']:8.3f} {t['f1']:6.3f} {t['threshold']:7.3f}"
+        )
+    return "\n".join(lines)

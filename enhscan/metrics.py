@@ -1,0 +1,165 @@
+"""Binary classification metrics for enhancer classifiers: PR-AUC, ROC-AUC and the best-F1 cut.
+
+Pure functions of labels (0/1) and scores (probabilities of class 1); predictions are always
+``score >= threshold``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from enhscan.errors import EnhscanError
+
+
+@dataclass
+class BinaryMetrics:
+    """Metrics of one classifier on one labelled set.
+
+    Attributes:
+        n: number of examples.
+        n_positive: number of examples labelled 1.
+        pr_auc: area under the precision-recall curve, computed as average precision
+            (``sklearn.metrics.average_precision_score``: the step-wise sum of precision times
+            the gain in recall, no interpolation).
+        roc_auc: area under the ROC curve.
+        threshold: the score cut the threshold metrics below are computed at
+            (``score >= threshold`` predicts class 1).
+        f1, precision, recall, mcc, accuracy: at ``threshold``; precision is 0 when nothing is
+            predicted positive, and MCC is 0 when it is undefined.
+    """
+
+    n: int
+    n_positive: int
+    pr_auc: float
+    roc_auc: float
+    threshold: float
+    f1: float
+    precision: float
+    recall: float
+    mcc: float
+    accuracy: float
+
+    def to_dict(self) -> dict[str, int | float]:
+        """The metrics as plain Python ints and floats, ready for ``json.dumps``."""
+        out: dict[str, int | float] = {}
+        for key, value in asdict(self).items():
+            out[key] = int(value) if key in ("n", "n_positive") else float(value)
+        return out
+
+
+def _check_inputs(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert: labels -> int64 [n] of 0/1, scores -> float [n].
+
+    Raises:
+        ValueError: not 1-D, lengths differ, labels other than 0/1, or NaN scores.
+        EnhscanError: the labels hold only one class (or none).
+    """
+    labels = np.asarray(labels)
+    scores = np.asarray(scores)
+    if labels.ndim != 1 or scores.ndim != 1:
+        raise ValueError(
+            f"labels and scores must be 1-D, got shapes {labels.shape}, {scores.shape}"
+        )
+    if len(labels) != len(scores):
+        raise ValueError(f"{len(labels)} labels but {len(scores)} scores")
+    if not np.issubdtype(scores.dtype, np.floating):
+        scores = scores.astype(np.float64)
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN")
+    if labels.size and not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 or 1")
+    labels = labels.astype(np.int64)
+    n_positive = int(labels.sum())
+    if n_positive == 0 or n_positive == len(labels):
+        raise EnhscanError(
+            f"metrics need both classes, but the {len(labels)} labels hold "
+            f"{n_positive} positives; evaluate on a set with enhancers and background"
+        )
+    return labels, scores
+
+
+def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """The score threshold that maximises F1 of the rule ``score >= threshold``, and that F1.
+
+    Candidate thresholds are the distinct scores (the thresholds of sklearn's
+    ``precision_recall_curve``); the counts behind each F1 are taken exactly from the sorted
+    scores, so the returned F1 equals ``f1_score(labels, scores >= threshold)``. When several
+    thresholds reach the same F1 the highest one is returned.
+
+    Args:
+        labels: int [n], 0 or 1, both classes present.
+        scores: float [n], higher means more likely class 1.
+
+    Returns:
+        (threshold, f1): the threshold is one of the scores.
+
+    Raises:
+        ValueError: lengths differ, labels other than 0/1, or NaN scores.
+        EnhscanError: only one class present.
+    """
+    from sklearn.metrics import precision_recall_curve
+
+    labels, scores = _check_inputs(labels, scores)
+    _, _, thresholds = precision_recall_curve(labels, scores)
+    # F1 = 2 TP / (P + predicted positives): count both exactly by binary search, since
+    # rebuilding them from the curve's float precision/recall could break ties wrongly.
+    all_sorted = np.sort(scores)
+    pos_sorted = np.sort(scores[labels == 1])
+    n_pos = len(pos_sorted)
+    predicted = len(all_sorted) - np.searchsorted(all_sorted, thresholds, side="left")
+    true_pos = n_pos - np.searchsorted(pos_sorted, thresholds, side="left")
+    f1 = 2.0 * true_pos / (n_pos + predicted)
+    # Distinct fractions can round to the same float: settle near-ties with exact arithmetic.
+    near = np.flatnonzero(f1 >= f1.max() - 1e-9)
+    best = max(
+        near,
+        key=lambda i: (Fraction(2 * int(true_pos[i]), n_pos + int(predicted[i])), thresholds[i]),
+    )
+    return float(thresholds[best]), float(f1[best])
+
+
+def binary_metrics(
+    labels: np.ndarray, scores: np.ndarray, threshold: float | None = None
+) -> BinaryMetrics:
+    """All metrics of scores against labels, at ``threshold`` or at the best-F1 threshold.
+
+    Args:
+        labels: int [n], 0 or 1, both classes present.
+        scores: float [n], probabilities of class 1.
+        threshold: predict class 1 where ``score >= threshold``; None picks the best-F1
+            threshold of these data (:func:`best_f1_threshold`), which is optimistic for the
+            set it was picked on.
+
+    Raises:
+        ValueError: lengths differ, labels other than 0/1, or NaN scores.
+        EnhscanError: only one class present.
+    """
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        f1_score,
+        matthews_corrcoef,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    labels, scores = _check_inputs(labels, scores)
+    if threshold is None:
+        threshold, _ = best_f1_threshold(labels, scores)
+    predicted = (scores >= threshold).astype(np.int64)
+    return BinaryMetrics(
+        n=len(labels),
+        n_positive=int(labels.sum()),
+        pr_auc=float(average_precision_score(labels, scores)),
+        roc_auc=float(roc_auc_score(labels, scores)),
+        threshold=float(threshold),
+        f1=float(f1_score(labels, predicted, zero_division=0)),
+        precision=float(precision_score(labels, predicted, zero_division=0)),
+        recall=float(recall_score(labels, predicted, zero_division=0)),
+        mcc=float(matthews_corrcoef(labels, predicted)),
+        accuracy=float(accuracy_score(labels, predicted)),
+    )

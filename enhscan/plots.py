@@ -1,0 +1,178 @@
+"""Evaluation figures as PNG files: PR and ROC curves, score distributions by class.
+
+matplotlib is imported inside the functions (so ``import enhscan`` stays light) and drives a
+bare Agg canvas rather than pyplot, so it neither needs a display nor touches the caller's
+pyplot backend or open figures. Every PNG is written under a hidden temporary name in its
+folder and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from enhscan.io.atomic import atomic_output
+from enhscan.metrics import _check_inputs
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_DPI = 120
+
+
+def _new_figure(width: float = 5.5, height: float = 5.0) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_png(fig: Figure, path: Path) -> Path:
+    """Render ``fig`` to ``path`` atomically."""
+    with atomic_output(path) as tmp:
+        # The temporary name has no .png suffix, so the format must be given.
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def plot_pr_roc(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], out_dir: Path, title: str = ""
+) -> dict[str, Path]:
+    """Draw precision-recall and ROC curves of one or more models on the same data.
+
+    Args:
+        curves: model name (the legend label, e.g. ``"dnabert2"``, ``"cnn"``) ->
+            ``(labels, scores)``: labels int [n] of 0/1 with both classes, scores float [n].
+        out_dir: folder for ``pr_curve.png`` and ``roc_curve.png`` (created if missing);
+            existing files of those names are replaced.
+        title: figure title prefix.
+
+    Returns:
+        ``{"pr": out_dir / "pr_curve.png", "roc": out_dir / "roc_curve.png"}``.
+
+    Raises:
+        ValueError: no curves, or bad labels/scores (see :func:`enhscan.metrics.binary_metrics`).
+        EnhscanError: a model's labels hold only one class.
+    """
+    from sklearn.metrics import (
+        average_precision_score,
+        precision_recall_curve,
+        roc_auc_score,
+        roc_curve,
+    )
+
+    if not curves:
+        raise ValueError("plot_pr_roc needs at least one (labels, scores) pair")
+    checked = {name: _check_inputs(labels, scores) for name, (labels, scores) in curves.items()}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    pr_fig, roc_fig = _new_figure(), _new_figure()
+    pr_ax, roc_ax = pr_fig.add_subplot(), roc_fig.add_subplot()
+    baselines: dict[str, tuple[float, str]] = {}  # name -> (positive rate, line colour)
+    for name, (labels, scores) in checked.items():
+        precision, recall, _ = precision_recall_curve(labels, scores)
+        ap = average_precision_score(labels, scores)
+        # Average precision is a step sum, so draw the curve as steps too.
+        (line,) = pr_ax.step(recall, precision, where="post", label=f"{name} (AP {ap:.3f})")
+        baselines[name] = (float(labels.mean()), line.get_color())
+        fpr, tpr, _ = roc_curve(labels, scores)
+        auc = roc_auc_score(labels, scores)
+        roc_ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
+    # A classifier without skill has precision = the positive rate at every recall.
+    rates = {rate for rate, _ in baselines.values()}
+    if len(rates) == 1:
+        rate = rates.pop()
+        pr_ax.axhline(rate, color="grey", linestyle="--", linewidth=1, label=f"chance ({rate:.3f})")
+    else:  # models evaluated on different sets: one baseline each, in the model's colour
+        for name, (rate, color) in baselines.items():
+            pr_ax.axhline(
+                rate, color=color, linestyle=":", linewidth=1, label=f"{name} chance ({rate:.3f})"
+            )
+    roc_ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+
+    for ax, kind, xlabel, ylabel in (
+        (pr_ax, "Precision-recall", "Recall", "Precision"),
+        (roc_ax, "ROC", "False positive rate", "True positive rate"),
+    ):
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title}: {kind}" if title else kind)
+        ax.grid(alpha=0.3)
+    pr_ax.legend(loc="lower left")
+    roc_ax.legend(loc="lower right")
+    roc_ax.set_aspect("equal")
+
+    return {
+        "pr": _save_png(pr_fig, out_dir / "pr_curve.png"),
+        "roc": _save_png(roc_fig, out_dir / "roc_curve.png"),
+    }
+
+
+def plot_score_distributions(
+    scores_by_class: dict[str, np.ndarray],
+    out_path: Path,
+    threshold: float | None = None,
+    title: str = "",
+) -> Path:
+    """Overlaid step histograms of scores per class on [0, 1], e.g. enhancer vs background.
+
+    Each histogram is normalised to density, so classes of very different sizes compare; the
+    legend gives each class's count.
+
+    Args:
+        scores_by_class: class name -> scores, float [n_class] in [0, 1]; an empty array is
+            listed in the legend but not drawn.
+        out_path: the PNG to write (its folder is created if missing).
+        threshold: if given, drawn as a vertical line.
+        title: figure title.
+
+    Returns:
+        ``out_path``.
+
+    Raises:
+        ValueError: no classes, NaN scores, or scores outside [0, 1].
+    """
+    if not scores_by_class:
+        raise ValueError("plot_score_distributions needs at least one class of scores")
+    arrays = {}
+    for name, scores in scores_by_class.items():
+        scores = np.asarray(scores, dtype=np.float64).ravel()
+        if np.isnan(scores).any():
+            raise ValueError(f"scores of {name!r} contain NaN")
+        if scores.size and (scores.min() < 0 or scores.max() > 1):
+            raise ValueError(f"scores of {name!r} must be probabilities in [0, 1]")
+        arrays[name] = scores
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+
+    fig = _new_figure(6.5, 4.0)
+    ax = fig.add_subplot()
+    bins = np.linspace(0.0, 1.0, 51)
+    for name, scores in arrays.items():
+        label = f"{name} (n={scores.size:,})"
+        if scores.size:
+            ax.hist(scores, bins=bins, density=True, histtype="step", linewidth=1.5, label=label)
+        else:
+            ax.plot([], [], label=label)
+    if threshold is not None:
+        ax.axvline(
+            threshold,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"threshold {threshold:.3g}",
+        )
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Score (probability of enhancer)")
+    ax.set_ylabel("Density")
+    ax.set_title(title or "Score distributions")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    return _save_png(fig, out_path)

@@ -1,0 +1,1 @@
+"""Training: data preparation, tokenizers, the training loop, hyperparameter search."""

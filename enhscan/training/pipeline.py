@@ -1,0 +1,462 @@
+"""`enhscan train` end to end: labelled data in, a scan-ready model folder and a report out.
+
+Steps: gather labelled windows (peaks on a genome plus given or GC-matched background, or
+ready-made sequences), de-duplicate (reverse complements collapse), split (class-stratified,
+or held-out chromosomes), build or load the model, train it (or search hyperparameters with
+Optuna), pick the call threshold on the validation set, evaluate on the test set against the
+CNN baseline trained on the same split, and write everything.
+
+Output folder::
+
+    OUT/                    the model (scan it with `enhscan genome --model OUT`)
+    OUT/training/           data_summary.json/.txt, metrics.json, pr_curve.png, roc_curve.png,
+                            test_predictions.tsv, log.jsonl, checkpoints
+    OUT/baseline_cnn/       the CNN baseline, a model folder too
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from enhscan import __version__
+from enhscan.errors import EnhscanError
+from enhscan.io.atomic import atomic_output, write_json
+from enhscan.model.folder import (
+    METADATA_NAME,
+    Classifier,
+    load_classifier,
+    new_classifier,
+    save_classifier,
+)
+from enhscan.training.trainer import TrainResult, TrainSettings, fit
+
+log = logging.getLogger(__name__)
+
+REPORT_DIR = "training"
+BASELINE_DIR = "baseline_cnn"
+#: CNN baseline hyperparameters (a small CNN trains well at a far higher rate than a BERT).
+CNN_DEFAULTS = {"learning_rate": 1e-3, "weight_decay": 1e-4, "warmup_ratio": 0.05}
+
+
+@dataclass
+class DataOptions:
+    """Where the labelled data come from and how windows are made (see ``enhscan train -h``)."""
+
+    genome: str | None = None
+    positives: str | None = None
+    negatives: str | None = None
+    sequences: str | None = None
+    exclude: str | None = None
+    background_ratio: float = 1.0
+    window: int = 1000
+    max_n: int = 0
+    at_edge: str = "shift"
+    holdout_chroms: list[str] | None = None
+    val_chroms: list[str] | None = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class ModelOptions:
+    """Which model to train."""
+
+    arch: str = "small"
+    base: str | None = None
+    tokenizer: str = "dnabert2"
+    vocab_size: int = 4096
+    baseline: bool = True
+
+
+@dataclass
+class PreparedData:
+    """Windows and labels of each split, with the data summary."""
+
+    train: list
+    val: list
+    test: list
+    summary: dict = field(default_factory=dict)
+
+    def arrays(self, split: str) -> tuple[list[str], np.ndarray]:
+        examples = getattr(self, split)
+        return [e.seq for e in examples], np.array([e.label for e in examples], dtype=np.int64)
+
+
+def prepare_data(options: DataOptions) -> PreparedData:
+    """Gather, de-duplicate and split the labelled windows (module docstring, first steps)."""
+    from enhscan.training import prepare
+
+    extraction: dict = {}
+    if options.genome:
+        examples, extraction = _examples_from_genome(options)
+    else:
+        examples = _examples_from_sequences(options)
+    prepare.check_two_classes(examples)
+    kept, dedup = prepare.deduplicate(examples)
+    prepare.check_two_classes(kept)
+    if options.holdout_chroms:
+        splits = prepare.split_by_chroms(
+            kept, options.holdout_chroms, options.val_chroms, options.val_fraction, options.seed
+        )
+    else:
+        splits = prepare.split_stratified(
+            kept, options.val_fraction, options.test_fraction, options.seed
+        )
+    summary = prepare.summarize(splits, dedup, extraction)
+    return PreparedData(splits.train, splits.val, splits.test, summary)
+
+
+def _examples_from_genome(options: DataOptions) -> tuple[list, dict]:
+    from enhscan.io.bed import read_bed
+    from enhscan.io.fasta import open_genome
+    from enhscan.io.peaks import read_peaks
+    from enhscan.training import prepare
+
+    if not options.positives:
+        raise EnhscanError("--genome needs --positives (a BED or narrowPeak of enhancers)")
+    with open_genome(options.genome) as genome:
+        peaks = read_peaks(options.positives, genome.lengths)
+        positives, extraction = prepare.extract_windows(
+            genome, peaks, options.window, label=1, at_edge=options.at_edge, max_n=options.max_n
+        )
+        if options.negatives:
+            negative_peaks = read_peaks(options.negatives, genome.lengths)
+            negatives, neg_extraction = prepare.extract_windows(
+                genome,
+                negative_peaks,
+                options.window,
+                label=0,
+                at_edge=options.at_edge,
+                max_n=options.max_n,
+            )
+            extraction = {"positives": extraction, "negatives": neg_extraction}
+        else:
+            avoid: dict[str, list[tuple[int, int]]] = {}
+            for example in positives:
+                avoid.setdefault(example.chrom, []).append(
+                    (example.start, example.start + options.window)
+                )
+            exclude = (
+                read_bed(options.exclude, genome.lengths, clip=True).by_chrom
+                if options.exclude
+                else None
+            )
+            n = max(1, round(len(positives) * options.background_ratio))
+            negatives = prepare.sample_background(
+                genome,
+                n,
+                options.window,
+                [prepare.gc_content(e.seq) for e in positives],
+                avoid,
+                exclude,
+                max_n=options.max_n,
+                seed=options.seed,
+            )
+            extraction = {
+                "positives": extraction,
+                "background_sampled": len(negatives),
+                "background": "GC-matched random windows avoiding the positives",
+            }
+    return positives + negatives, extraction
+
+
+def _examples_from_sequences(options: DataOptions) -> list:
+    from enhscan.io.sequences import read_fasta_sequences, read_labelled_table
+
+    if options.sequences:
+        examples = read_labelled_table(options.sequences)
+    elif options.positives and options.negatives:
+        examples = read_fasta_sequences(options.positives, 1)
+        examples += read_fasta_sequences(options.negatives, 0)
+    elif options.positives:
+        raise EnhscanError(
+            "--positives without --genome must be a FASTA of sequences and needs --negatives "
+            "(a FASTA too); or give --genome to extract windows around BED intervals"
+        )
+    else:
+        raise EnhscanError(
+            "no training data: give --genome with --positives, or --sequences, or --positives and "
+            "--negatives as FASTA files"
+        )
+    if options.holdout_chroms:
+        raise EnhscanError("--holdout-chroms needs windows from a genome (--genome)")
+    # Ready-made sequences longer than the window are centre-cropped to it; shorter ones are
+    # kept as they are (DNABERT-2 reads any length; the CNN pools over whatever length it gets).
+    cropped = []
+    for e in examples:
+        if len(e.seq) > options.window:
+            cut = (len(e.seq) - options.window) // 2
+            e = type(e)(e.seq[cut : cut + options.window], e.label, e.chrom, e.start, e.source)
+        cropped.append(e)
+    return cropped
+
+
+def build_model(
+    options: ModelOptions, data: PreparedData, window: int, seed: int, genome: str | None
+) -> Classifier:
+    """A fresh model of ``options.arch``, or the ``--base`` folder with a new classifier head."""
+    if options.base:
+        classifier = load_classifier(options.base, require_head=False)
+        classifier.metadata.window = window
+        return classifier
+    tokenizer_json = None
+    if options.arch != "cnn":
+        tokenizer_json = _tokenizer_json(options, data, genome, seed)
+    return new_classifier(options.arch, tokenizer_json=tokenizer_json, window=window, seed=seed)
+
+
+def _tokenizer_json(
+    options: ModelOptions, data: PreparedData, genome: str | None, seed: int
+) -> str | None:
+    if options.tokenizer == "dnabert2":
+        return None
+    if options.tokenizer != "train":
+        path = Path(options.tokenizer)
+        if not path.is_file():
+            raise EnhscanError(
+                f"--tokenizer {path}: not a file; give dnabert2, train, or a tokenizer.json"
+            )
+        return path.read_text()
+    from enhscan.training.bpe import sample_genome_sequences, train_bpe_tokenizer
+
+    if genome:
+        from enhscan.io.fasta import open_genome
+
+        with open_genome(genome) as g:
+            sequences = list(sample_genome_sequences(g, n_bases=20_000_000, seed=seed))
+    else:
+        sequences = [e.seq for e in data.train]
+    log.info("training a BPE tokenizer with %d tokens", options.vocab_size)
+    return train_bpe_tokenizer(sequences, vocab_size=options.vocab_size)
+
+
+def evaluate(
+    classifier: Classifier, data: PreparedData, batch_size: int = 64, device: str = "cpu"
+) -> tuple[dict, np.ndarray]:
+    """Validation-chosen threshold and test metrics; returns (metrics dict, test scores)."""
+    from enhscan.engine import WindowScorer
+    from enhscan.metrics import binary_metrics
+
+    scorer = WindowScorer(classifier, device, batch_size=batch_size)
+    val_seqs, val_labels = data.arrays("val")
+    test_seqs, test_labels = data.arrays("test")
+    val = binary_metrics(val_labels, scorer.score(val_seqs))
+    test_scores = scorer.score(test_seqs)
+    at_val_threshold = binary_metrics(test_labels, test_scores, threshold=val.threshold)
+    best_on_test = binary_metrics(test_labels, test_scores)
+    return {
+        "validation": val.to_dict(),
+        "test": at_val_threshold.to_dict(),
+        "test_best_f1_threshold": best_on_test.to_dict(),
+    }, test_scores
+
+
+def train_model(
+    data_options: DataOptions,
+    model_options: ModelOptions,
+    settings: TrainSettings,
+    out_dir: str | os.PathLike,
+    *,
+    trials: int = 0,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    keep_checkpoints: bool = False,
+) -> dict:
+    """Run the whole pipeline (see the module docstring) and return the metrics report."""
+    out_dir = Path(out_dir)
+    _check_out(out_dir, resume, force)
+    data = prepare_data(data_options)
+    report_dir = out_dir / REPORT_DIR
+    report_dir.mkdir(parents=True, exist_ok=True)
+    write_json(report_dir / "data_summary.json", data.summary)
+    from enhscan.training.prepare import format_summary
+
+    summary_text = format_summary(data.summary)
+    (report_dir / "data_summary.txt").write_text(summary_text + "\n")
+    if progress:
+        print(summary_text, file=sys.stderr)
+
+    classifier = build_model(
+        model_options, data, data_options.window, settings.seed, data_options.genome
+    )
+    search = None
+    if trials > 0:
+        from enhscan.training.search import search_hyperparameters
+
+        def make() -> Classifier:
+            return build_model(
+                model_options, data, data_options.window, settings.seed, data_options.genome
+            )
+
+        search = search_hyperparameters(
+            make, data, settings, report_dir / "search", trials, progress=progress
+        )
+        classifier, result = search.best_classifier, search.best_result
+        settings = search.best_settings
+    else:
+        result = _fit(classifier, data, settings, report_dir / "work", resume, progress)
+
+    metrics, test_scores = evaluate(classifier, data)
+    classifier.metadata.threshold = float(metrics["validation"]["threshold"])
+    curves = {classifier.metadata.family: (data.arrays("test")[1], test_scores)}
+    report = {"model": _model_report(classifier, model_options, settings, result, metrics)}
+    baseline_scores = None
+    if model_options.baseline and classifier.metadata.family != "cnn":
+        baseline, baseline_report, baseline_scores = _train_baseline(
+            data, data_options, settings, report_dir, resume, progress
+        )
+        save_classifier(baseline, out_dir / BASELINE_DIR)
+        report["baseline_cnn"] = baseline_report
+        curves["cnn baseline"] = (data.arrays("test")[1], baseline_scores)
+    report["data"] = data.summary
+    report["search"] = search.summary if search else None
+    classifier.metadata.metrics = {"test": metrics["test"], "validation": metrics["validation"]}
+    classifier.metadata.provenance = _provenance(data_options, model_options, settings, trials)
+
+    from enhscan.plots import plot_pr_roc
+
+    plot_pr_roc(curves, report_dir, title="held-out test set")
+    _write_predictions(report_dir / "test_predictions.tsv", data.test, test_scores, baseline_scores)
+    write_json(report_dir / "metrics.json", report)
+    save_classifier(classifier, out_dir)
+    if not keep_checkpoints:
+        shutil.rmtree(report_dir / "work" / "checkpoint", ignore_errors=True)
+        shutil.rmtree(report_dir / "baseline_work" / "checkpoint", ignore_errors=True)
+    return report
+
+
+def _check_out(out_dir: Path, resume: bool, force: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EnhscanError(f"--out {out_dir} is a file; give a folder for the model")
+    if (out_dir / METADATA_NAME).exists() and not (force or resume):
+        raise EnhscanError(
+            f"{out_dir} already holds a trained model; use --force to replace it, or choose "
+            "another --out"
+        )
+    if force and not resume and (out_dir / REPORT_DIR).exists():
+        shutil.rmtree(out_dir / REPORT_DIR)
+
+
+def _fit(
+    classifier: Classifier,
+    data: PreparedData,
+    settings: TrainSettings,
+    work: Path,
+    resume: bool,
+    progress: bool,
+) -> TrainResult:
+    train_seqs, train_labels = data.arrays("train")
+    val_seqs, val_labels = data.arrays("val")
+    return fit(
+        classifier,
+        train_seqs,
+        train_labels,
+        val_seqs,
+        val_labels,
+        settings,
+        work,
+        resume=resume,
+        progress=progress,
+    )
+
+
+def _train_baseline(
+    data: PreparedData,
+    data_options: DataOptions,
+    settings: TrainSettings,
+    report_dir: Path,
+    resume: bool,
+    progress: bool,
+):
+    from dataclasses import replace
+
+    log.info("training the CNN baseline on the same split")
+    cnn = new_classifier("cnn", window=data_options.window, seed=settings.seed)
+    cnn_settings = replace(settings, dropout=None, **CNN_DEFAULTS)
+    result = _fit(cnn, data, cnn_settings, report_dir / "baseline_work", resume, progress)
+    metrics, scores = evaluate(cnn, data)
+    cnn.metadata.threshold = float(metrics["validation"]["threshold"])
+    cnn.metadata.metrics = {"test": metrics["test"], "validation": metrics["validation"]}
+    cnn.metadata.provenance = _provenance(data_options, ModelOptions(arch="cnn"), cnn_settings, 0)
+    report = _model_report(cnn, ModelOptions(arch="cnn"), cnn_settings, result, metrics)
+    return cnn, report, scores
+
+
+def _model_report(
+    classifier: Classifier,
+    options: ModelOptions,
+    settings: TrainSettings,
+    result: TrainResult,
+    metrics: dict,
+) -> dict:
+    return {
+        "family": classifier.metadata.family,
+        "arch": options.arch if not options.base else f"base:{options.base}",
+        "parameters": sum(p.numel() for p in classifier.network.parameters()),
+        "settings": asdict(settings),
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "history": result.history,
+        **metrics,
+    }
+
+
+def _provenance(
+    data_options: DataOptions, model_options: ModelOptions, settings: TrainSettings, trials: int
+) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"enhscan": __version__, "python": platform.python_version()}
+    for package in ("torch", "transformers", "accelerate", "tokenizers", "scikit-learn", "optuna"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "data": asdict(data_options),
+        "model": asdict(model_options),
+        "training": asdict(settings),
+        "optuna_trials": trials,
+        "versions": versions,
+    }
+
+
+def _write_predictions(
+    path: Path, examples: list, scores: np.ndarray, baseline: np.ndarray | None
+) -> None:
+    with atomic_output(path) as tmp, open(tmp, "w") as out:
+        out.write(
+            "source\tchrom\tstart\tlabel\tscore"
+            + ("\tcnn_score" if baseline is not None else "")
+            + "\n"
+        )
+        for i, e in enumerate(examples):
+            row = [
+                e.source,
+                e.chrom or "",
+                "" if e.start is None else str(e.start),
+                str(e.label),
+                f"{scores[i]:.6f}",
+            ]
+            if baseline is not None:
+                row.append(f"{baseline[i]:.6f}")
+            out.write("\t".join(row) + "\n")
+
+
+def load_report(out_dir: str | os.PathLike) -> dict:
+    """The metrics report of a trained model folder."""
+    return json.loads((Path(out_dir) / REPORT_DIR / "metrics.json").read_text())

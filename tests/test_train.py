@@ -1,0 +1,280 @@
+"""`enhscan train`: the training loop, resuming, the search, and the whole command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from enhscan.cli import cli
+from enhscan.model import load_classifier, new_classifier
+from enhscan.training.trainer import BEST_WEIGHTS, TrainSettings, fit
+
+DATA = Path(__file__).parent / "data"
+MOTIF = "GATAAGATAA"
+TINY = dict(num_hidden_layers=1, hidden_size=32, num_attention_heads=4, intermediate_size=64)
+
+
+def planted(n: int, seed: int, length: int = 200) -> tuple[list[str], np.ndarray]:
+    """Random DNA; every other sequence carries three copies of a motif (label 1)."""
+    rng = np.random.default_rng(seed)
+    seqs, labels = [], []
+    for i in range(n):
+        s = list(rng.choice(list("ACGT"), length))
+        if i % 2:
+            for p in rng.choice(length - len(MOTIF), 3, replace=False):
+                s[p : p + len(MOTIF)] = MOTIF
+        seqs.append("".join(s)[:length])
+        labels.append(i % 2)
+    return seqs, np.array(labels)
+
+
+def tiny() -> object:
+    return new_classifier("tiny", seed=0, **TINY)
+
+
+SETTINGS = TrainSettings(
+    epochs=3, batch_size=16, learning_rate=2e-3, warmup_ratio=0.0, patience=5, cpu=True
+)
+
+
+def run_fit(work: Path, settings: TrainSettings = SETTINGS, **kwargs):
+    train, train_labels = planted(128, 1)
+    val, val_labels = planted(48, 2)
+    return fit(
+        tiny(), train, train_labels, val, val_labels, settings, work, progress=False, **kwargs
+    )
+
+
+def test_loss_falls_and_the_model_learns(tmp_path):
+    result = run_fit(
+        tmp_path, TrainSettings(**{**SETTINGS.__dict__, "epochs": 6, "learning_rate": 5e-3})
+    )
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0] - 0.1
+    assert result.best_pr_auc > 0.9
+    assert (tmp_path / BEST_WEIGHTS).exists() and (tmp_path / "log.jsonl").exists()
+
+
+def test_same_seed_same_weights(tmp_path):
+    a = run_fit(tmp_path / "a").classifier.network.state_dict()
+    b = run_fit(tmp_path / "b").classifier.network.state_dict()
+    for key in a:
+        assert np.array_equal(a[key].numpy(), b[key].numpy()), key
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    whole = run_fit(tmp_path / "whole")
+    run_fit(tmp_path / "cut", stop_after_epoch=1)  # as if killed after the first epoch
+    resumed = run_fit(tmp_path / "cut", resume=True)
+    assert resumed.resumed_from_epoch == 1
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    want = load_file(str(tmp_path / "whole" / BEST_WEIGHTS))
+    got = load_file(str(tmp_path / "cut" / BEST_WEIGHTS))
+    for key in want:
+        assert np.array_equal(want[key].numpy(), got[key].numpy()), key
+    assert resumed.history == whole.history
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    from enhscan.errors import EnhscanError
+
+    run_fit(tmp_path, stop_after_epoch=1)
+    with pytest.raises(EnhscanError, match="other training settings"):
+        run_fit(
+            tmp_path, TrainSettings(**{**SETTINGS.__dict__, "learning_rate": 1e-4}), resume=True
+        )
+
+
+def train_cli(*args: str, expect: int = 0):
+    result = CliRunner().invoke(cli, ["-q", "train", *args], catch_exceptions=False)
+    assert result.exit_code == expect, result.output
+    return result
+
+
+FAST = ["--arch", "tiny", "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--window", "200"]
+
+
+def test_train_from_sequences_then_scan(tmp_path, mini_fasta):
+    out = tmp_path / "model"
+    train_cli("--sequences", str(DATA / "cohn_sample.csv"), "--out", str(out), *FAST)
+    report = json.loads((out / "training" / "metrics.json").read_text())
+    meta = json.loads((out / "enhscan.json").read_text())
+    for name in ("model", "baseline_cnn"):
+        test = report[name]["test"]
+        assert 0 <= test["pr_auc"] <= 1 and 0 <= test["roc_auc"] <= 1
+        assert {"f1", "precision", "recall", "mcc", "accuracy", "threshold"} <= set(test)
+    # The call threshold is the best-F1 threshold of the validation set.
+    assert meta["threshold"] == pytest.approx(report["model"]["validation"]["threshold"])
+    assert meta["metrics"]["test"]["pr_auc"] == pytest.approx(report["model"]["test"]["pr_auc"])
+    assert meta["provenance"]["data"]["sequences"].endswith("cohn_sample.csv")
+    for png in ("pr_curve.png", "roc_curve.png"):
+        assert (out / "training" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "training" / "data_summary.json").read_text())
+    assert summary  # counts per class and split are covered in test_prepare.py
+    predictions = (out / "training" / "test_predictions.tsv").read_text().splitlines()
+    assert predictions[0].split("\t")[-2:] == ["score", "cnn_score"]
+    assert not (out / "training" / "work" / "checkpoint").exists()
+
+    # Both trained folders scan a genome.
+    for folder in (out, out / "baseline_cnn"):
+        scan = tmp_path / f"scan_{folder.name}"
+        result = CliRunner().invoke(
+            cli,
+            [
+                "-q",
+                "genome",
+                str(mini_fasta),
+                "-m",
+                str(folder),
+                "-o",
+                str(scan),
+                "--window",
+                "500",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert (scan / "scores.bw").exists()
+    assert load_classifier(out / "baseline_cnn").metadata.family == "cnn"
+
+
+def test_train_refuses_to_overwrite_a_model(tmp_path):
+    out = tmp_path / "model"
+    train_cli(
+        "--sequences",
+        str(DATA / "cohn_sample.csv"),
+        "--out",
+        str(out),
+        *FAST,
+        "--epochs",
+        "1",
+        "--no-baseline",
+    )
+    result = train_cli(
+        "--sequences", str(DATA / "cohn_sample.csv"), "--out", str(out), *FAST, expect=1
+    )
+    assert "--force" in result.output
+
+
+def test_optuna_search_continues_when_run_again(tmp_path):
+    out = tmp_path / "model"
+    args = [
+        "--sequences",
+        str(DATA / "cohn_sample.csv"),
+        "--out",
+        str(out),
+        *FAST,
+        "--epochs",
+        "1",
+        "--no-baseline",
+    ]
+    train_cli(*args, "--trials", "2")
+    report = json.loads((out / "training" / "metrics.json").read_text())
+    assert report["search"]["trials"] == 2
+    train_cli(*args, "--trials", "3", "--resume")
+    report = json.loads((out / "training" / "metrics.json").read_text())
+    assert report["search"]["trials"] == 3  # two earlier trials kept, one more run
+    assert set(report["search"]["best_params"]) == {
+        "learning_rate",
+        "batch_size",
+        "warmup_ratio",
+        "weight_decay",
+        "dropout",
+    }
+
+
+def _write_peaks(path: Path) -> None:
+    # Intervals on the two real pieces of mini.fa (chr2 starts with 10 kb of N).
+    lines = [f"chr2\t{s}\t{s + 300}\tp{s}\n" for s in range(12_000, 58_000, 4_000)]
+    lines += [f"chr22_32000000\t{s}\t{s + 300}\tq{s}\n" for s in range(1_000, 29_000, 4_000)]
+    path.write_text("".join(lines))
+
+
+def test_train_from_peaks_with_background_and_held_out_chromosome(tmp_path, mini_fasta):
+    peaks = tmp_path / "peaks.bed"
+    _write_peaks(peaks)
+    out = tmp_path / "model"
+    train_cli(
+        "--genome",
+        str(mini_fasta),
+        "--positives",
+        str(peaks),
+        "--out",
+        str(out),
+        "--holdout-chroms",
+        "chr22_32000000",
+        "--val-fraction",
+        "0.25",
+        *FAST,
+        "--no-baseline",
+    )
+    summary = json.loads((out / "training" / "data_summary.json").read_text())
+    text = json.dumps(summary)
+    assert "chr22_32000000" in text
+    predictions = [
+        line.split("\t")
+        for line in (out / "training" / "test_predictions.tsv").read_text().splitlines()[1:]
+    ]
+    assert predictions and {row[1] for row in predictions} == {"chr22_32000000"}
+    assert json.loads((out / "enhscan.json").read_text())["window"] == 200
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("sequence,label\nACGTACGT,1\nACGTTTTT,1\n", "two classes"),
+        ("sequence,label\nACGTACGT,1\nACGTTTTT,0\nACGTAAAA,2\n", "two classes"),
+    ],
+)
+def test_bad_labels(tmp_path, content, message):
+    table = tmp_path / "seqs.csv"
+    table.write_text(content)
+    result = train_cli("--sequences", str(table), "--out", str(tmp_path / "m"), *FAST, expect=1)
+    assert message in result.output
+    assert not (tmp_path / "m" / "enhscan.json").exists()
+
+
+def test_too_few_examples_for_the_split(tmp_path):
+    table = tmp_path / "seqs.csv"
+    table.write_text("sequence,label\nACGTACGTAA,1\nACGTTTTTAC,0\nGGGTACGTAA,1\n")
+    result = train_cli("--sequences", str(table), "--out", str(tmp_path / "m"), *FAST, expect=1)
+    assert "too few" in result.output
+
+
+def test_base_must_be_a_dnabert2_model(tmp_path):
+    not_a_model = tmp_path / "notamodel"
+    not_a_model.mkdir()
+    (not_a_model / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (not_a_model / "tokenizer.json").write_text("{}")
+    shutil.copy(DATA / "cohn_sample.csv", tmp_path / "s.csv")
+    result = train_cli(
+        "--sequences",
+        str(tmp_path / "s.csv"),
+        "--out",
+        str(tmp_path / "m"),
+        "--base",
+        str(not_a_model),
+        expect=1,
+    )
+    assert "model" in result.output.lower()
+
+
+def test_peaks_outside_the_genome(tmp_path, mini_fasta):
+    peaks = tmp_path / "peaks.bed"
+    peaks.write_text("chr2\t12000\t12300\nchrY\t100\t400\n")
+    result = train_cli(
+        "--genome",
+        str(mini_fasta),
+        "--positives",
+        str(peaks),
+        "--out",
+        str(tmp_path / "m"),
+        *FAST,
+        expect=1,
+    )
+    assert "chrY" in result.output and "chr2" in result.output
