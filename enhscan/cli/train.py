@@ -23,7 +23,13 @@ _file = click.Path(dir_okay=False, path_type=str)
     type=click.Path(path_type=str),
     help="Model folder to write (scan it with `enhscan genome --model OUT`).",
 )
-@click.option("--genome", type=_file, help="Reference FASTA the BED files refer to.")
+@click.option(
+    "--genome",
+    type=_file,
+    multiple=True,
+    help="Reference FASTA (or 2bit) the BED files refer to; repeat for a genome split "
+    "over several files.",
+)
 @click.option(
     "--positives",
     type=_file,

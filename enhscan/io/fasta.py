@@ -296,3 +296,46 @@ def _read_uncompressed(faidx, start: int, end: int) -> bytes:
     block = blocks[i]
     faidx.file.seek(bgzf.make_virtual_offset(block.cstart, start - block.ustart))
     return faidx.file.read(end - start)
+
+
+class CombinedGenome(Genome):
+    """Several genome files read as one (e.g. one FASTA per chromosome)."""
+
+    def __init__(self, parts: list[Genome]):
+        self._parts = parts
+        self._owner: dict[str, Genome] = {}
+        lengths: dict[str, int] = {}
+        for part in parts:
+            for name, length in part.lengths.items():
+                if name in lengths:
+                    raise EnhscanError(
+                        f"sequence {name} is in both {self._owner[name].path} and {part.path}; "
+                        "give each sequence once"
+                    )
+                lengths[name] = length
+                self._owner[name] = part
+        super().__init__(Path(" + ".join(str(p.path) for p in parts)), lengths)
+
+    def _read(self, chrom: str, start: int, end: int) -> str:
+        return self._owner[chrom].fetch(chrom, start, end)
+
+    def close(self) -> None:
+        for part in self._parts:
+            part.close()
+
+
+def open_genomes(
+    paths: list[str | os.PathLike], index_dir: str | os.PathLike | None = None
+) -> Genome:
+    """Open one or several genome files as one :class:`Genome` (see :func:`open_genome`)."""
+    if len(paths) == 1:
+        return open_genome(paths[0], index_dir)
+    parts: list[Genome] = []
+    try:
+        for path in paths:
+            parts.append(open_genome(path, index_dir))
+        return CombinedGenome(parts)
+    except BaseException:
+        for part in parts:
+            part.close()
+        raise

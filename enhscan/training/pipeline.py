@@ -52,7 +52,7 @@ CNN_DEFAULTS = {"learning_rate": 1e-3, "weight_decay": 1e-4, "warmup_ratio": 0.0
 class DataOptions:
     """Where the labelled data come from and how windows are made (see ``enhscan train -h``)."""
 
-    genome: str | None = None
+    genome: list[str] | None = None
     positives: str | None = None
     negatives: str | None = None
     sequences: str | None = None
@@ -119,13 +119,13 @@ def prepare_data(options: DataOptions) -> PreparedData:
 
 def _examples_from_genome(options: DataOptions) -> tuple[list, dict]:
     from enhscan.io.bed import read_bed
-    from enhscan.io.fasta import open_genome
+    from enhscan.io.fasta import open_genomes
     from enhscan.io.peaks import read_peaks
     from enhscan.training import prepare
 
     if not options.positives:
         raise EnhscanError("--genome needs --positives (a BED or narrowPeak of enhancers)")
-    with open_genome(options.genome) as genome:
+    with open_genomes(options.genome) as genome:
         peaks = read_peaks(options.positives, genome.lengths)
         positives, extraction = prepare.extract_windows(
             genome, peaks, options.window, label=1, at_edge=options.at_edge, max_n=options.max_n
@@ -231,9 +231,9 @@ def _tokenizer_json(
     from enhscan.training.bpe import sample_genome_sequences, train_bpe_tokenizer
 
     if genome:
-        from enhscan.io.fasta import open_genome
+        from enhscan.io.fasta import open_genomes
 
-        with open_genome(genome) as g:
+        with open_genomes(genome) as g:
             sequences = list(sample_genome_sequences(g, n_bases=20_000_000, seed=seed))
     else:
         sequences = [e.seq for e in data.train]

@@ -169,7 +169,7 @@ def extract_windows(
 # parts); every candidate window lies inside one chunk, so windows of different chunks never
 # overlap.
 _CHUNK = 250_000
-# Spread: aim to read at least this many chunks (or all) before taking whatever a chunk offers.
+# Picks are spread over at least this many chunks (or all, if fewer) where the bins allow.
 _SPREAD_CHUNKS = 400
 # Phase 1 reads at most this many bases (or the whole selection, if smaller) before falling
 # back to neighbouring GC bins.
@@ -332,8 +332,6 @@ class _BackgroundSampler:
         self.gc_bins = gc_bins
         self.quotas = quotas
         self.need = quotas.copy()
-        # windows found for their own bin after the read budget (still GC-matched)
-        self._own_bin_extra = np.zeros_like(quotas)
         self.rng = rng
         self.order = rng.permutation(len(chunks)).tolist()
         # chunk index -> [(start relative to the chunk, sequence)]
@@ -341,6 +339,33 @@ class _BackgroundSampler:
 
     def run(self) -> None:
         """Fill every bin from its own windows; then from the nearest bins, with a warning."""
+        self._fill_spread()
+        # Bins still short: first their own windows (past the read budget, or left by the
+        # caps); then bins up to 1, then 2 bins away, then any bin.
+        self._fill_pass(0)
+        unmatched = self.need.copy()
+        for max_distance in (1, 2, self.gc_bins):
+            self._fill_pass(max_distance)
+        n = int(self.quotas.sum())
+        if self.need.any():
+            got = n - int(self.need.sum())
+            raise EnhscanError(
+                f"found only {got} of {n} background windows ({self.window} bp, at most "
+                f"{self.max_n} non-ACGT bases) in {self.genome.path} outside the positives and "
+                "excluded regions; ask for fewer negatives, a shorter window or more chromosomes"
+            )
+        if unmatched.any():
+            bins = np.flatnonzero(unmatched).tolist()
+            log.warning(
+                "background: %d of %d windows could not be GC-matched (GC %s: too few windows); "
+                "took them from the nearest GC bins",
+                int(unmatched.sum()),
+                n,
+                ", ".join(f"{b / self.gc_bins:.2f}-{(b + 1) / self.gc_bins:.2f}" for b in bins),
+            )
+
+    def _fill_spread(self) -> None:
+        """Phase 1: read chunks up to the budget, each giving a share of what bins still need."""
         n = int(self.quotas.sum())
         mean_chunk = sum(b - a for _, a, b in self.chunks) / len(self.chunks)
         budget = max(1, min(len(self.chunks), math.ceil(_READ_BUDGET / mean_chunk)))
@@ -349,38 +374,28 @@ class _BackgroundSampler:
         seen = np.zeros(self.gc_bins, dtype=np.float64)
         for t, index in enumerate(self.order[:budget]):
             if not self.need.any():
-                break
+                return
             cands = self._read(index)
             if cands is None:
                 continue
-            # Take a share of what each bin still needs, so that picks spread over `spread`
-            # chunks; but take all a chunk offers for bins whose windows are too rare for the
-            # chunks left to supply (estimated from the chunks read so far).
+            # A share of what each bin still needs, so that picks spread over `spread` chunks;
+            # but all a chunk offers for bins whose windows are too rare for the chunks left
+            # to supply (estimated from the chunks read so far).
             seen += cands.capacity()
             supply = seen / (t + 1) * (budget - t - 1)
             share = -(-self.need // max(1, spread - t))
             caps = np.where(supply < 2 * self.need, self.need, share)
             self._keep(index, cands, self._pick_own_bins(cands, caps))
-        if not self.need.any():
-            return
-        unmatched = self.need.copy()
-        # Bins still short: first their own windows beyond the budget, then the nearest bins,
-        # then any bin; each pass reads every chunk at most once and stops when all are full.
-        for max_distance in (0, 1, 2, self.gc_bins):
-            for index in self.order:
-                if not self.need.any():
-                    break
-                cands = self._read(index)
-                if cands is not None:
-                    self._keep(index, cands, self._pick_near(cands, max_distance))
-        if self.need.any():
-            got = n - int(self.need.sum())
-            raise EnhscanError(
-                f"only {got} of {n} background windows ({self.window} bp, at most {self.max_n} "
-                f"non-ACGT bases) fit in {self.genome.path} outside the positives and excluded "
-                "regions; ask for fewer negatives, a shorter window or more chromosomes"
-            )
-        self._warn_unmatched(unmatched)
+
+    def _fill_pass(self, max_distance: int) -> None:
+        """Read every chunk once (until nothing is needed), filling short bins from bins up to
+        ``max_distance`` away."""
+        for index in self.order:
+            if not self.need.any():
+                return
+            cands = self._read(index)
+            if cands is not None:
+                self._keep(index, cands, self._pick_near(cands, max_distance))
 
     def picked(self) -> list[tuple[str, int, str]]:
         """The windows taken, as (chrom, start, sequence)."""
@@ -389,20 +404,6 @@ class _BackgroundSampler:
             for index, windows in self.taken.items()
             for offset, seq in windows
         ]
-
-    def _warn_unmatched(self, unmatched: np.ndarray) -> None:
-        # Whatever the own-bin pass beyond the budget filled is matched after all.
-        still = unmatched - np.minimum(unmatched, self._own_bin_extra)
-        if not still.any():
-            return
-        bins = np.flatnonzero(still)
-        log.warning(
-            "background: %d of %d windows could not be GC-matched (GC %s: too few windows); "
-            "took them from the nearest GC bins",
-            int(still.sum()),
-            int(self.quotas.sum()),
-            ", ".join(f"{b / self.gc_bins:.2f}-{(b + 1) / self.gc_bins:.2f}" for b in bins),
-        )
 
     def _read(self, index: int) -> _Candidates | None:
         """The candidate windows of chunk ``index`` (None if it has none)."""
@@ -465,8 +466,6 @@ class _BackgroundSampler:
                         got = cands.take(other, int(self.need[b]), self.rng)
                         self.need[b] -= len(got)
                         offsets += got
-                        if max_distance == 0:
-                            self._own_bin_extra[b] += len(got)
         return offsets
 
 
@@ -861,14 +860,30 @@ def format_summary(summary: dict) -> str:
             f"conflicting labels: {dup.get('conflicting_groups', 0)} groups "
             f"({dup.get('conflicting_examples', 0)} examples) dropped"
         )
-    ext = summary["extraction"]
-    if ext:
-        lines.append(
-            f"peak windows: {ext.get('shifted', 0)} shifted inside a chromosome end, "
-            f"{ext.get('dropped_edge', 0)} dropped at an end, "
-            f"{ext.get('dropped_n', 0)} dropped for N"
-        )
+    lines += _extraction_lines(summary["extraction"])
     return "\n".join(lines)
+
+
+def _extraction_lines(extraction: dict) -> list[str]:
+    """Lines for extraction counts: flat (one :func:`extract_windows` result) or nested by
+    kind (``{"positives": counts, "negatives": counts, ...}``); other entries as they are."""
+    if "shifted" in extraction:
+        return [_window_counts("peak windows", extraction)]
+    lines = []
+    for key, value in extraction.items():
+        if isinstance(value, dict):
+            lines.append(_window_counts(f"{key} windows", value))
+        else:
+            lines.append(f"{key.replace('_', ' ')}: {value}")
+    return lines
+
+
+def _window_counts(what: str, counts: dict) -> str:
+    return (
+        f"{what}: {counts.get('shifted', 0)} shifted inside a chromosome end, "
+        f"{counts.get('dropped_edge', 0)} dropped at an end, "
+        f"{counts.get('dropped_n', 0)} dropped for N"
+    )
 
 
 def _gc_text(value: float | None) -> str:
@@ -881,12 +896,12 @@ def _split_text(split: dict) -> str:
         val = (
             ", ".join(detail["val_chroms"])
             if detail.get("val_chroms")
-            else f"{detail.get('val_fraction')} of the rest at random"
+            else f"{detail.get('val_fraction', 0):.0%} of the rest at random"
         )
         return f"by chromosome (test: {', '.join(detail['test_chroms'])}; val: {val})"
     if split["method"] == "stratified":
         return (
-            f"stratified random (val {detail.get('val_fraction')}, "
-            f"test {detail.get('test_fraction')}, seed {detail.get('seed')})"
+            f"stratified random (val {detail.get('val_fraction', 0):.0%}, "
+            f"test {detail.get('test_fraction', 0):.0%}, seed {detail.get('seed')})"
         )
     return str(split["method"])
