@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -298,13 +299,14 @@ def fit(
         else:
             state["bad_epochs"] += 1
         if main:
-            log.info(
-                "epoch %d: loss %.4f, validation PR-AUC %.4f, ROC-AUC %.4f",
-                epoch,
-                entry["train_loss"],
-                entry["val_pr_auc"],
-                entry["val_roc_auc"],
+            line = (
+                f"epoch {epoch}: loss {entry['train_loss']:.4f}, validation PR-AUC "
+                f"{entry['val_pr_auc']:.4f}, ROC-AUC {entry['val_roc_auc']:.4f}"
             )
+            if progress:
+                tqdm.write(line, file=sys.stderr)
+            else:
+                log.info(line)
             with open(work_dir / LOG_FILE, "a") as out:
                 out.write(json.dumps(entry) + "\n")
         _save_checkpoint(accelerator, checkpoint, {"settings": asdict(settings), "state": state})
