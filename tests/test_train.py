@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -278,3 +279,80 @@ def test_peaks_outside_the_genome(tmp_path, mini_fasta):
         expect=1,
     )
     assert "chrY" in result.output and "chr2" in result.output
+
+
+@pytest.mark.slow
+def test_two_processes_with_accelerate_launch(tmp_path):
+    """`accelerate launch` with two CPU processes (gloo) trains and writes one model."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "model"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--num_processes",
+            "2",
+            "--cpu",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "-m",
+            "enhscan",
+            "-q",
+            "train",
+            "--sequences",
+            str(DATA / "cohn_sample.csv"),
+            "--out",
+            str(out),
+            *FAST,
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
+    assert load_classifier(out).metadata.threshold >= 0
+    assert load_classifier(out / "baseline_cnn").metadata.family == "cnn"
+
+
+@pytest.mark.slow
+def test_train_on_real_genomic_benchmarks_labels(tmp_path, mini_fasta):
+    """The README's worked example (shortened): real labels on real GRCh37 chromosomes."""
+    import subprocess
+
+    from tests.conftest import SHARED
+
+    if not (SHARED / "genomes" / "grch37_chr20.fa.gz").exists():
+        pytest.skip("shared data not present")
+    out = tmp_path / "cohn"
+    script = Path(__file__).parents[1] / "tools" / "example_train_cohn.sh"
+    subprocess.run(
+        ["bash", str(script), str(out), "--arch", "tiny", "--epochs", "1", "-f"],
+        check=True,
+        env={**os.environ, "SHARED_DATA": str(SHARED)},
+    )
+    report = json.loads((out / "training" / "metrics.json").read_text())
+    summary = report["data"]
+    assert summary["split"]["method"] == "chromosomes"
+    assert report["model"]["test"]["n"] == 529  # chrX: 130 enhancers, 399 background
+    for png in ("pr_curve.png", "roc_curve.png"):
+        assert (out / "training" / png).exists()
+    result = CliRunner().invoke(
+        cli,
+        [
+            "-q",
+            "genome",
+            str(mini_fasta),
+            "-m",
+            str(out),
+            "-o",
+            str(tmp_path / "scan"),
+            "--chroms",
+            "chr22*",
+        ],
+    )
+    assert result.exit_code == 0, result.output

@@ -274,31 +274,36 @@ def train_model(
     progress: bool = True,
     keep_checkpoints: bool = False,
 ) -> dict:
-    """Run the whole pipeline (see the module docstring) and return the metrics report."""
+    """Run the whole pipeline (see the module docstring) and return the metrics report.
+
+    Under ``accelerate launch`` every process prepares the same data and trains its share of
+    each batch; only the main process writes files.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    main = state.is_main_process
+    if trials > 0 and state.num_processes > 1:
+        raise EnhscanError(
+            "--trials runs the search in one process; drop accelerate launch, or train the "
+            "chosen settings without --trials"
+        )
     out_dir = Path(out_dir)
-    _check_out(out_dir, resume, force)
+    _check_out(out_dir, resume, force, main)
+    state.wait_for_everyone()
     data = prepare_data(data_options)
     report_dir = out_dir / REPORT_DIR
-    report_dir.mkdir(parents=True, exist_ok=True)
-    write_json(report_dir / "data_summary.json", data.summary)
-    from enhscan.training.prepare import format_summary
+    if main:
+        _write_summary(report_dir, data.summary, progress)
 
-    summary_text = format_summary(data.summary)
-    (report_dir / "data_summary.txt").write_text(summary_text + "\n")
-    if progress:
-        print(summary_text, file=sys.stderr)
+    def make() -> Classifier:
+        return build_model(
+            model_options, data, data_options.window, settings.seed, data_options.genome
+        )
 
-    classifier = build_model(
-        model_options, data, data_options.window, settings.seed, data_options.genome
-    )
     search = None
     if trials > 0:
         from enhscan.training.search import search_hyperparameters
-
-        def make() -> Classifier:
-            return build_model(
-                model_options, data, data_options.window, settings.seed, data_options.genome
-            )
 
         search = search_hyperparameters(
             make, data, settings, report_dir / "search", trials, progress=progress
@@ -306,38 +311,55 @@ def train_model(
         classifier, result = search.best_classifier, search.best_result
         settings = search.best_settings
     else:
+        classifier = make()
         result = _fit(classifier, data, settings, report_dir / "work", resume, progress)
 
     metrics, test_scores = evaluate(classifier, data)
     classifier.metadata.threshold = float(metrics["validation"]["threshold"])
-    curves = {classifier.metadata.family: (data.arrays("test")[1], test_scores)}
+    classifier.metadata.metrics = {"test": metrics["test"], "validation": metrics["validation"]}
+    classifier.metadata.provenance = _provenance(data_options, model_options, settings, trials)
+    labels = data.arrays("test")[1]
+    curves = {classifier.metadata.family: (labels, test_scores)}
     report = {"model": _model_report(classifier, model_options, settings, result, metrics)}
     baseline_scores = None
     if model_options.baseline and classifier.metadata.family != "cnn":
-        baseline, baseline_report, baseline_scores = _train_baseline(
+        baseline, report["baseline_cnn"], baseline_scores = _train_baseline(
             data, data_options, settings, report_dir, resume, progress
         )
-        save_classifier(baseline, out_dir / BASELINE_DIR)
-        report["baseline_cnn"] = baseline_report
-        curves["cnn baseline"] = (data.arrays("test")[1], baseline_scores)
+        curves["cnn baseline"] = (labels, baseline_scores)
+        if main:
+            save_classifier(baseline, out_dir / BASELINE_DIR)
     report["data"] = data.summary
     report["search"] = search.summary if search else None
-    classifier.metadata.metrics = {"test": metrics["test"], "validation": metrics["validation"]}
-    classifier.metadata.provenance = _provenance(data_options, model_options, settings, trials)
+    if main:
+        from enhscan.plots import plot_pr_roc
 
-    from enhscan.plots import plot_pr_roc
-
-    plot_pr_roc(curves, report_dir, title="held-out test set")
-    _write_predictions(report_dir / "test_predictions.tsv", data.test, test_scores, baseline_scores)
-    write_json(report_dir / "metrics.json", report)
-    save_classifier(classifier, out_dir)
-    if not keep_checkpoints:
-        shutil.rmtree(report_dir / "work" / "checkpoint", ignore_errors=True)
-        shutil.rmtree(report_dir / "baseline_work" / "checkpoint", ignore_errors=True)
+        plot_pr_roc(curves, report_dir, title="held-out test set")
+        _write_predictions(
+            report_dir / "test_predictions.tsv", data.test, test_scores, baseline_scores
+        )
+        write_json(report_dir / "metrics.json", report)
+        save_classifier(classifier, out_dir)
+        if not keep_checkpoints:
+            shutil.rmtree(report_dir / "work" / "checkpoint", ignore_errors=True)
+            shutil.rmtree(report_dir / "baseline_work" / "checkpoint", ignore_errors=True)
+    state.wait_for_everyone()
     return report
 
 
-def _check_out(out_dir: Path, resume: bool, force: bool) -> None:
+def _write_summary(report_dir: Path, summary: dict, progress: bool) -> None:
+    from enhscan.training.prepare import format_summary
+
+    report_dir.mkdir(parents=True, exist_ok=True)
+    write_json(report_dir / "data_summary.json", summary)
+    text = format_summary(summary)
+    with atomic_output(report_dir / "data_summary.txt") as tmp:
+        tmp.write_text(text + "\n")
+    if progress:
+        print(text, file=sys.stderr)
+
+
+def _check_out(out_dir: Path, resume: bool, force: bool, main: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise EnhscanError(f"--out {out_dir} is a file; give a folder for the model")
     if (out_dir / METADATA_NAME).exists() and not (force or resume):
@@ -345,7 +367,7 @@ def _check_out(out_dir: Path, resume: bool, force: bool) -> None:
             f"{out_dir} already holds a trained model; use --force to replace it, or choose "
             "another --out"
         )
-    if force and not resume and (out_dir / REPORT_DIR).exists():
+    if main and force and not resume and (out_dir / REPORT_DIR).exists():
         shutil.rmtree(out_dir / REPORT_DIR)
 
 
