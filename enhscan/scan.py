@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from enhscan.io.fasta import Genome, open_genome
 from enhscan.model.folder import Classifier, load_classifier
 from enhscan.naming import select_chroms
 from enhscan.tiling import ChromTiling, chunk_windows, count_windows, tile_chrom
+from enhscan.versions import package_versions
 
 log = logging.getLogger(__name__)
 
@@ -329,18 +329,6 @@ def _score_chrom(
     return scores
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"enhscan": __version__, "python": platform.python_version()}
-    for package in ("torch", "transformers", "tokenizers", "numpy", "pyBigWig", "pyfaidx"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
-
-
 def _record(
     genome: Genome,
     classifier: Classifier,
@@ -401,7 +389,7 @@ def _record(
         "exclude": _bed_summary(exclude),
         "per_chromosome": {chrom: asdict(r) for chrom, r in results.items()},
         "outputs": {k: v for k, v in OUTPUTS.items() if k != "record"},
-        "versions": _versions(),
+        "versions": package_versions("pyBigWig", "pyfaidx"),
     }
 
 

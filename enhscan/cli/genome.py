@@ -6,14 +6,15 @@ import logging
 
 import click
 
-from enhscan.cli.options import device_options, force_option, model_option, window_options
+from enhscan.cli.options import (
+    comma_list,
+    device_options,
+    force_option,
+    model_option,
+    window_options,
+)
 
 log = logging.getLogger(__name__)
-
-
-def _split_chroms(ctx, param, value: tuple[str, ...]) -> list[str] | None:
-    names = [n.strip() for item in value for n in item.split(",") if n.strip()]
-    return names or None
 
 
 @click.command(short_help="Scan a genome: bigWig track + BED calls.")
@@ -36,7 +37,7 @@ def _split_chroms(ctx, param, value: tuple[str, ...]) -> list[str] | None:
 @click.option(
     "--chroms",
     multiple=True,
-    callback=_split_chroms,
+    callback=comma_list,
     help="Sequences to scan: names or shell patterns, comma-separated or repeated "
     "(chr20 matches 20).",
 )

@@ -18,6 +18,14 @@ def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+def comma_list(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> list[str] | None:
+    """Callback for repeatable options that also take comma-separated items."""
+    items = [item.strip() for chunk in value for item in chunk.split(",") if item.strip()]
+    return items or None
+
+
 model_option = click.option(
     "-m",
     "--model",

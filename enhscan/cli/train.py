@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import click
 
-from enhscan.cli.options import force_option, max_n_option
-
-
-def _names(ctx, param, value: tuple[str, ...]) -> list[str] | None:
-    names = [n.strip() for item in value for n in item.split(",") if n.strip()]
-    return names or None
-
+from enhscan.cli.options import comma_list, force_option, max_n_option
 
 _file = click.Path(dir_okay=False, path_type=str)
 
@@ -68,14 +62,14 @@ _file = click.Path(dir_okay=False, path_type=str)
 @click.option(
     "--holdout-chroms",
     multiple=True,
-    callback=_names,
+    callback=comma_list,
     help="Test on these chromosomes (others train): no leakage between overlapping "
     "windows. Default: a class-stratified random split.",
 )
 @click.option(
     "--val-chroms",
     multiple=True,
-    callback=_names,
+    callback=comma_list,
     help="Validation chromosomes (with --holdout-chroms); default a random share.",
 )
 @click.option(

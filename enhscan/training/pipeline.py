@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field
@@ -28,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from enhscan import __version__
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import atomic_output, write_json
 from enhscan.model.folder import (
@@ -39,6 +37,7 @@ from enhscan.model.folder import (
     save_classifier,
 )
 from enhscan.training.trainer import TrainResult, TrainSettings, fit
+from enhscan.versions import package_versions
 
 log = logging.getLogger(__name__)
 
@@ -438,14 +437,6 @@ def _model_report(
 def _provenance(
     data_options: DataOptions, model_options: ModelOptions, settings: TrainSettings, trials: int
 ) -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"enhscan": __version__, "python": platform.python_version()}
-    for package in ("torch", "transformers", "accelerate", "tokenizers", "scikit-learn", "optuna"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            pass
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
@@ -453,7 +444,7 @@ def _provenance(
         "model": asdict(model_options),
         "training": asdict(settings),
         "optuna_trials": trials,
-        "versions": versions,
+        "versions": package_versions("scikit-learn", "optuna"),
     }
 
 
