@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from enhscan.errors import EnhscanError
 from enhscan.io.fasta import Genome, open_genome
 from enhscan.io.peaks import Peak, read_peaks
+from enhscan.training.background import gc_bin
 from enhscan.training.prepare import (
     Example,
     Splits,
@@ -24,7 +25,6 @@ from enhscan.training.prepare import (
     deduplicate,
     extract_windows,
     format_summary,
-    gc_bin,
     gc_content,
     reverse_complement,
     sample_background,
