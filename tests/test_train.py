@@ -356,3 +356,55 @@ def test_train_on_real_genomic_benchmarks_labels(tmp_path, mini_fasta):
         ],
     )
     assert result.exit_code == 0, result.output
+
+
+def test_train_from_a_pretrained_base_without_head(tmp_path):
+    """--base takes a DNABERT-2 folder that has no classifier head (a pretrained encoder)."""
+    from safetensors.torch import save_file
+
+    from enhscan.model import save_classifier
+
+    base = save_classifier(tiny(), tmp_path / "base")
+    weights = load_file(str(base / "model.safetensors"))
+    encoder_only = {
+        k: v for k, v in weights.items() if not k.startswith(("classifier.", "bert.pooler."))
+    }
+    save_file(encoder_only, str(base / "model.safetensors"))
+    (base / "enhscan.json").unlink()
+    out = tmp_path / "model"
+    train_cli(
+        "--sequences",
+        str(DATA / "cohn_sample.csv"),
+        "--out",
+        str(out),
+        "--base",
+        str(base),
+        *FAST[2:],
+        "--no-baseline",
+    )
+    trained = load_classifier(out)
+    assert trained.metadata.window == 200
+    assert json.loads((out / "training" / "metrics.json").read_text())["model"]["arch"] == (
+        f"base:{base}"
+    )
+
+
+def test_train_with_a_bpe_tokenizer_trained_on_the_data(tmp_path):
+    out = tmp_path / "model"
+    train_cli(
+        "--sequences",
+        str(DATA / "cohn_sample.csv"),
+        "--out",
+        str(out),
+        *FAST,
+        "--tokenizer",
+        "train",
+        "--vocab-size",
+        "64",
+        "--no-baseline",
+        "--epochs",
+        "1",
+    )
+    vocab = json.loads((out / "tokenizer.json").read_text())["model"]["vocab"]
+    assert len(vocab) <= 64 and "[CLS]" in vocab
+    assert load_classifier(out).encoder.vocab_size <= 64

@@ -140,8 +140,8 @@ def new_classifier(
 
         encoder = BpeEncoder(tokenizer_json or default_tokenizer_json())
         config = DNABert2Config.from_size(arch, **config_overrides)
-        if encoder.vocab_size > config.vocab_size:
-            config.vocab_size = encoder.vocab_size
+        if "vocab_size" not in config_overrides:
+            config.vocab_size = encoder.vocab_size  # one embedding row per token
         config.pad_token_id = encoder.pad_id
         network = DNABert2ForSequenceClassification(config)
     metadata = ModelMetadata(
