@@ -44,11 +44,15 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
+    from enhscan.cli.evaluate import evaluate
     from enhscan.cli.genome import genome
+    from enhscan.cli.pretrain import pretrain
     from enhscan.cli.train import train
 
     cli.add_command(genome)
     cli.add_command(train)
+    cli.add_command(pretrain)
+    cli.add_command(evaluate)
 
 
 _register()

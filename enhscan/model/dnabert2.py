@@ -25,7 +25,7 @@ from transformers import (
     PretrainedConfig,
     PreTrainedModel,
 )
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.modeling_outputs import MaskedLMOutput, SequenceClassifierOutput
 
 try:  # transformers >= 5: init functions that skip tensors already loaded from a checkpoint
     from transformers import initialization as init
@@ -37,6 +37,7 @@ __all__ = [
     "DNABert2Model",
     "DNABert2PreTrainedModel",
     "DNABert2ForSequenceClassification",
+    "DNABert2ForMaskedLM",
     "alibi_slopes",
     "alibi_bias",
     "attention_bias",
@@ -459,6 +460,74 @@ class DNABert2ForSequenceClassification(DNABert2PreTrainedModel):
         if problem == "single_label_classification":
             return F.cross_entropy(logits.float(), labels.view(-1))
         return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+
+
+class DNABert2LMPredictionHead(nn.Module):
+    """Masked-LM head (`cls.predictions.*`): dense + GELU + LayerNorm, then the decoder."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.transform = nn.Module()
+        self.transform.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        """hidden: [N, H] -> logits over the vocabulary [N, V]."""
+        h = self.transform.LayerNorm(F.gelu(self.transform.dense(hidden)))
+        return self.decoder(h)
+
+
+class DNABert2MLMHeads(nn.Module):
+    """Container named `cls` in checkpoints, holding `predictions`."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.predictions = DNABert2LMPredictionHead(config)
+
+
+class DNABert2ForMaskedLM(DNABert2PreTrainedModel):
+    """DNABERT-2 with its masked-language-model head, for pretraining.
+
+    The state dict has the names of the DNABERT-2 masked-LM checkpoint: `bert.*` (no pooler)
+    and `cls.predictions.{transform.dense,transform.LayerNorm,decoder}.*`. The decoder weight
+    is tied to the word embeddings, as in BERT.
+    """
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__(config)
+        self.bert = DNABert2Model(config, add_pooling_layer=False)
+        self.cls = DNABert2MLMHeads(config)
+        self.post_init()
+        # Tied by hand (not through transformers' tying machinery, which differs between v4
+        # and v5): one matrix embeds tokens and scores them.
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+    ) -> MaskedLMOutput:
+        """Predict tokens.
+
+        Args:
+            input_ids: int64 [B, L] with some tokens replaced by [MASK].
+            attention_mask: [B, L] bool or 0/1.
+            labels: int64 [B, L], the original token where a prediction is scored, -100
+                elsewhere. When given, logits are computed only at those positions.
+        Returns:
+            MaskedLMOutput: loss (mean cross-entropy over scored positions) and logits, [N, V]
+            for the N scored positions when labels are given, else [B, L, V].
+        """
+        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        if labels is None:
+            return MaskedLMOutput(logits=self.cls.predictions(hidden))
+        scored = labels != -100
+        logits = self.cls.predictions(hidden[scored])
+        loss = F.cross_entropy(logits.float(), labels[scored])
+        return MaskedLMOutput(loss=loss, logits=logits)
 
 
 def probabilities(logits: Tensor, positive_index: int = 1) -> Tensor:

@@ -45,6 +45,8 @@ class BpeEncoder:
                 f"the tokenizer lacks the special tokens {', '.join(missing)}; use a DNABERT-2 "
                 "style tokenizer.json"
             )
+        self.special_ids = sorted(vocab[t] for t in SPECIAL_TOKENS if t in vocab)
+        self.mask_id = vocab.get("[MASK]")
         self.cls_id = vocab["[CLS]"]
         self.sep_id = vocab["[SEP]"]
         self.pad_id = vocab["[PAD]"]

@@ -129,7 +129,7 @@ def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
     return torch.tensor(len(labels) / (n_classes * counts), dtype=torch.float32)
 
 
-def _resolve_mixed_precision(choice: str, cpu: bool) -> str:
+def resolve_mixed_precision(choice: str, cpu: bool) -> str:
     if choice != "auto":
         return choice
     if cpu or not torch.cuda.is_available():
@@ -183,7 +183,7 @@ def fit(
     n_classes = len(classifier.metadata.labels)
 
     accelerator = Accelerator(
-        mixed_precision=_resolve_mixed_precision(settings.mixed_precision, settings.cpu),
+        mixed_precision=resolve_mixed_precision(settings.mixed_precision, settings.cpu),
         gradient_accumulation_steps=settings.grad_accum,
         cpu=settings.cpu,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
@@ -309,7 +309,7 @@ def fit(
                 log.info(line)
             with open(work_dir / LOG_FILE, "a") as out:
                 out.write(json.dumps(entry) + "\n")
-        _save_checkpoint(accelerator, checkpoint, {"settings": asdict(settings), "state": state})
+        save_checkpoint(accelerator, checkpoint, {"settings": asdict(settings), "state": state})
         if on_epoch is not None:
             on_epoch(epoch, val_metrics.pr_auc)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
@@ -345,7 +345,7 @@ def _load_weights(network: torch.nn.Module, path: Path) -> None:
     network.load_state_dict(load_file(str(path)))
 
 
-def _save_checkpoint(accelerator, checkpoint: Path, meta: dict) -> None:
+def save_checkpoint(accelerator, checkpoint: Path, meta: dict) -> None:
     """Save the full training state, replacing the previous checkpoint only once complete."""
     tmp = checkpoint.with_name(checkpoint.name + ".partial")
     if accelerator.is_main_process:

@@ -1,0 +1,260 @@
+"""Scoring a scan against known enhancers: `enhscan evaluate`.
+
+Two views of the same scan:
+
+* **Region level** (with known negatives): every truth region gets the track value at its
+  centre (the probability of the window centred nearest to it, as in training), or the
+  maximum or mean over it; PR-AUC and ROC-AUC of those scores against the labels.
+* **Window level**: every scored track bin is a window; it is positive when it overlaps a
+  known enhancer, negative otherwise (or, with known negatives, only bins overlapping a
+  negative count as negatives).
+
+Calls are checked by overlap: precision is the share of calls that overlap a known enhancer,
+recall the share of known enhancers overlapped by a call. Truth regions on sequences the
+genome lacks, past a chromosome end, or where the scan has no value are counted and listed,
+never silently dropped. Coordinates are 0-based, half-open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from enhscan.errors import EnhscanError
+from enhscan.intervals import merge
+from enhscan.io.bed import iter_bed
+from enhscan.naming import match_chrom
+from enhscan.scan import OUTPUTS
+
+REGION_SCORES = ("centre", "max", "mean")
+
+
+@dataclass
+class TruthSet:
+    """Truth regions matched to the scanned genome.
+
+    Attributes:
+        regions: ``(chrom, start, end, label)`` with the genome's chromosome names.
+        outside: counts of regions left out, by reason: ``unknown_chromosome`` (with the
+            names in ``unknown_names``) and ``past_chromosome_end``.
+    """
+
+    regions: list[tuple[str, int, int, int]] = field(default_factory=list)
+    outside: dict[str, int] = field(default_factory=dict)
+    unknown_names: dict[str, int] = field(default_factory=dict)
+
+
+def read_truth(positives: str, negatives: str | None, sizes: dict[str, int]) -> TruthSet:
+    """Read known enhancers (label 1) and optional known negatives (label 0) BED files."""
+    truth = TruthSet(outside={"unknown_chromosome": 0, "past_chromosome_end": 0})
+    for path, label in ((positives, 1), (negatives, 0)):
+        if path is None:
+            continue
+        for record in iter_bed(path):
+            chrom = match_chrom(record.chrom, sizes)
+            if chrom is None:
+                truth.outside["unknown_chromosome"] += 1
+                truth.unknown_names[record.chrom] = truth.unknown_names.get(record.chrom, 0) + 1
+            elif record.end > sizes[chrom]:
+                truth.outside["past_chromosome_end"] += 1
+            else:
+                truth.regions.append((chrom, record.start, record.end, label))
+    if not any(r[3] == 1 for r in truth.regions):
+        names = ", ".join(sorted(truth.unknown_names)[:5])
+        raise EnhscanError(
+            f"no known enhancer of {positives} lies on the scanned genome"
+            + (f" (its chromosomes {names} are not in the scan)" if names else "")
+            + "; check both are the same assembly"
+        )
+    return truth
+
+
+def _overlaps(starts: np.ndarray, ends: np.ndarray, intervals: list[tuple[int, int]]) -> np.ndarray:
+    """bool [n]: does ``[starts[i], ends[i])`` overlap any of the merged ``intervals``?"""
+    if not intervals:
+        return np.zeros(len(starts), dtype=bool)
+    iv_starts = np.array([s for s, _ in intervals])
+    iv_ends = np.array([e for _, e in intervals])
+    # The last interval starting before `end` is the only candidate (intervals are disjoint).
+    k = np.searchsorted(iv_starts, ends, side="left") - 1
+    return (k >= 0) & (iv_ends[np.clip(k, 0, None)] > starts)
+
+
+def evaluate_scan(
+    tracks_dir: str | os.PathLike,
+    positives: str,
+    negatives: str | None = None,
+    *,
+    region_score: str = "centre",
+    out_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Evaluate an `enhscan genome` output folder against known regions; write a report.
+
+    Args:
+        tracks_dir: folder with ``scores.bw`` (and ``calls.narrowPeak``).
+        positives: BED of known enhancers.
+        negatives: BED of known non-enhancers (enables the region-level view).
+        region_score: how a region is scored from the track: ``centre``, ``max`` or ``mean``.
+        out_dir: where to write ``evaluation.json``, ``pr_curve.png`` and
+            ``score_distributions.png``; default ``tracks_dir/evaluation``.
+
+    Returns:
+        The report (also written as JSON).
+    """
+    import pyBigWig
+
+    from enhscan.metrics import binary_metrics
+    from enhscan.plots import plot_pr_roc, plot_score_distributions
+
+    if region_score not in REGION_SCORES:
+        raise ValueError(f"region_score must be one of {REGION_SCORES}")
+    tracks_dir = Path(tracks_dir)
+    bigwig = tracks_dir / OUTPUTS["bigwig"]
+    if not bigwig.exists():
+        raise EnhscanError(
+            f"{tracks_dir} has no {OUTPUTS['bigwig']}; give the --out folder of "
+            "an `enhscan genome` run"
+        )
+    out_dir = Path(out_dir) if out_dir else tracks_dir / "evaluation"
+    bw = pyBigWig.open(str(bigwig))
+    try:
+        sizes = dict(bw.chroms())
+        truth = read_truth(positives, negatives, sizes)
+        report: dict = {
+            "tracks": str(tracks_dir.resolve()),
+            "positives": positives,
+            "negatives": negatives,
+            "truth_left_out": truth.outside,
+            "truth_unknown_chromosomes": truth.unknown_names,
+        }
+        curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        distributions: dict[str, np.ndarray] = {}
+
+        if negatives:
+            labels, scores, unscored = _region_scores(bw, truth.regions, region_score)
+            report["truth_unscored"] = unscored
+            report["region_level"] = _metrics_or_none(binary_metrics, labels, scores)
+            report["region_level_scoring"] = region_score
+            if report["region_level"]:
+                curves[f"regions ({region_score})"] = (labels, scores)
+                distributions = {"enhancer": scores[labels == 1], "background": scores[labels == 0]}
+
+        labels, scores = _window_labels(bw, truth.regions, sizes, with_negatives=bool(negatives))
+        report["window_level"] = _metrics_or_none(binary_metrics, labels, scores)
+        if report["window_level"]:
+            curves["windows"] = (labels, scores)
+            if not distributions:
+                distributions = {
+                    "overlapping enhancers": scores[labels == 1],
+                    "other windows": scores[labels == 0],
+                }
+        report["calls"] = _call_overlap(tracks_dir, truth.regions)
+    finally:
+        bw.close()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if curves:
+        plots = plot_pr_roc(curves, out_dir, title="scan vs known regions")
+        report["plots"] = {k: str(v) for k, v in plots.items()}
+    if distributions and all(len(v) for v in distributions.values()):
+        threshold = _run_threshold(tracks_dir)
+        path = plot_score_distributions(
+            distributions,
+            out_dir / "score_distributions.png",
+            threshold=threshold,
+            title="track scores",
+        )
+        report.setdefault("plots", {})["distributions"] = str(path)
+    from enhscan.io.atomic import write_json
+
+    write_json(out_dir / "evaluation.json", report)
+    return report
+
+
+def _metrics_or_none(metric_fn, labels: np.ndarray, scores: np.ndarray) -> dict | None:
+    if len(labels) == 0 or labels.min() == labels.max():
+        return None  # both classes are needed; the report says so by its absence
+    return metric_fn(labels, scores).to_dict()
+
+
+def _region_scores(bw, regions, how: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    labels, scores = [], []
+    unscored = {"enhancer": 0, "background": 0}
+    for chrom, start, end, label in regions:
+        if how == "centre":
+            centre = (start + end) // 2
+            value = bw.values(chrom, centre, centre + 1)[0]
+        else:
+            value = bw.stats(chrom, start, end, type=how, exact=True)[0]
+        if value is None or np.isnan(value):
+            unscored["enhancer" if label else "background"] += 1
+            continue
+        labels.append(label)
+        scores.append(value)
+    return np.array(labels, dtype=np.int64), np.array(scores, dtype=np.float64), unscored
+
+
+def _window_labels(bw, regions, sizes: dict[str, int], with_negatives: bool):
+    all_labels, all_scores = [], []
+    for chrom in sizes:
+        bins = bw.intervals(chrom)
+        if not bins:
+            continue
+        arr = np.array(bins, dtype=np.float64)
+        starts, ends, values = arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
+        pos = merge((s, e) for c, s, e, lab in regions if c == chrom and lab == 1)
+        is_pos = _overlaps(starts, ends, pos)
+        if with_negatives:
+            neg = merge((s, e) for c, s, e, lab in regions if c == chrom and lab == 0)
+            keep = is_pos | _overlaps(starts, ends, neg)
+        else:
+            keep = np.ones(len(starts), dtype=bool)
+        all_labels.append(is_pos[keep].astype(np.int64))
+        all_scores.append(values[keep])
+    if not all_labels:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    return np.concatenate(all_labels), np.concatenate(all_scores)
+
+
+def _call_overlap(tracks_dir: Path, regions) -> dict | None:
+    calls_file = tracks_dir / OUTPUTS["calls"]
+    if not calls_file.exists():
+        return None
+    calls: dict[str, list[tuple[int, int]]] = {}
+    for line in calls_file.read_text().splitlines():
+        chrom, start, end = line.split("\t")[:3]
+        calls.setdefault(chrom, []).append((int(start), int(end)))
+    n_calls = sum(len(v) for v in calls.values())
+    hit_calls = hit_pos = n_pos = hit_neg = n_neg = 0
+    for chrom, chrom_calls in calls.items():
+        pos = merge((s, e) for c, s, e, lab in regions if c == chrom and lab == 1)
+        cs = np.array(chrom_calls)
+        hit_calls += int(_overlaps(cs[:, 0], cs[:, 1], pos).sum())
+    for chrom, start, end, label in regions:
+        merged = merge(calls.get(chrom, []))
+        hit = bool(_overlaps(np.array([start]), np.array([end]), merged)[0])
+        if label:
+            n_pos += 1
+            hit_pos += hit
+        else:
+            n_neg += 1
+            hit_neg += hit
+    return {
+        "calls": n_calls,
+        "precision": hit_calls / n_calls if n_calls else None,
+        "recall": hit_pos / n_pos if n_pos else None,
+        "enhancers_called": hit_pos,
+        "negatives_called": hit_neg if n_neg else None,
+        "negative_call_rate": hit_neg / n_neg if n_neg else None,
+    }
+
+
+def _run_threshold(tracks_dir: Path) -> float | None:
+    record = tracks_dir / OUTPUTS["record"]
+    if not record.exists():
+        return None
+    return json.loads(record.read_text()).get("parameters", {}).get("threshold")
