@@ -106,7 +106,7 @@ def test_train_from_sequences_then_scan(tmp_path, mini_fasta):
     train_cli("--sequences", str(DATA / "cohn_sample.csv"), "--out", str(out), *FAST)
     report = json.loads((out / "training" / "metrics.json").read_text())
     meta = json.loads((out / "enhscan.json").read_text())
-    for name in ("model", "baseline_cnn"):
+    for name in ("model", "baseline_cnn", "baseline_gc_cpg"):
         test = report[name]["test"]
         assert 0 <= test["pr_auc"] <= 1 and 0 <= test["roc_auc"] <= 1
         assert {"f1", "precision", "recall", "mcc", "accuracy", "threshold"} <= set(test)

@@ -258,6 +258,7 @@ def _summary_table(report: dict) -> str:
     rows = [("model", report["model"])]
     if report.get("baseline_cnn"):
         rows.append(("cnn baseline", report["baseline_cnn"]))
+    rows.append(("GC/CpG logreg", report["baseline_gc_cpg"]))
     lines = [f"{'held-out test':14} {'PR-AUC':>7} {'ROC-AUC':>8} {'F1':>6} {'thresh':>7}"]
     for name, r in rows:
         t = r["test"]

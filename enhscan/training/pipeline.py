@@ -328,6 +328,8 @@ def train_model(
         curves["cnn baseline"] = (labels, baseline_scores)
         if main:
             save_classifier(baseline, out_dir / BASELINE_DIR)
+    report["baseline_gc_cpg"], gc_scores = _gc_cpg_baseline(data, settings.seed)
+    curves["GC/CpG logistic regression"] = (labels, gc_scores)
     report["data"] = data.summary
     report["search"] = search.summary if search else None
     if main:
@@ -413,6 +415,23 @@ def _train_baseline(
     cnn.metadata.provenance = _provenance(data_options, ModelOptions(arch="cnn"), cnn_settings, 0)
     report = _model_report(cnn, ModelOptions(arch="cnn"), cnn_settings, result, metrics)
     return cnn, report, scores
+
+
+def _gc_cpg_baseline(data: PreparedData, seed: int) -> tuple[dict, np.ndarray]:
+    from enhscan.metrics import binary_metrics
+    from enhscan.training.baselines import GcCpgBaseline
+
+    baseline = GcCpgBaseline(seed).fit(*data.arrays("train"))
+    val_seqs, val_labels = data.arrays("val")
+    test_seqs, test_labels = data.arrays("test")
+    val = binary_metrics(val_labels, baseline.score(val_seqs))
+    scores = baseline.score(test_seqs)
+    return {
+        "family": "logistic regression on GC fraction, CpG o/e and CpG density",
+        "validation": val.to_dict(),
+        "test": binary_metrics(test_labels, scores, threshold=val.threshold).to_dict(),
+        "test_best_f1_threshold": binary_metrics(test_labels, scores).to_dict(),
+    }, scores
 
 
 def _model_report(
