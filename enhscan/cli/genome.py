@@ -64,10 +64,14 @@ def genome(ctx: click.Context, fasta: str, out: str, model: str | None, **option
     from enhscan.scan import ScanSettings, scan_genome
 
     if model is None:
-        raise click.UsageError(
-            "no model given and this enhscan ships no default model yet; pass --model DIR "
-            "(a folder written by enhscan, see the README)"
-        )
+        from enhscan.model import default_model_path
+
+        model = default_model_path()
+        if model is None:
+            raise click.UsageError(
+                "this enhscan build ships no default model; pass --model DIR (a folder "
+                "written by enhscan train)"
+            )
     settings = ScanSettings(progress=not ctx.obj.get("quiet", False), **options)
     record = scan_genome(fasta, model, out, settings)
     if not ctx.obj.get("quiet", False):

@@ -32,7 +32,8 @@ model_option = click.option(
     "model",
     type=click.Path(file_okay=False, path_type=str),
     default=None,
-    help="enhscan model folder (or a fine-tuned DNABERT-2 folder).",
+    help="enhscan model folder (or a fine-tuned DNABERT-2 folder)  [default: the model "
+    "shipped with enhscan]",
 )
 
 max_n_option = click.option(

@@ -3,9 +3,17 @@
 from enhscan.model.folder import (
     Classifier,
     ModelMetadata,
+    default_model_path,
     load_classifier,
     new_classifier,
     save_classifier,
 )
 
-__all__ = ["Classifier", "ModelMetadata", "load_classifier", "new_classifier", "save_classifier"]
+__all__ = [
+    "Classifier",
+    "ModelMetadata",
+    "default_model_path",
+    "load_classifier",
+    "new_classifier",
+    "save_classifier",
+]

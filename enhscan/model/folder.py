@@ -110,6 +110,17 @@ class Classifier:
         return probabilities(logits, self.metadata.positive_index)
 
 
+DEFAULT_MODEL = "default_model"
+
+
+def default_model_path() -> Path | None:
+    """The folder of the model shipped inside the package, or None if this build has none."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("enhscan.data").joinpath(DEFAULT_MODEL)))
+    return folder if (folder / METADATA_NAME).exists() else None
+
+
 def new_classifier(
     arch: str = "tiny",
     *,

@@ -316,7 +316,10 @@ def train_model(
     metrics, test_scores = evaluate(classifier, data)
     classifier.metadata.threshold = float(metrics["validation"]["threshold"])
     classifier.metadata.metrics = {"test": metrics["test"], "validation": metrics["validation"]}
+    base_provenance = classifier.metadata.provenance if model_options.base else None
     classifier.metadata.provenance = _provenance(data_options, model_options, settings, trials)
+    if base_provenance:
+        classifier.metadata.provenance["base"] = base_provenance
     labels = data.arrays("test")[1]
     curves = {classifier.metadata.family: (labels, test_scores)}
     report = {"model": _model_report(classifier, model_options, settings, result, metrics)}
@@ -330,6 +333,11 @@ def train_model(
             save_classifier(baseline, out_dir / BASELINE_DIR)
     report["baseline_gc_cpg"], gc_scores = _gc_cpg_baseline(data, settings.seed)
     curves["GC/CpG logistic regression"] = (labels, gc_scores)
+    classifier.metadata.metrics["baselines_test"] = {
+        name: report[key]["test"]
+        for name, key in (("cnn", "baseline_cnn"), ("gc_cpg", "baseline_gc_cpg"))
+        if key in report
+    }
     report["data"] = data.summary
     report["search"] = search.summary if search else None
     if main:
