@@ -28,7 +28,12 @@ from enhscan.io.atomic import write_json
 from enhscan.io.fasta import Genome, open_genomes
 from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
 from enhscan.model.folder import METADATA_NAME, ModelMetadata
-from enhscan.training.trainer import CHECKPOINT, resolve_mixed_precision, save_checkpoint
+from enhscan.training.trainer import (
+    CHECKPOINT,
+    adamw,
+    resolve_mixed_precision,
+    save_checkpoint,
+)
 from enhscan.versions import package_versions
 
 log = logging.getLogger(__name__)
@@ -225,18 +230,7 @@ def pretrain(
         )
         config.architectures = ["DNABert2ForMaskedLM"]
         model = DNABert2ForMaskedLM(config)
-        no_decay = ("bias", "LayerNorm.weight")
-        groups = [
-            {
-                "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-                "weight_decay": settings.weight_decay,
-            },
-            {
-                "params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
-                "weight_decay": 0.0,
-            },
-        ]
-        optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate)
+        optimizer = adamw(model, settings.learning_rate, settings.weight_decay)
         scheduler = get_scheduler(
             "linear",
             optimizer,

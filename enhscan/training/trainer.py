@@ -122,6 +122,17 @@ def set_dropout(network: torch.nn.Module, p: float) -> None:
             module.p = p
 
 
+def adamw(network: torch.nn.Module, learning_rate: float, weight_decay: float):
+    """AdamW with weight decay on weight matrices only (not biases or normalisation weights)."""
+    no_decay = ("bias", "LayerNorm.weight", "layernorm.weight", "norm.weight")
+    named = list(network.named_parameters())
+    groups = [
+        {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": weight_decay},
+        {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=learning_rate)
+
+
 def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
     """Inverse-frequency class weights ``n / (k * n_c)``: float32 [n_classes]."""
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
@@ -202,18 +213,7 @@ def fit(
         dataset, batch_size=settings.batch_size, shuffle=True, collate_fn=_collate(encoder.pad_id)
     )
     val_encoded = encoder.encode(list(val_seqs))
-    no_decay = ("bias", "LayerNorm.weight", "layernorm.weight", "norm.weight")
-    groups = [
-        {
-            "params": [p for n, p in network.named_parameters() if not n.endswith(no_decay)],
-            "weight_decay": settings.weight_decay,
-        },
-        {
-            "params": [p for n, p in network.named_parameters() if n.endswith(no_decay)],
-            "weight_decay": 0.0,
-        },
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate)
+    optimizer = adamw(network, settings.learning_rate, settings.weight_decay)
     steps_per_epoch = math.ceil(len(loader) / settings.grad_accum)
     total_steps = steps_per_epoch * settings.epochs
     scheduler = get_scheduler(
