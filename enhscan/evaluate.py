@@ -40,7 +40,8 @@ class TruthSet:
     Attributes:
         regions: ``(chrom, start, end, label)`` with the genome's chromosome names.
         outside: counts of regions left out, by reason: ``unknown_chromosome`` (with the
-            names in ``unknown_names``) and ``past_chromosome_end``.
+            names in ``unknown_names``), ``past_chromosome_end``, ``duplicates`` (the same
+            region listed again) and ``conflicting_labels`` (listed as both classes).
     """
 
     regions: list[tuple[str, int, int, int]] = field(default_factory=list)
@@ -63,6 +64,15 @@ def read_truth(positives: str, negatives: str | None, sizes: dict[str, int]) -> 
                 truth.outside["past_chromosome_end"] += 1
             else:
                 truth.regions.append((chrom, record.start, record.end, label))
+    # A region listed twice (benchmark sets have such repeats) is one region; one listed as
+    # both enhancer and background is contradictory and left out.
+    labels_of: dict[tuple[str, int, int], set[int]] = {}
+    for chrom, start, end, label in truth.regions:
+        labels_of.setdefault((chrom, start, end), set()).add(label)
+    unique = [(*key, next(iter(labels))) for key, labels in labels_of.items() if len(labels) == 1]
+    truth.outside["duplicates"] = len(truth.regions) - len(labels_of)
+    truth.outside["conflicting_labels"] = len(labels_of) - len(unique)
+    truth.regions = unique
     if not any(r[3] == 1 for r in truth.regions):
         names = ", ".join(sorted(truth.unknown_names)[:5])
         raise EnhscanError(

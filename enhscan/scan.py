@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,7 +53,7 @@ class ScanSettings:
         chroms: names or shell patterns of the sequences to scan; None scans all.
         regions: BED of regions to scan (shorter ones are widened to one window).
         exclude: BED of regions never scored (a blacklist).
-        batch_size: windows per forward pass.
+        batch_size: windows per forward pass (None: 32 on the CPU, 128 on a GPU).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
         dtype: ``auto``, ``fp32``, ``bf16``, ``fp16``.
         chunk_bases: bases read from the genome at a time.
@@ -68,7 +68,7 @@ class ScanSettings:
     chroms: list[str] | None = None
     regions: str | None = None
     exclude: str | None = None
-    batch_size: int = 64
+    batch_size: int | None = None
     device: str = "auto"
     dtype: str = "auto"
     chunk_bases: int = 1_000_000
@@ -203,6 +203,7 @@ def scan_genome(
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     scorer = WindowScorer(classifier, device, dtype, settings.batch_size)
+    settings = replace(settings, batch_size=scorer.batch_size)  # the record shows what ran
 
     with open_genome(genome_path, index_dir=out_dir) as genome:
         regions = _read_regions(settings.regions, genome)

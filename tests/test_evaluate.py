@@ -53,7 +53,12 @@ def test_region_and_window_level_by_hand(tracks, truth):
     assert (region["n"], region["n_positive"]) == (5, 2)
     assert region["roc_auc"] == pytest.approx(1.0) and region["pr_auc"] == pytest.approx(1.0)
     # Out-of-genome truth is reported: chrY unknown, [950, 1200) past the end of chr1.
-    assert report["truth_left_out"] == {"unknown_chromosome": 1, "past_chromosome_end": 1}
+    assert report["truth_left_out"] == {
+        "unknown_chromosome": 1,
+        "past_chromosome_end": 1,
+        "duplicates": 0,
+        "conflicting_labels": 0,
+    }
     assert report["truth_unknown_chromosomes"] == {"chrY": 1}
     # Calls: [100, 300) overlaps an enhancer, [800, 900) does not; of the two enhancers only
     # [100, 300) is called; no negative is called ([300, 400) only touches a call's end).
@@ -90,13 +95,15 @@ def test_region_scores_max_and_mean(tracks, truth):
 def test_cli_and_unscored_regions(tracks, truth, tmp_path):
     positives, negatives = truth
     # A negative on chr2, which the scan has in its header but holds no value for.
-    negatives.write_text(negatives.read_text() + "chr2\t0\t100\n")
+    # And one negative listed twice.
+    negatives.write_text(negatives.read_text() + "chr2\t0\t100\n1\t0\t100\n")
     result = CliRunner().invoke(
         cli, ["evaluate", str(tracks), "--positives", str(positives), "--negatives", str(negatives)]
     )
     assert result.exit_code == 0, result.output
     assert "region level" in result.output and "PR-AUC 1.000" in result.output
     assert "left out: 1 regions on sequences the scan lacks (chrY)" in result.output
+    assert "1 listed twice" in result.output
     report = json.loads((tracks / "evaluation" / "evaluation.json").read_text())
     assert report["truth_unscored"] == {"enhancer": 0, "background": 1}
 

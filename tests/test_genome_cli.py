@@ -267,7 +267,6 @@ def test_bad_inputs_fail_cleanly(tmp_path, mini_fasta, tiny_model_dir):
         ),
         (["genome", str(mini_fasta), "-m", str(tmp_path / "nomodel"), "-o", "o2"], "model folder"),
         (["genome", str(mini_fasta), "-m", str(tiny_model_dir), "-o", str(outfile)], "is a file"),
-        (["genome", str(mini_fasta), "-o", "o3"], "--model"),
     ]
     bad_bed = tmp_path / "bad.bed"
     bad_bed.write_text("chr2\t100\n")
@@ -287,14 +286,14 @@ def test_bad_inputs_fail_cleanly(tmp_path, mini_fasta, tiny_model_dir):
         )
     )
     for args, message in cases:
-        args = [str(tmp_path / a) if a in ("o1", "o2", "o3", "o4") else a for a in args]
+        args = [str(tmp_path / a) if a in ("o1", "o2", "o4") else a for a in args]
         result = CliRunner().invoke(cli, ["-q", *args])
         assert result.exit_code != 0
         assert message in result.output, result.output
         assert result.output.startswith(("Error", "Usage")), result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
         # Inputs are checked before the output folder is made.
-        assert not any((tmp_path / folder).exists() for folder in ("o1", "o2", "o3", "o4"))
+        assert not any((tmp_path / folder).exists() for folder in ("o1", "o2", "o4"))
 
 
 def test_interrupted_scan_leaves_no_output(tmp_path, mini_fasta, tiny_classifier, monkeypatch):

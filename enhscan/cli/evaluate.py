@@ -71,7 +71,8 @@ def evaluate(
         click.echo(
             f"left out: {left['unknown_chromosome']} regions on sequences the scan lacks"
             f"{' (' + names + ')' if names else ''}, {left['past_chromosome_end']} past a "
-            "chromosome end",
+            f"chromosome end, {left['duplicates']} listed twice, {left['conflicting_labels']} "
+            "with both labels",
             err=True,
         )
     unscored = report.get("truth_unscored")

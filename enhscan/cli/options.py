@@ -74,8 +74,8 @@ device_options = _stack(
     click.option(
         "--batch-size",
         type=click.IntRange(min=1),
-        default=64,
-        help="Windows per forward pass.",
+        default=None,
+        help="Windows per forward pass  [default: 32 on the CPU, 128 on a GPU]",
     ),
 )
 
