@@ -153,7 +153,8 @@ def evaluate_scan(
                 curves[f"regions ({region_score})"] = (labels, scores)
                 distributions = {"enhancer": scores[labels == 1], "background": scores[labels == 0]}
 
-        labels, scores = _window_labels(bw, truth.regions, sizes, with_negatives=bool(negatives))
+        merged = _by_chrom_and_label(truth.regions)
+        labels, scores = _window_labels(bw, merged, sizes, with_negatives=bool(negatives))
         report["window_level"] = _metrics_or_none(binary_metrics, labels, scores)
         if report["window_level"]:
             curves["windows"] = (labels, scores)
@@ -162,7 +163,7 @@ def evaluate_scan(
                     "overlapping enhancers": scores[labels == 1],
                     "other windows": scores[labels == 0],
                 }
-        report["calls"] = _call_overlap(tracks_dir, truth.regions)
+        report["calls"] = _call_overlap(tracks_dir, truth.regions, merged)
     finally:
         bw.close()
 
@@ -208,7 +209,15 @@ def _region_scores(bw, regions, how: str) -> tuple[np.ndarray, np.ndarray, dict]
     return np.array(labels, dtype=np.int64), np.array(scores, dtype=np.float64), unscored
 
 
-def _window_labels(bw, regions, sizes: dict[str, int], with_negatives: bool):
+def _by_chrom_and_label(regions) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """Merged truth intervals per (chromosome, label), built once for all the views."""
+    grouped: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for chrom, start, end, label in regions:
+        grouped.setdefault((chrom, label), []).append((start, end))
+    return {key: merge(intervals) for key, intervals in grouped.items()}
+
+
+def _window_labels(bw, truth: dict, sizes: dict[str, int], with_negatives: bool):
     all_labels, all_scores = [], []
     for chrom in sizes:
         bins = bw.intervals(chrom)
@@ -216,11 +225,9 @@ def _window_labels(bw, regions, sizes: dict[str, int], with_negatives: bool):
             continue
         arr = np.array(bins, dtype=np.float64)
         starts, ends, values = arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
-        pos = merge((s, e) for c, s, e, lab in regions if c == chrom and lab == 1)
-        is_pos = _overlaps(starts, ends, pos)
+        is_pos = _overlaps(starts, ends, truth.get((chrom, 1), []))
         if with_negatives:
-            neg = merge((s, e) for c, s, e, lab in regions if c == chrom and lab == 0)
-            keep = is_pos | _overlaps(starts, ends, neg)
+            keep = is_pos | _overlaps(starts, ends, truth.get((chrom, 0), []))
         else:
             keep = np.ones(len(starts), dtype=bool)
         all_labels.append(is_pos[keep].astype(np.int64))
@@ -230,7 +237,7 @@ def _window_labels(bw, regions, sizes: dict[str, int], with_negatives: bool):
     return np.concatenate(all_labels), np.concatenate(all_scores)
 
 
-def _call_overlap(tracks_dir: Path, regions) -> dict | None:
+def _call_overlap(tracks_dir: Path, regions, truth: dict) -> dict | None:
     calls_file = tracks_dir / OUTPUTS["calls"]
     if not calls_file.exists():
         return None
@@ -238,28 +245,27 @@ def _call_overlap(tracks_dir: Path, regions) -> dict | None:
     for line in calls_file.read_text().splitlines():
         chrom, start, end = line.split("\t")[:3]
         calls.setdefault(chrom, []).append((int(start), int(end)))
+    merged_calls = {chrom: merge(intervals) for chrom, intervals in calls.items()}
     n_calls = sum(len(v) for v in calls.values())
-    hit_calls = hit_pos = n_pos = hit_neg = n_neg = 0
+    hit_calls = 0
     for chrom, chrom_calls in calls.items():
-        pos = merge((s, e) for c, s, e, lab in regions if c == chrom and lab == 1)
         cs = np.array(chrom_calls)
-        hit_calls += int(_overlaps(cs[:, 0], cs[:, 1], pos).sum())
+        hit_calls += int(_overlaps(cs[:, 0], cs[:, 1], truth.get((chrom, 1), [])).sum())
+    hits = {1: 0, 0: 0}
+    counts = {1: 0, 0: 0}
     for chrom, start, end, label in regions:
-        merged = merge(calls.get(chrom, []))
-        hit = bool(_overlaps(np.array([start]), np.array([end]), merged)[0])
-        if label:
-            n_pos += 1
-            hit_pos += hit
-        else:
-            n_neg += 1
-            hit_neg += hit
+        counts[label] += 1
+        hits[label] += bool(
+            _overlaps(np.array([start]), np.array([end]), merged_calls.get(chrom, []))[0]
+        )
+    n_pos, n_neg = counts[1], counts[0]
     return {
         "calls": n_calls,
         "precision": hit_calls / n_calls if n_calls else None,
-        "recall": hit_pos / n_pos if n_pos else None,
-        "enhancers_called": hit_pos,
-        "negatives_called": hit_neg if n_neg else None,
-        "negative_call_rate": hit_neg / n_neg if n_neg else None,
+        "recall": hits[1] / n_pos if n_pos else None,
+        "enhancers_called": hits[1],
+        "negatives_called": hits[0] if n_neg else None,
+        "negative_call_rate": hits[0] / n_neg if n_neg else None,
     }
 
 

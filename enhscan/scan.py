@@ -29,6 +29,7 @@ from enhscan.io.bigwig import BigWigWriter
 from enhscan.io.fasta import Genome, open_genome
 from enhscan.model.folder import Classifier, load_classifier
 from enhscan.naming import select_chroms
+from enhscan.sequence import IS_ACGT
 from enhscan.tiling import ChromTiling, chunk_windows, count_windows, tile_chrom
 from enhscan.versions import package_versions
 
@@ -36,9 +37,6 @@ log = logging.getLogger(__name__)
 
 #: File names inside the output folder.
 OUTPUTS = {"bigwig": "scores.bw", "calls": "calls.narrowPeak", "record": "run.json"}
-
-_ACGT = np.zeros(256, dtype=bool)
-_ACGT[list(b"ACGT")] = True
 
 
 @dataclass
@@ -318,7 +316,7 @@ def _score_chrom(
         lo, hi = int(starts[0]), int(starts[-1]) + window
         seq = genome.fetch(tiling.chrom, lo, hi)
         # Count non-ACGT bases per window with a prefix sum over the chunk.
-        bad = ~_ACGT[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
+        bad = ~IS_ACGT[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
         prefix = np.concatenate(([0], np.cumsum(bad, dtype=np.int64)))
         offsets = starts - lo
         ok = (prefix[offsets + window] - prefix[offsets]) <= settings.max_n

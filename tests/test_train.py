@@ -98,12 +98,13 @@ def train_cli(*args: str, expect: int = 0):
     return result
 
 
+COHN = ["--sequences", str(DATA / "cohn_sample.csv")]
 FAST = ["--arch", "tiny", "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--window", "200"]
 
 
 def test_train_from_sequences_then_scan(tmp_path, mini_fasta):
     out = tmp_path / "model"
-    train_cli("--sequences", str(DATA / "cohn_sample.csv"), "--out", str(out), *FAST)
+    train_cli(*COHN, "--out", str(out), *FAST)
     report = json.loads((out / "training" / "metrics.json").read_text())
     meta = json.loads((out / "enhscan.json").read_text())
     for name in ("model", "baseline_cnn", "baseline_gc_cpg"):
@@ -147,8 +148,7 @@ def test_train_from_sequences_then_scan(tmp_path, mini_fasta):
 def test_train_refuses_to_overwrite_a_model(tmp_path):
     out = tmp_path / "model"
     train_cli(
-        "--sequences",
-        str(DATA / "cohn_sample.csv"),
+        *COHN,
         "--out",
         str(out),
         *FAST,
@@ -156,17 +156,14 @@ def test_train_refuses_to_overwrite_a_model(tmp_path):
         "1",
         "--no-baseline",
     )
-    result = train_cli(
-        "--sequences", str(DATA / "cohn_sample.csv"), "--out", str(out), *FAST, expect=1
-    )
+    result = train_cli(*COHN, "--out", str(out), *FAST, expect=1)
     assert "--force" in result.output
 
 
 def test_optuna_search_continues_when_run_again(tmp_path):
     out = tmp_path / "model"
     args = [
-        "--sequences",
-        str(DATA / "cohn_sample.csv"),
+        *COHN,
         "--out",
         str(out),
         *FAST,
@@ -306,8 +303,7 @@ def test_two_processes_with_accelerate_launch(tmp_path):
             "enhscan",
             "-q",
             "train",
-            "--sequences",
-            str(DATA / "cohn_sample.csv"),
+            *COHN,
             "--out",
             str(out),
             *FAST,
@@ -373,8 +369,7 @@ def test_train_from_a_pretrained_base_without_head(tmp_path):
     (base / "enhscan.json").unlink()
     out = tmp_path / "model"
     train_cli(
-        "--sequences",
-        str(DATA / "cohn_sample.csv"),
+        *COHN,
         "--out",
         str(out),
         "--base",
@@ -392,8 +387,7 @@ def test_train_from_a_pretrained_base_without_head(tmp_path):
 def test_train_with_a_bpe_tokenizer_trained_on_the_data(tmp_path):
     out = tmp_path / "model"
     train_cli(
-        "--sequences",
-        str(DATA / "cohn_sample.csv"),
+        *COHN,
         "--out",
         str(out),
         *FAST,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from enhscan.cli.options import (
@@ -13,8 +11,6 @@ from enhscan.cli.options import (
     model_option,
     window_options,
 )
-
-log = logging.getLogger(__name__)
 
 
 @click.command(short_help="Scan a genome: bigWig track + BED calls.")

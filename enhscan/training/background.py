@@ -18,7 +18,8 @@ from enhscan.errors import EnhscanError
 from enhscan.intervals import Interval, merge
 from enhscan.io.fasta import Genome
 from enhscan.naming import match_chrom
-from enhscan.training.examples import IS_ACGT, IS_GC, Example
+from enhscan.sequence import IS_ACGT, IS_GC
+from enhscan.training.examples import Example
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ Output folder::
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -495,8 +494,3 @@ def _write_predictions(
             if baseline is not None:
                 row.append(f"{baseline[i]:.6f}")
             out.write("\t".join(row) + "\n")
-
-
-def load_report(out_dir: str | os.PathLike) -> dict:
-    """The metrics report of a trained model folder."""
-    return json.loads((Path(out_dir) / REPORT_DIR / "metrics.json").read_text())

@@ -18,15 +18,9 @@ from enhscan.errors import EnhscanError
 from enhscan.io.fasta import Genome
 from enhscan.io.peaks import Peak
 from enhscan.naming import match_chrom
+from enhscan.sequence import canonical, count_non_acgt, gc_content, reverse_complement
 from enhscan.training.background import sample_background
-from enhscan.training.examples import (
-    LABEL_NAMES,
-    Example,
-    canonical,
-    count_non_acgt,
-    gc_content,
-    reverse_complement,
-)
+from enhscan.training.examples import LABEL_NAMES, Example
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from enhscan.io.atomic import write_json
 from enhscan.io.fasta import Genome, open_genomes
 from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
 from enhscan.model.folder import METADATA_NAME, ModelMetadata
+from enhscan.sequence import count_non_acgt
 from enhscan.training.trainer import (
     CHECKPOINT,
     adamw,
@@ -108,7 +109,7 @@ class WindowSampler:
             chrom = self.names[rng.choice(len(self.names), p=self.weights)]
             start = int(rng.integers(0, self.genome.lengths[chrom] - self.seq_bases + 1))
             seq = self.genome.fetch(chrom, start, start + self.seq_bases)
-            if len(seq) - sum(seq.count(b) for b in "ACGT") <= self.max_n:
+            if count_non_acgt(seq) <= self.max_n:
                 windows.append(seq)
                 if len(windows) == size:
                     return windows
