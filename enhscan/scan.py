@@ -29,14 +29,17 @@ from enhscan.io.bigwig import BigWigWriter
 from enhscan.io.fasta import Genome, open_genome
 from enhscan.model.folder import Classifier, load_classifier
 from enhscan.naming import select_chroms
-from enhscan.sequence import IS_ACGT
-from enhscan.tiling import ChromTiling, chunk_windows, count_windows, tile_chrom
+from enhscan.stream import OrderedWriter, in_background, prepare_chunks, score_chunks
+from enhscan.tiling import ChromTiling, count_windows, tile_chrom
 from enhscan.versions import package_versions
 
 log = logging.getLogger(__name__)
 
 #: File names inside the output folder.
 OUTPUTS = {"bigwig": "scores.bw", "calls": "calls.narrowPeak", "record": "run.json"}
+
+#: Chunks the reader thread prepares ahead of the model.
+READ_AHEAD = 2
 
 
 @dataclass
@@ -51,9 +54,10 @@ class ScanSettings:
         chroms: names or shell patterns of the sequences to scan; None scans all.
         regions: BED of regions to scan (shorter ones are widened to one window).
         exclude: BED of regions never scored (a blacklist).
-        batch_size: windows per forward pass (None: 32 on the CPU, 128 on a GPU).
+        batch_size: windows per forward pass (None: see :func:`enhscan.engine.default_batch_size`).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
         dtype: ``auto``, ``fp32``, ``bf16``, ``fp16``.
+        quantize: int8 dynamic quantization of the model's Linear layers (CPU only).
         chunk_bases: bases read from the genome at a time.
         force: overwrite outputs already in the output folder.
         progress: show a progress bar on stderr.
@@ -69,6 +73,7 @@ class ScanSettings:
     batch_size: int | None = None
     device: str = "auto"
     dtype: str = "auto"
+    quantize: bool = False
     chunk_bases: int = 1_000_000
     force: bool = False
     progress: bool = True
@@ -190,31 +195,25 @@ def scan_genome(
     """
     settings = settings or ScanSettings()
     started = time.time()
-    if settings.stride <= 0 or (settings.window is not None and settings.window <= 0):
-        raise EnhscanError("window and stride must be positive")
-    if settings.threshold is not None and not 0 <= settings.threshold <= 1:
-        raise EnhscanError(f"threshold must be in [0, 1], got {settings.threshold}")
+    check_settings(settings)
     out_dir = check_output(out_dir, settings.force)
-    classifier = model if isinstance(model, Classifier) else load_classifier(model)
+    classifier, scorer = load_scorer(model, settings)
     window = settings.window or classifier.metadata.window
     threshold = classifier.metadata.threshold if settings.threshold is None else settings.threshold
-    device = resolve_device(settings.device)
-    dtype = resolve_dtype(settings.dtype, device)
-    scorer = WindowScorer(classifier, device, dtype, settings.batch_size)
+    device, dtype = scorer.device, scorer.dtype
     settings = replace(settings, batch_size=scorer.batch_size)  # the record shows what ran
 
     with open_genome(genome_path, index_dir=out_dir) as genome:
-        regions = _read_regions(settings.regions, genome)
-        exclude = (
-            read_bed(settings.exclude, genome.lengths, clip=True) if settings.exclude else None
-        )
+        regions, exclude = read_scan_beds(settings, genome)
         plan = plan_scan(genome, window, settings.stride, settings.chroms, regions, exclude)
         make_output(out_dir)
         for chrom in plan.too_short:
             log.warning(
                 "%s (%d bp) is shorter than one window; not scored", chrom, genome.lengths[chrom]
             )
+        scan_began = time.time()
         results = _run(genome, plan, scorer, out_dir, threshold, settings)
+        scan_seconds = time.time() - scan_began
         record = _record(
             genome,
             classifier,
@@ -225,11 +224,40 @@ def scan_genome(
             device,
             dtype,
             started,
+            scan_seconds,
             regions,
             exclude,
         )
     write_json(out_dir / OUTPUTS["record"], record)
     return record
+
+
+def check_settings(settings: ScanSettings) -> None:
+    """Refuse settings no scan can use."""
+    if settings.stride <= 0 or (settings.window is not None and settings.window <= 0):
+        raise EnhscanError("window and stride must be positive")
+    if settings.threshold is not None and not 0 <= settings.threshold <= 1:
+        raise EnhscanError(f"threshold must be in [0, 1], got {settings.threshold}")
+
+
+def load_scorer(
+    model: str | os.PathLike | Classifier, settings: ScanSettings
+) -> tuple[Classifier, WindowScorer]:
+    """Load the model (unless given loaded) and set it up on the device the settings ask for."""
+    classifier = model if isinstance(model, Classifier) else load_classifier(model)
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(settings.dtype, device)
+    scorer = WindowScorer(classifier, device, dtype, settings.batch_size, settings.quantize)
+    return classifier, scorer
+
+
+def read_scan_beds(
+    settings: ScanSettings, genome: Genome
+) -> tuple[BedIntervals | None, BedIntervals | None]:
+    """The --regions and --exclude BED files of ``settings``, read against ``genome``."""
+    regions = _read_regions(settings.regions, genome)
+    exclude = read_bed(settings.exclude, genome.lengths, clip=True) if settings.exclude else None
+    return regions, exclude
 
 
 def _read_regions(path: str | None, genome: Genome) -> BedIntervals | None:
@@ -270,62 +298,53 @@ def _run(
         smoothing=0.05,
     )
     writer = BigWigWriter(tmp_bigwig, list(genome.lengths.items()))
+    jobs = OrderedWriter()
+    calls_out = open(tmp_calls, "w")
+
+    def write_chrom(tiling: ChromTiling, scores: np.ndarray) -> None:
+        # On the writer thread, one chromosome at a time, in FASTA order.
+        done = ~np.isnan(scores)
+        writer.add(tiling.chrom, tiling.bin_starts[done], tiling.bin_ends[done], scores[done])
+        calls = call_regions(tiling.bin_starts, tiling.bin_ends, scores, threshold)
+        first = sum(r.calls for r in results.values()) + 1
+        calls_out.write(format_narrowpeak(tiling.chrom, calls, first_index=first))
+        results[tiling.chrom] = ChromResult(
+            length=tiling.length,
+            windows=len(tiling),
+            scored=int(done.sum()),
+            skipped_n=int((~done).sum()),
+            calls=len(calls),
+            uncovered_bp=tiling.uncovered,
+        )
+
+    def on_chrom(tiling: ChromTiling, scores: np.ndarray) -> None:
+        jobs.submit(write_chrom, tiling, scores)
+
+    def on_progress(n: int) -> None:
+        bar.update(n)
+
+    tilings = (
+        tile_chrom(chrom, genome.lengths[chrom], stretches, plan.window, plan.stride)
+        for chrom, stretches in plan.stretches.items()
+    )
+    chunks = prepare_chunks(genome, tilings, scorer, settings.max_n, settings.chunk_bases)
     try:
-        with open(tmp_calls, "w") as calls_out:
-            n_calls = 0
-            for chrom, stretches in plan.stretches.items():
-                bar.set_postfix_str(chrom, refresh=False)
-                tiling = tile_chrom(
-                    chrom, genome.lengths[chrom], stretches, plan.window, plan.stride
-                )
-                scores = _score_chrom(genome, tiling, scorer, settings, bar)
-                done = ~np.isnan(scores)
-                writer.add(chrom, tiling.bin_starts[done], tiling.bin_ends[done], scores[done])
-                calls = call_regions(tiling.bin_starts, tiling.bin_ends, scores, threshold)
-                calls_out.write(format_narrowpeak(chrom, calls, first_index=n_calls + 1))
-                n_calls += len(calls)
-                results[chrom] = ChromResult(
-                    length=tiling.length,
-                    windows=len(tiling),
-                    scored=int(done.sum()),
-                    skipped_n=int((~done).sum()),
-                    calls=len(calls),
-                    uncovered_bp=tiling.uncovered,
-                )
+        score_chunks(in_background(chunks, READ_AHEAD), scorer, on_chrom, on_progress)
+        jobs.finish()
+        calls_out.close()
         writer.close()
         bar.close()
         os.replace(tmp_bigwig, bigwig_path)
         os.replace(tmp_calls, calls_path)
     except BaseException:
+        jobs.abandon()
+        calls_out.close()
         writer.close()
         bar.close()
         tmp_bigwig.unlink(missing_ok=True)
         tmp_calls.unlink(missing_ok=True)
         raise
     return results
-
-
-def _score_chrom(
-    genome: Genome, tiling: ChromTiling, scorer: WindowScorer, settings: ScanSettings, bar
-) -> np.ndarray:
-    """Scores of every window of ``tiling`` (float32 [n]; NaN where skipped for N)."""
-    window = tiling.window
-    scores = np.full(len(tiling), np.nan, dtype=np.float32)
-    for part in chunk_windows(tiling.starts, window, settings.chunk_bases):
-        starts = tiling.starts[part]
-        lo, hi = int(starts[0]), int(starts[-1]) + window
-        seq = genome.fetch(tiling.chrom, lo, hi)
-        # Count non-ACGT bases per window with a prefix sum over the chunk.
-        bad = ~IS_ACGT[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
-        prefix = np.concatenate(([0], np.cumsum(bad, dtype=np.int64)))
-        offsets = starts - lo
-        ok = (prefix[offsets + window] - prefix[offsets]) <= settings.max_n
-        keep = offsets[ok]
-        chunk_scores = scores[part]
-        chunk_scores[ok] = scorer.score([seq[o : o + window] for o in keep])
-        scores[part] = chunk_scores
-        bar.update(len(starts))
-    return scores
 
 
 def _record(
@@ -338,6 +357,7 @@ def _record(
     device,
     dtype,
     started: float,
+    scan_seconds: float,
     regions: BedIntervals | None,
     exclude: BedIntervals | None,
 ) -> dict:
@@ -350,6 +370,9 @@ def _record(
         "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 3),
         "windows_per_second": round(scored / wall, 2) if wall > 0 else None,
+        # The scan itself (reading, scoring, writing), without loading the model.
+        "scan_seconds": round(scan_seconds, 3),
+        "scan_windows_per_second": round(scored / scan_seconds, 2) if scan_seconds > 0 else None,
         "genome": {
             "path": str(Path(genome.path).resolve()),
             "file_bytes": Path(genome.path).stat().st_size,
@@ -376,6 +399,7 @@ def _record(
             "batch_size": settings.batch_size,
             "device": str(device),
             "dtype": str(dtype).removeprefix("torch."),
+            "quantize": settings.quantize,
         },
         "windows": {
             "total": sum(r.windows for r in results.values()),

@@ -224,6 +224,31 @@ def test_logits_invariant_to_batching_and_padding(n_heads: int, hidden: int) -> 
     assert torch.equal(together, as_bool)
 
 
+@pytest.mark.parametrize("layers", [1, 3])
+def test_first_only_gives_the_same_logits(layers: int) -> None:
+    """Scanning skips the last layer for all tokens but [CLS]; the logits must not change."""
+    model = tiny_model(num_hidden_layers=layers)
+    seqs = random_sequences([30, 12, 30, 21], seed=layers)
+    with torch.no_grad():
+        ids, mask = pad_batch(seqs)
+        full = model(ids, attention_mask=mask).logits
+        short = model(ids, attention_mask=mask, first_only=True).logits
+        hidden, pooled = model.bert(ids, mask, first_only=True)
+    assert hidden.shape == (4, 1, 32) and pooled.shape == (4, 32)
+    assert (full - short).abs().max().item() < 1e-5
+
+
+def test_no_mask_equals_an_all_ones_mask() -> None:
+    """Batches without padding skip the mask: one ALiBi bias is shared by the batch."""
+    model = tiny_model()
+    ids, _ = pad_batch(random_sequences([25, 25, 25], seed=9))
+    with torch.no_grad():
+        without = model(ids, attention_mask=None).logits
+        ones = model(ids, attention_mask=torch.ones_like(ids)).logits
+    assert attention_bias(None, 4, torch.float32, 25, "cpu").shape == (1, 4, 25, 25)
+    assert (without - ones).abs().max().item() < 1e-6
+
+
 def test_long_sequences_beyond_512_tokens() -> None:
     model = tiny_model()
     seqs = random_sequences([700, 650], seed=3)

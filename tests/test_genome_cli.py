@@ -296,18 +296,28 @@ def test_bad_inputs_fail_cleanly(tmp_path, mini_fasta, tiny_model_dir):
         assert not any((tmp_path / folder).exists() for folder in ("o1", "o2", "o4"))
 
 
-def test_interrupted_scan_leaves_no_output(tmp_path, mini_fasta, tiny_classifier, monkeypatch):
-    calls = {"n": 0}
-    real_score = WindowScorer.score
+@pytest.mark.parametrize(
+    "stage, method",
+    [("model", "run"), ("reader thread", "prepare"), ("writer thread", "add")],
+)
+def test_interrupted_scan_leaves_no_output(
+    tmp_path, mini_fasta, tiny_classifier, monkeypatch, stage, method
+):
+    """Ctrl-C or an error in any stage of the pipeline stops the scan and leaves no file."""
+    from enhscan.io.bigwig import BigWigWriter
 
-    def failing_score(self, seqs):
+    owner = BigWigWriter if method == "add" else WindowScorer
+    real = getattr(owner, method)
+    calls = {"n": 0}
+
+    def failing(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_score(self, seqs)
+            raise KeyboardInterrupt if stage == "model" else OSError(f"{stage} failed")
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(WindowScorer, "score", failing_score)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(owner, method, failing)
+    with pytest.raises(KeyboardInterrupt if stage == "model" else OSError):
         scan_genome(
             mini_fasta,
             tiny_classifier,
@@ -362,3 +372,59 @@ def test_real_hg38_piece_bgzip(tmp_path, tiny_model_dir):
     np.testing.assert_allclose(
         bbi.fetch(str(out / "scores.bw"), "chr2", 20000, 2333275), values, atol=1e-6
     )
+
+
+def test_dry_run_counts_windows_and_writes_nothing(tmp_path, mini_fasta, tiny_model_dir) -> None:
+    from enhscan.tiling import count_windows
+
+    with open_genome(mini_fasta) as genome:
+        expected = sum(count_windows(0, n, 1000, 300) for n in genome.lengths.values())
+    out = tmp_path / "never"
+    result = run(
+        "genome",
+        str(mini_fasta),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+        "--stride",
+        "300",
+        "--dry-run",
+    )
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"windows to scan:  {expected:,} over ")
+    assert "windows/s on cpu, float32" in lines[1]
+    assert lines[2].startswith("projected time:")
+    assert not out.exists()
+
+
+def test_out_is_required_without_dry_run(mini_fasta, tiny_model_dir) -> None:
+    result = run("genome", str(mini_fasta), "--model", str(tiny_model_dir), expect=2)
+    assert "--out" in result.output
+
+
+def test_quantized_scan_is_recorded(tmp_path, mini_fasta, tiny_model_dir) -> None:
+    out = tmp_path / "q"
+    run(
+        "genome",
+        str(mini_fasta),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+        "--quantize",
+        "--device",
+        "cpu",
+    )
+    record = json.loads((out / "run.json").read_text())
+    assert record["parameters"]["quantize"] is True
+    assert record["windows"]["scored"] > 0
+
+
+def test_format_duration() -> None:
+    from enhscan.cli.genome import format_duration
+
+    assert format_duration(42.4) == "42 s"
+    assert format_duration(3725) == "1 h 2 min"
+    assert format_duration(200_000) == "2 d 7 h"
+    assert format_duration(float("nan")) == "nothing"

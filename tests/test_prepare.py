@@ -228,7 +228,7 @@ def test_background_respects_max_n(genome: Genome):
 
 
 def test_unfillable_gc_bin_falls_back_to_neighbours_with_a_warning(genome: Genome, caplog):
-    with caplog.at_level(logging.WARNING, logger="enhscan.training.prepare"):
+    with caplog.at_level(logging.WARNING, logger="enhscan"):
         background = sample_background(genome, 20, 200, [0.97, 0.5], {}, seed=0)
     assert len(background) == 20
     assert "could not be GC-matched (GC 0.95-1.00" in caplog.text

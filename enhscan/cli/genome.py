@@ -9,6 +9,7 @@ from enhscan.cli.options import (
     device_options,
     force_option,
     model_option,
+    quantize_option,
     window_options,
 )
 
@@ -18,9 +19,8 @@ from enhscan.cli.options import (
 @click.option(
     "-o",
     "--out",
-    required=True,
     type=click.Path(path_type=str),
-    help="Output folder (created if missing).",
+    help="Output folder (created if missing); required unless --dry-run.",
 )
 @model_option
 @window_options
@@ -48,9 +48,18 @@ from enhscan.cli.options import (
     help="BED of regions never to score (e.g. the ENCODE blacklist).",
 )
 @device_options
+@quantize_option
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Count the windows and time a short calibration on this device, print the "
+    "projected run time, and write nothing.",
+)
 @force_option
 @click.pass_context
-def genome(ctx: click.Context, fasta: str, out: str, model: str | None, **options) -> None:
+def genome(
+    ctx: click.Context, fasta: str, out: str | None, model: str | None, dry_run: bool, **options
+) -> None:
     """Slide windows over every chromosome of FASTA and score each with the model.
 
     Writes OUT/scores.bw (enhancer probability track), OUT/calls.narrowPeak (regions at or
@@ -69,6 +78,13 @@ def genome(ctx: click.Context, fasta: str, out: str, model: str | None, **option
                 "written by enhscan train)"
             )
     settings = ScanSettings(progress=not ctx.obj.get("quiet", False), **options)
+    if dry_run:
+        from enhscan.dryrun import project_scan
+
+        click.echo(format_projection(project_scan(fasta, model, settings), settings.stride))
+        return
+    if out is None:
+        raise click.UsageError("Missing option '-o' / '--out' (a folder for the outputs).")
     record = scan_genome(fasta, model, out, settings)
     if not ctx.obj.get("quiet", False):
         windows = record["windows"]
@@ -77,3 +93,36 @@ def genome(ctx: click.Context, fasta: str, out: str, model: str | None, **option
             f"{record['wall_seconds']:.1f} s; {record['calls']:,} calls; outputs in {out}",
             err=True,
         )
+
+
+def format_projection(p, stride: int) -> str:
+    """The dry-run report, a few lines of text."""
+    skipped = p.sampled_skipped_n / p.sampled if p.sampled else 0.0
+    how = f"{p.device}, {p.dtype}, batch {p.batch_size}" + (", int8" if p.quantize else "")
+    return "\n".join(
+        [
+            f"windows to scan:  {p.windows:,} over {p.chromosomes:,} sequences "
+            f"({p.bases:,} bp, stride {stride})",
+            f"calibration:      {p.windows_per_second:,.1f} windows/s on {how} "
+            f"({p.sampled:,} windows sampled, {skipped:.0%} skipped for N)",
+            f"projected time:   {format_duration(p.projected_seconds)} of scoring "
+            "(plus a few seconds to start)",
+        ]
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """3725 -> '1 h 2 min'; 42 -> '42 s'."""
+    if seconds != seconds:  # NaN: nothing to score
+        return "nothing"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"

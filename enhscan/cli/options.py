@@ -75,8 +75,16 @@ device_options = _stack(
         "--batch-size",
         type=click.IntRange(min=1),
         default=None,
-        help="Windows per forward pass  [default: 32 on the CPU, 128 on a GPU]",
+        help="Windows per forward pass  [default: on the CPU 32 (8 for wide models), on a "
+        "GPU what half the free memory holds]",
     ),
+)
+
+quantize_option = click.option(
+    "--quantize",
+    is_flag=True,
+    help="CPU only: int8 dynamic quantization of the model's Linear layers; about 1.4x "
+    "faster, scores move by up to about 0.01.",
 )
 
 force_option = click.option(

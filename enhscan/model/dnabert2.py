@@ -157,7 +157,13 @@ def alibi_bias(n_heads: int, seq_len: int, device: torch.device | str | None = N
     return -alibi_slopes(n_heads).to(device)[:, None, None] * distance
 
 
-def attention_bias(attention_mask: Tensor, n_heads: int, dtype: torch.dtype) -> Tensor:
+def attention_bias(
+    attention_mask: Tensor | None,
+    n_heads: int,
+    dtype: torch.dtype,
+    seq_len: int | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
     """Additive attention mask: ALiBi plus a large negative value on padded keys.
 
     Padded keys get finfo(dtype).min / 2 rather than -inf: exp() of it relative to any valid key
@@ -166,11 +172,16 @@ def attention_bias(attention_mask: Tensor, n_heads: int, dtype: torch.dtype) -> 
     valid keys as usual; their outputs are never read by valid positions.
 
     Args:
-        attention_mask: [B, L] bool or 0/1 integer, True / 1 for real tokens.
+        attention_mask: [B, L] bool or 0/1 integer, True / 1 for real tokens; None when no
+            token is padded (then ``seq_len`` and ``device`` say the shape).
         n_heads: number of attention heads.
         dtype: dtype of the attention scores (the query dtype).
-    Returns: tensor [B, n_heads, L, L] of `dtype` on the mask's device.
+    Returns: tensor [B, n_heads, L, L] of `dtype` on the mask's device, or [1, n_heads, L, L]
+        without a mask: one bias shared by the batch, which saves building (and attention
+        reading) B copies of it.
     """
+    if attention_mask is None:
+        return alibi_bias(n_heads, seq_len, device).to(dtype)[None]
     B, L = attention_mask.shape
     alibi = alibi_bias(n_heads, L, attention_mask.device).to(dtype)  # [nh, L, L]
     padded = ~attention_mask.bool()
@@ -213,11 +224,14 @@ class DNABert2SelfAttention(nn.Module):
         self.dropout_p = config.attention_probs_dropout_prob
         self.Wqkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
 
-    def forward(self, x: Tensor, attn_bias: Tensor) -> Tensor:
-        """x: [B, L, H]; attn_bias: [B, nh, L, L] additive -> context [B, L, H] (dtype of x)."""
+    def forward(self, x: Tensor, attn_bias: Tensor, first_only: bool = False) -> Tensor:
+        """x: [B, L, H]; attn_bias: [B or 1, nh, L, L] additive -> context [B, Q, H] (dtype of
+        x), Q = L, or Q = 1 with ``first_only`` (only the first token queries)."""
         B, L, H = x.shape
         qkv = self.Wqkv(x).view(B, L, 3, self.n_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, nh, L, hd]
+        if first_only:
+            q, attn_bias = q[:, :, :1], attn_bias[:, :, :1]
         y = F.scaled_dot_product_attention(
             q,
             k,
@@ -225,7 +239,7 @@ class DNABert2SelfAttention(nn.Module):
             attn_mask=attn_bias.to(q.dtype),
             dropout_p=self.dropout_p if self.training else 0.0,
         )
-        return y.transpose(1, 2).reshape(B, L, H)
+        return y.transpose(1, 2).reshape(B, q.shape[2], H)
 
 
 class DNABert2SelfOutput(nn.Module):
@@ -250,9 +264,10 @@ class DNABert2Attention(nn.Module):
         self.self = DNABert2SelfAttention(config)
         self.output = DNABert2SelfOutput(config)
 
-    def forward(self, x: Tensor, attn_bias: Tensor) -> Tensor:
-        """x: [B, L, H]; attn_bias: [B, nh, L, L] -> [B, L, H]."""
-        return self.output(self.self(x, attn_bias), x)
+    def forward(self, x: Tensor, attn_bias: Tensor, first_only: bool = False) -> Tensor:
+        """x: [B, L, H]; attn_bias: [B or 1, nh, L, L] -> [B, L, H] ([B, 1, H] if first_only)."""
+        residual = x[:, :1] if first_only else x
+        return self.output(self.self(x, attn_bias, first_only), residual)
 
 
 class DNABert2MLP(nn.Module):
@@ -282,9 +297,9 @@ class DNABert2Layer(nn.Module):
         self.attention = DNABert2Attention(config)
         self.mlp = DNABert2MLP(config)
 
-    def forward(self, x: Tensor, attn_bias: Tensor) -> Tensor:
-        """x: [B, L, H]; attn_bias: [B, nh, L, L] -> [B, L, H]."""
-        return self.mlp(self.attention(x, attn_bias))
+    def forward(self, x: Tensor, attn_bias: Tensor, first_only: bool = False) -> Tensor:
+        """x: [B, L, H]; attn_bias: [B or 1, nh, L, L] -> [B, L, H] ([B, 1, H] if first_only)."""
+        return self.mlp(self.attention(x, attn_bias, first_only))
 
 
 class DNABert2Encoder(nn.Module):
@@ -298,17 +313,29 @@ class DNABert2Encoder(nn.Module):
         self.gradient_checkpointing = False
         self._gradient_checkpointing_func = None
 
-    def forward(self, x: Tensor, attention_mask: Tensor) -> Tensor:
-        """x: [B, L, H]; attention_mask: [B, L] bool/0-1 -> last hidden states [B, L, H]."""
+    def forward(self, x: Tensor, attention_mask: Tensor | None, first_only: bool = False) -> Tensor:
+        """Run the layers.
+
+        Args:
+            x: embeddings [B, L, H].
+            attention_mask: [B, L] bool/0-1, or None when no token is padded.
+            first_only: compute the last layer for the first token ([CLS]) only. A classifier
+                reads nothing else, and the last layer's other outputs are most of its cost
+                (its keys and values still come from every token, so the result is the same).
+        Returns:
+            last hidden states [B, L, H], or [B, 1, H] with ``first_only``.
+        """
         dtype = x.dtype
         if torch.is_autocast_enabled(x.device.type):
             dtype = torch.get_autocast_dtype(x.device.type)  # q/k/v will come out in this dtype
-        attn_bias = attention_bias(attention_mask, self.n_heads, dtype)
-        for layer in self.layer:
+        attn_bias = attention_bias(attention_mask, self.n_heads, dtype, x.shape[1], x.device)
+        last = len(self.layer) - 1
+        for i, layer in enumerate(self.layer):
+            only = first_only and i == last
             if self.gradient_checkpointing and self.training:
-                x = self._gradient_checkpointing_func(layer.__call__, x, attn_bias)
+                x = self._gradient_checkpointing_func(layer.__call__, x, attn_bias, only)
             else:
-                x = layer(x, attn_bias)
+                x = layer(x, attn_bias, only)
         return x
 
 
@@ -340,21 +367,21 @@ class DNABert2Model(nn.Module):
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
+        first_only: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """Encode a batch.
 
         Args:
             input_ids: int64 [B, L], right-padded with the pad token.
-            attention_mask: [B, L] bool or 0/1, 1 for real tokens; all ones when None.
+            attention_mask: [B, L] bool or 0/1, 1 for real tokens; None: nothing is padded.
             token_type_ids: int64 [B, L] or None (all zeros).
+            first_only: see :meth:`DNABert2Encoder.forward`.
         Returns:
-            (last hidden states [B, L, H], pooled [CLS] output [B, H] or None without a pooler),
-            in the parameter dtype (or the autocast dtype).
+            (last hidden states [B, L, H] ([B, 1, H] with ``first_only``), pooled [CLS] output
+            [B, H] or None without a pooler), in the parameter dtype (or the autocast dtype).
         """
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
         x = self.embeddings(input_ids, token_type_ids)
-        x = self.encoder(x, attention_mask)
+        x = self.encoder(x, attention_mask, first_only)
         pooled = self.pooler(x) if self.pooler is not None else None
         return x, pooled
 
@@ -428,20 +455,23 @@ class DNABert2ForSequenceClassification(DNABert2PreTrainedModel):
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         labels: Tensor | None = None,
+        first_only: bool = False,
     ) -> SequenceClassifierOutput:
         """Classify a batch.
 
         Args:
             input_ids: int64 [B, L], right-padded with the pad token.
-            attention_mask: [B, L] bool or 0/1 (default all ones).
+            attention_mask: [B, L] bool or 0/1 (None: nothing is padded).
             token_type_ids: int64 [B, L] or None.
             labels: optional. int64 [B] class ids (cross-entropy), float [B] targets when
                 num_labels == 1 (MSE), or float [B, num_labels] multi-hot (BCE with logits);
                 `config.problem_type` overrides the inference, as in transformers.
+            first_only: skip the last layer's outputs for every token but [CLS], which alone
+                feeds the head: same logits (to float rounding), less work. Scanning sets it.
         Returns:
             SequenceClassifierOutput with logits [B, num_labels] and a scalar loss if labels.
         """
-        _, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        _, pooled = self.bert(input_ids, attention_mask, token_type_ids, first_only)
         logits = self.classifier(self.dropout(pooled))
         loss = self._loss(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)

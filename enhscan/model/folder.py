@@ -95,20 +95,6 @@ class Classifier:
     identity: str
     path: Path | None = None
 
-    def score_tokens(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Enhancer probability for a padded batch.
-
-        Args:
-            ids: int64 [B, L] token ids; mask: bool [B, L], True on real tokens.
-
-        Returns:
-            float32 [B] probabilities of the positive label.
-        """
-        from enhscan.model.dnabert2 import probabilities
-
-        logits = self.network(input_ids=ids, attention_mask=mask).logits
-        return probabilities(logits, self.metadata.positive_index)
-
 
 DEFAULT_MODEL = "default_model"
 

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""`enhscan genome` against the naive scanning loop, side by side, on the same windows.
+
+For each model size (the shipped default model, and the DNABERT-2-117M shape with random
+weights and the real tokenizer) it cuts a stretch of real sequence out of GRCh37 chr20 (from
+../shared/data), runs `enhscan genome` and `benchmarks/naive_scan.py` on it in fresh
+processes, checks the two agree window by window (fp32: within 1e-4), and prints:
+
+- windows/s of both, end to end (process start to exit) and in the scan loop alone, and
+  their ratios;
+- the model FLOP/s enhscan achieved (a full forward at each window's real token count) as a
+  fraction of the machine's measured matmul peak;
+- the hg38 projection: 14.5 million windows at stride 200, 2.9 million at stride 1000;
+- on the CPU, enhscan with --quantize (int8) as well, with how far its scores move.
+
+    python benchmarks/scan_speed.py [--device cpu|cuda] [--windows default=3000,base=128]
+
+Runs on a GPU when asked (--device cuda); enhscan then uses bf16, the naive loop fp32 as
+people run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CHR20 = ROOT.parent / "shared" / "data" / "genomes" / "grch37_chr20.fa.gz"
+REGION_START = 40_000_000  # GRCh37 chr20 q arm: real sequence, no N for megabases
+HG38_WINDOWS = {200: 14_500_000, 1000: 2_900_000}  # about 2.9 Gb of non-N sequence
+
+
+def matmul_peak(device: str) -> float:
+    """Measured FLOP/s of a large square matmul (fp32 on the CPU, bf16 on a GPU)."""
+    import torch
+
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    n = 8192 if device.startswith("cuda") else 2048
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    reps = 20 if device.startswith("cuda") else 5
+    for _ in range(2):
+        a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return reps * 2 * n**3 / (time.perf_counter() - began)
+
+
+def forward_flops(config: dict, tokens: np.ndarray) -> float:
+    """FLOPs of full DNABERT-2 forwards at the given token counts (matmuls only).
+
+    Per token and layer: QKV 3H^2, output H^2, gated MLP 2HI + IH multiply-adds; attention
+    2 L H multiply-adds per token (scores and weighted sum).
+    """
+    h, i, n = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    per_token = 2 * n * (4 * h * h + 3 * h * i)
+    attention = 2 * n * 2 * h * tokens.astype(np.float64) ** 2
+    return float((per_token * tokens + attention).sum())
+
+
+def write_region(tmp: Path, n_windows: int, stride: int, window: int) -> Path:
+    """A FASTA of real chr20 sequence holding exactly ``n_windows`` windows."""
+    from enhscan.io.fasta import open_genome
+
+    length = (n_windows - 1) * stride + window
+    with open_genome(CHR20) as genome:
+        seq = genome.fetch("20", REGION_START, REGION_START + length)
+    path = tmp / f"chr20_{n_windows}.fa"
+    body = "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60))
+    path.write_text(f">chr20\n{body}\n")
+    with open_genome(path):  # build the .fai once, outside the timings
+        pass
+    return path
+
+
+def run_timed(command: list[str]) -> tuple[float, str]:
+    began = time.perf_counter()
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return time.perf_counter() - began, done.stdout
+
+
+def enhscan_scan(fasta: Path, model: Path, out: Path, device: str, extra: list[str]) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "enhscan",
+        "-q",
+        "genome",
+        str(fasta),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--device",
+        device,
+        "--threshold",
+        "0.5",
+        *extra,
+    ]
+    wall, _ = run_timed(command)
+    record = json.loads((out / "run.json").read_text())
+    return {"wall": wall, "windows": record["windows"]["scored"], "loop": record["scan_seconds"]}
+
+
+def naive_scan(fasta: Path, model: Path, out: Path, device: str) -> dict:
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "naive_scan.py"),
+        str(fasta),
+        str(model),
+        str(out),
+        "--device",
+        device,
+    ]
+    wall, stdout = run_timed(command)
+    report = json.loads(stdout.strip().splitlines()[-1])
+    return {"wall": wall, "windows": report["windows"], "loop": report["loop_seconds"]}
+
+
+def compare(tsv: Path, bigwig: Path) -> float:
+    """Largest |difference| between the naive scores and enhscan's track at window centres."""
+    import pyBigWig
+
+    diffs = []
+    with pyBigWig.open(str(bigwig)) as bw:
+        for line in tsv.read_text().splitlines():
+            chrom, start, end, p = line.split("\t")
+            centre = (int(start) + int(end)) // 2
+            diffs.append(abs(bw.values(chrom, centre, centre + 1)[0] - float(p)))
+    return max(diffs)
+
+
+def token_counts(model: Path, fasta: Path, stride: int) -> tuple[dict, np.ndarray]:
+    from enhscan.io.fasta import open_genome
+    from enhscan.model import load_classifier
+
+    classifier = load_classifier(model)
+    config = json.loads((model / "config.json").read_text())
+    window = classifier.metadata.window
+    with open_genome(fasta) as genome:
+        seq = genome.fetch("chr20", 0, genome.lengths["chr20"])
+    windows = [seq[s : s + window] for s in range(0, len(seq) - window + 1, stride)]
+    return config, np.array([len(e) for e in classifier.encoder.encode(windows)])
+
+
+@click.command()
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option(
+    "--windows",
+    default="default=3000,base=128",
+    show_default=True,
+    help="Windows per model size (size=count, comma-separated).",
+)
+@click.option("--stride", type=int, default=200, show_default=True)
+@click.option("--quantize/--no-quantize", default=True, help="Also time --quantize on CPU.")
+def main(device: str, windows: str, stride: int, quantize: bool) -> None:
+    import torch
+
+    from enhscan.model import default_model_path, new_classifier, save_classifier
+
+    if not CHR20.exists():
+        sys.exit(f"needs {CHR20} (the shared data folder next to the repository)")
+    sizes = dict(item.split("=") for item in windows.split(","))
+    peak = matmul_peak(device)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for size, count in sizes.items():
+            if size == "default":
+                model = default_model_path()
+            else:
+                model = save_classifier(new_classifier(size, seed=0), tmp / f"model_{size}")
+            fasta = write_region(tmp, int(count), stride, 1000)
+            config, tokens = token_counts(model, fasta, stride)
+            flops = forward_flops(config, tokens)
+            naive = naive_scan(fasta, model, tmp / f"naive_{size}.tsv", device)
+            ours = enhscan_scan(fasta, model, tmp / f"enhscan_{size}", device, [])
+            diff = compare(tmp / f"naive_{size}.tsv", tmp / f"enhscan_{size}" / "scores.bw")
+            assert naive["windows"] == ours["windows"], (naive, ours)
+            rows.append((size, "enhscan", ours, diff, flops))
+            rows.append((size, "naive", naive, 0.0, flops))
+            if quantize and device == "cpu":
+                q = enhscan_scan(fasta, model, tmp / f"int8_{size}", device, ["--quantize"])
+                qdiff = compare(tmp / f"naive_{size}.tsv", tmp / f"int8_{size}" / "scores.bw")
+                rows.append((size, "enhscan --quantize", q, qdiff, flops))
+            print(f"... {size}: done", file=sys.stderr)
+
+    print(
+        f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.machine()}, "
+        f"{os.cpu_count()} CPU threads, torch {torch.__version__}, device {device}"
+        + (f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") else "")
+    )
+    print(
+        f"measured matmul peak: {peak / 1e9:,.0f} GFLOP/s "
+        f"({'bf16' if device.startswith('cuda') else 'fp32'})"
+    )
+    header = (
+        f"{'model':8} {'scanner':19} {'windows':>7} {'wall s':>7} {'win/s e2e':>9} "
+        f"{'win/s loop':>10} {'x naive e2e':>11} {'x naive loop':>12} {'max |diff|':>10} "
+        f"{'% peak':>6} {'hg38 s200':>10} {'hg38 s1000':>10}"
+    )
+    print(header)
+    naive_rates = {r[0]: r[2] for r in rows if r[1] == "naive"}
+    for size, who, m, diff, flops in rows:
+        e2e, loop = m["windows"] / m["wall"], m["windows"] / m["loop"]
+        base = naive_rates[size]
+        x_e2e = e2e / (base["windows"] / base["wall"])
+        x_loop = loop / (base["windows"] / base["loop"])
+        share = flops / m["loop"] / peak
+        proj = {s: n / loop / 60 for s, n in HG38_WINDOWS.items()}
+        print(
+            f"{size:8} {who:19} {m['windows']:7,} {m['wall']:7.1f} {e2e:9.1f} {loop:10.1f} "
+            f"{x_e2e:11.2f} {x_loop:12.2f} {diff:10.2g} {share:6.1%} "
+            f"{proj[200]:8,.0f} m {proj[1000]:8,.0f} m"
+        )
+
+
+if __name__ == "__main__":
+    main()

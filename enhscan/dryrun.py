@@ -1,0 +1,143 @@
+"""Projecting a scan before running it: how many windows, and how long on this device.
+
+A short calibration scores windows sampled evenly across the planned scan (so a genome that
+starts with megabases of N still gives a fair sample), after one warm-up batch, and scales the
+measured rate to the whole plan. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from enhscan.engine import WindowScorer
+from enhscan.io.fasta import Genome, open_genome
+from enhscan.model.folder import Classifier
+from enhscan.scan import (
+    ScanPlan,
+    ScanSettings,
+    check_settings,
+    load_scorer,
+    plan_scan,
+    read_scan_beds,
+)
+from enhscan.stream import window_ok
+from enhscan.tiling import count_windows
+
+#: Batches timed after the warm-up batch.
+CALIBRATION_BATCHES = 3
+
+
+@dataclass
+class Projection:
+    """What a scan would cost.
+
+    Attributes:
+        chromosomes: sequences that would be scanned.
+        bases: their total length.
+        windows: windows the scan would tile.
+        sampled: windows sampled for the calibration.
+        sampled_skipped_n: of those, how many the N filter would skip.
+        windows_per_second: measured scoring rate (tokenizing and model; no file I/O).
+        projected_seconds: windows expected to be scored / rate.
+        device, dtype, batch_size, quantize: how the calibration (and the scan) runs.
+    """
+
+    chromosomes: int
+    bases: int
+    windows: int
+    sampled: int
+    sampled_skipped_n: int
+    windows_per_second: float
+    projected_seconds: float
+    device: str
+    dtype: str
+    batch_size: int
+    quantize: bool
+
+
+def project_scan(
+    genome_path: str | os.PathLike,
+    model: str | os.PathLike | Classifier,
+    settings: ScanSettings | None = None,
+) -> Projection:
+    """Plan the scan ``settings`` describe and time a calibration run; write nothing.
+
+    Args:
+        genome_path: FASTA (plain or bgzip) or 2bit.
+        model: an enhscan model folder, or a loaded :class:`Classifier`.
+        settings: as for :func:`enhscan.scan.scan_genome`.
+    """
+    settings = settings or ScanSettings()
+    check_settings(settings)
+    classifier, scorer = load_scorer(model, settings)
+    window = settings.window or classifier.metadata.window
+    # A missing index is built next to the FASTA as usual, or, where that folder is
+    # read-only, in a temporary folder removed afterwards: the dry run writes no outputs.
+    with tempfile.TemporaryDirectory(prefix="enhscan-dry-run-") as index_dir:
+        with open_genome(genome_path, index_dir=index_dir) as genome:
+            regions, exclude = read_scan_beds(settings, genome)
+            plan = plan_scan(genome, window, settings.stride, settings.chroms, regions, exclude)
+            n_sample = scorer.batch_size * (CALIBRATION_BATCHES + 1)
+            seqs, skipped = sample_windows(genome, plan, n_sample, settings.max_n)
+    rate = calibrate(scorer, seqs)
+    expected = plan.n_windows * (1 - skipped / max(len(seqs) + skipped, 1))
+    return Projection(
+        chromosomes=len(plan.stretches),
+        bases=sum(e - s for ivs in plan.stretches.values() for s, e in ivs),
+        windows=plan.n_windows,
+        sampled=len(seqs) + skipped,
+        sampled_skipped_n=skipped,
+        windows_per_second=rate,
+        projected_seconds=expected / rate if rate > 0 else float("nan"),
+        device=str(scorer.device),
+        dtype=str(scorer.dtype).removeprefix("torch."),
+        batch_size=scorer.batch_size,
+        quantize=scorer.quantized,
+    )
+
+
+def sample_windows(genome: Genome, plan: ScanPlan, n: int, max_n: int) -> tuple[list[str], int]:
+    """Up to ``n`` windows spread evenly over the plan's windows, in plan order.
+
+    Returns:
+        (the windows that pass the N filter, upper-case; how many sampled windows did not).
+    """
+    total = plan.n_windows
+    if total == 0:
+        return [], 0
+    wanted = np.unique(np.linspace(0, total - 1, num=min(n, total)).astype(np.int64))
+    seqs: list[str] = []
+    skipped = 0
+    first = 0  # index of the current stretch's first window among all windows
+    for chrom, stretches in plan.stretches.items():
+        for start, end in stretches:
+            count = count_windows(start, end, plan.window, plan.stride)
+            here = wanted[(wanted >= first) & (wanted < first + count)] - first
+            for i in here:
+                # The last window of a stretch ends at the stretch end (see tile_stretch).
+                lo = min(start + int(i) * plan.stride, end - plan.window)
+                seq = genome.fetch(chrom, lo, lo + plan.window)
+                if window_ok(seq, np.zeros(1, dtype=np.int64), plan.window, max_n)[0]:
+                    seqs.append(seq.upper())
+                else:
+                    skipped += 1
+            first += count
+    return seqs, skipped
+
+
+def calibrate(scorer: WindowScorer, seqs: list[str]) -> float:
+    """Windows per second for ``seqs`` (tokenizing included), after one warm-up batch."""
+    warm, timed = seqs[: scorer.batch_size], seqs[scorer.batch_size :]
+    if not warm:
+        return float("nan")
+    scorer.score(warm)
+    if not timed:
+        timed = warm
+    began = time.perf_counter()
+    scorer.score(timed)
+    return len(timed) / (time.perf_counter() - began)
