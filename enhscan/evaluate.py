@@ -28,7 +28,7 @@ from enhscan.errors import EnhscanError
 from enhscan.intervals import merge
 from enhscan.io.bed import iter_bed
 from enhscan.naming import match_chrom
-from enhscan.scan import OUTPUTS
+from enhscan.outputs import OUTPUTS
 
 REGION_SCORES = ("centre", "max", "mean")
 

@@ -8,38 +8,33 @@ genome size. Outputs are written under temporary names and renamed only when the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
-import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from enhscan import __version__
-from enhscan.calling import call_regions
 from enhscan.engine import WindowScorer, resolve_device, resolve_dtype
 from enhscan.errors import EnhscanError
 from enhscan.intervals import Interval, subtract, widen
-from enhscan.io.atomic import partial_path, write_json
-from enhscan.io.bed import BedIntervals, format_narrowpeak, read_bed
-from enhscan.io.bigwig import BigWigWriter
+from enhscan.io.atomic import write_json
+from enhscan.io.bed import BedIntervals, read_bed
 from enhscan.io.fasta import Genome, open_genome
 from enhscan.model.folder import Classifier, load_classifier
 from enhscan.naming import select_chroms
-from enhscan.stream import OrderedWriter, in_background, prepare_chunks, score_chunks
-from enhscan.tiling import ChromTiling, count_windows, tile_chrom
-from enhscan.versions import package_versions
+from enhscan.outputs import OUTPUTS, run_record, write_outputs
+from enhscan.processes import Processes
+from enhscan.shards import FORMAT as SHARD_FORMAT
+from enhscan.shards import SHARD_WINDOWS, ShardStore, make_shards
+from enhscan.stream import score_shards
+from enhscan.tiling import count_windows
 
 log = logging.getLogger(__name__)
-
-#: File names inside the output folder.
-OUTPUTS = {"bigwig": "scores.bw", "calls": "calls.narrowPeak", "record": "run.json"}
-
-#: Chunks the reader thread prepares ahead of the model.
-READ_AHEAD = 2
 
 
 @dataclass
@@ -59,8 +54,13 @@ class ScanSettings:
         dtype: ``auto``, ``fp32``, ``bf16``, ``fp16``.
         quantize: int8 dynamic quantization of the model's Linear layers (CPU only).
         chunk_bases: bases read from the genome at a time.
-        force: overwrite outputs already in the output folder.
+        force: overwrite outputs already in the output folder (and drop an unfinished scan).
         progress: show a progress bar on stderr.
+        resume: continue the unfinished scan in the output folder, skipping its finished
+            shards; refused if the model, genome or settings differ.
+        keep_shards: keep the finished shards' files after a complete run.
+        shard_windows: windows per shard (the unit of work, of resuming and of sharing out
+            between processes).
     """
 
     window: int | None = None
@@ -77,18 +77,9 @@ class ScanSettings:
     chunk_bases: int = 1_000_000
     force: bool = False
     progress: bool = True
-
-
-@dataclass
-class ChromResult:
-    """Counts for one chromosome, kept in the run record."""
-
-    length: int
-    windows: int = 0
-    scored: int = 0
-    skipped_n: int = 0
-    calls: int = 0
-    uncovered_bp: int = 0
+    resume: bool = False
+    keep_shards: bool = False
+    shard_windows: int = SHARD_WINDOWS
 
 
 @dataclass
@@ -181,8 +172,12 @@ def scan_genome(
     model: str | os.PathLike | Classifier,
     out_dir: str | os.PathLike,
     settings: ScanSettings | None = None,
-) -> dict:
+) -> dict | None:
     """Scan a genome and write ``scores.bw``, ``calls.narrowPeak`` and ``run.json`` to ``out_dir``.
+
+    Under ``accelerate launch`` each process scores its share of the shards on its own
+    device and the main process writes the outputs; the files are the same, byte for byte,
+    whatever the number of processes.
 
     Args:
         genome_path: FASTA (plain or bgzip) or 2bit.
@@ -191,45 +186,164 @@ def scan_genome(
         settings: scan options; defaults as :class:`ScanSettings`.
 
     Returns:
-        The run record (also written to ``run.json``).
+        The run record (also written to ``run.json``); None on processes other than the main.
     """
     settings = settings or ScanSettings()
     started = time.time()
     check_settings(settings)
-    out_dir = check_output(out_dir, settings.force)
-    classifier, scorer = load_scorer(model, settings)
+    out_dir = Path(out_dir)
+    procs = Processes.current(cpu=settings.device == "cpu")
+    classifier, scorer = load_scorer(model, settings, procs.device)
     window = settings.window or classifier.metadata.window
     threshold = classifier.metadata.threshold if settings.threshold is None else settings.threshold
-    device, dtype = scorer.device, scorer.dtype
-    settings = replace(settings, batch_size=scorer.batch_size)  # the record shows what ran
+    store = ShardStore(out_dir)
+
+    # The main process checks the output folder, builds a missing FASTA index and reads the
+    # shard store; every process then knows the same batch size and finished shards.
+    def preflight() -> tuple[int, list[int]]:
+        check_output(out_dir, settings.force)
+        with open_genome(genome_path, index_dir=out_dir) as genome:
+            plan, shards, regions, exclude = _plan(genome, window, settings)
+            return _open_store(store, genome, classifier, plan, settings, threshold, scorer)
+
+    batch_size, done = _on_main(procs, preflight)
+    scorer.batch_size = batch_size
+    settings = replace(settings, batch_size=batch_size)  # the record shows what ran
 
     with open_genome(genome_path, index_dir=out_dir) as genome:
-        regions, exclude = read_scan_beds(settings, genome)
-        plan = plan_scan(genome, window, settings.stride, settings.chroms, regions, exclude)
-        make_output(out_dir)
-        for chrom in plan.too_short:
-            log.warning(
-                "%s (%d bp) is shorter than one window; not scored", chrom, genome.lengths[chrom]
-            )
+        plan, shards, regions, exclude = _plan(genome, window, settings)
+        if procs.is_main:
+            for chrom in plan.too_short:
+                log.warning(
+                    "%s (%d bp) is shorter than one window; not scored",
+                    chrom,
+                    genome.lengths[chrom],
+                )
+        finished = set(done)
+        pending = [s for s in shards if s.index not in finished]
         scan_began = time.time()
-        results = _run(genome, plan, scorer, out_dir, threshold, settings)
+        score_shards(
+            genome, plan, pending[procs.rank :: procs.world], scorer, store, settings, procs
+        )
+        procs.wait_for_everyone()
+        if not procs.is_main:
+            return None
+        results = write_outputs(genome, plan, shards, store, out_dir, threshold)
         scan_seconds = time.time() - scan_began
-        record = _record(
+        resumed = sum(int((~np.isnan(store.load(s))).sum()) for s in shards if s.index in finished)
+        scored_now = sum(r.scored for r in results.values()) - resumed
+        record = run_record(
             genome,
             classifier,
             plan,
             results,
             settings,
             threshold,
-            device,
-            dtype,
+            scorer.device,
+            scorer.dtype,
             started,
             scan_seconds,
+            scored_now,
             regions,
             exclude,
         )
+        record["processes"] = procs.world
+        record["shards"] = {
+            "total": len(shards),
+            "resumed": len(done),
+            "windows_each": settings.shard_windows,
+        }
     write_json(out_dir / OUTPUTS["record"], record)
+    if not settings.keep_shards:
+        store.remove()
     return record
+
+
+def _plan(genome: Genome, window: int, settings: ScanSettings):
+    regions, exclude = read_scan_beds(settings, genome)
+    plan = plan_scan(genome, window, settings.stride, settings.chroms, regions, exclude)
+    shards = make_shards(plan.stretches, plan.window, plan.stride, settings.shard_windows)
+    return plan, shards, regions, exclude
+
+
+def _on_main(procs: Processes, job):
+    """Run ``job`` on the main process and hand its result, or its error, to every process."""
+    outcome = None
+    if procs.is_main:
+        try:
+            outcome = (job(), None)
+        except EnhscanError as err:
+            outcome = (None, str(err))
+    result, error = procs.broadcast(outcome)
+    if error is not None:
+        raise EnhscanError(error)
+    return result
+
+
+def scan_identity(
+    genome: Genome,
+    classifier: Classifier,
+    plan: ScanPlan,
+    settings: ScanSettings,
+    threshold: float,
+    scorer: WindowScorer,
+    batch_size: int,
+) -> dict:
+    """What a scan is, as recorded in its shard manifest: a resume must match it."""
+    stretches = json.dumps(plan.stretches, sort_keys=True).encode()
+    sizes = json.dumps(list(genome.lengths.items())).encode()
+    return {
+        "format": SHARD_FORMAT,
+        "genome": {
+            "path": str(Path(genome.path).resolve()),
+            "sizes_sha256": hashlib.sha256(sizes).hexdigest(),
+        },
+        "model": classifier.identity,
+        "window": plan.window,
+        "stride": plan.stride,
+        "max_n": settings.max_n,
+        "threshold": threshold,
+        "plan": hashlib.sha256(stretches).hexdigest(),
+        "dtype": str(scorer.dtype).removeprefix("torch."),
+        "quantize": settings.quantize,
+        "batch_size": batch_size,
+        "shard_windows": settings.shard_windows,
+    }
+
+
+def _open_store(
+    store: ShardStore,
+    genome: Genome,
+    classifier: Classifier,
+    plan: ScanPlan,
+    settings: ScanSettings,
+    threshold: float,
+    scorer: WindowScorer,
+) -> tuple[int, list[int]]:
+    """Start or continue the scan's shard store; return (batch size, finished shards)."""
+    batch_size = scorer.batch_size
+    if store.exists() and settings.resume and settings.batch_size is None:
+        # Keep the batches of the interrupted run, so the resumed one scores identically.
+        batch_size = store.manifest().get("batch_size", batch_size)
+    identity = scan_identity(genome, classifier, plan, settings, threshold, scorer, batch_size)
+    if store.exists() and settings.resume:
+        differences = store.differences(identity)
+        if differences:
+            raise EnhscanError(
+                f"cannot resume the scan in {store.folder.parent}: "
+                + "; ".join(differences)
+                + ". Rerun with the same settings, or start again with --force"
+            )
+        store.clean_partials()
+        return batch_size, sorted(store.done())
+    if store.exists() and not settings.force:
+        raise EnhscanError(
+            f"{store.folder.parent} holds an unfinished scan ({len(store.done())} shards "
+            "done); continue it with --resume, or start again with --force"
+        )
+    make_output(Path(store.folder.parent))
+    store.create(identity)
+    return batch_size, []
 
 
 def check_settings(settings: ScanSettings) -> None:
@@ -241,11 +355,20 @@ def check_settings(settings: ScanSettings) -> None:
 
 
 def load_scorer(
-    model: str | os.PathLike | Classifier, settings: ScanSettings
+    model: str | os.PathLike | Classifier,
+    settings: ScanSettings,
+    launched_on: torch.device | None = None,
 ) -> tuple[Classifier, WindowScorer]:
-    """Load the model (unless given loaded) and set it up on the device the settings ask for."""
+    """Load the model (unless given loaded) and set it up on the device the settings ask for.
+
+    ``launched_on``: the device accelerate gave this process; used unless the settings name
+    a particular one (``cpu``, ``cuda:N``).
+    """
     classifier = model if isinstance(model, Classifier) else load_classifier(model)
-    device = resolve_device(settings.device)
+    if launched_on is not None and settings.device in ("auto", "cuda"):
+        device = launched_on
+    else:
+        device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     scorer = WindowScorer(classifier, device, dtype, settings.batch_size, settings.quantize)
     return classifier, scorer
@@ -273,150 +396,3 @@ def _read_regions(path: str | None, genome: Genome) -> BedIntervals | None:
             )
         log.warning("--regions: skipping intervals on chromosomes not in the genome: %s", names)
     return regions
-
-
-def _run(
-    genome: Genome,
-    plan: ScanPlan,
-    scorer: WindowScorer,
-    out_dir: Path,
-    threshold: float,
-    settings: ScanSettings,
-) -> dict[str, ChromResult]:
-    from tqdm import tqdm
-
-    bigwig_path = out_dir / OUTPUTS["bigwig"]
-    calls_path = out_dir / OUTPUTS["calls"]
-    tmp_bigwig, tmp_calls = partial_path(bigwig_path), partial_path(calls_path)
-    results: dict[str, ChromResult] = {}
-    bar = tqdm(
-        total=plan.n_windows,
-        unit="win",
-        desc="scanning",
-        disable=not settings.progress,
-        dynamic_ncols=True,
-        smoothing=0.05,
-    )
-    writer = BigWigWriter(tmp_bigwig, list(genome.lengths.items()))
-    jobs = OrderedWriter()
-    calls_out = open(tmp_calls, "w")
-
-    def write_chrom(tiling: ChromTiling, scores: np.ndarray) -> None:
-        # On the writer thread, one chromosome at a time, in FASTA order.
-        done = ~np.isnan(scores)
-        writer.add(tiling.chrom, tiling.bin_starts[done], tiling.bin_ends[done], scores[done])
-        calls = call_regions(tiling.bin_starts, tiling.bin_ends, scores, threshold)
-        first = sum(r.calls for r in results.values()) + 1
-        calls_out.write(format_narrowpeak(tiling.chrom, calls, first_index=first))
-        results[tiling.chrom] = ChromResult(
-            length=tiling.length,
-            windows=len(tiling),
-            scored=int(done.sum()),
-            skipped_n=int((~done).sum()),
-            calls=len(calls),
-            uncovered_bp=tiling.uncovered,
-        )
-
-    def on_chrom(tiling: ChromTiling, scores: np.ndarray) -> None:
-        jobs.submit(write_chrom, tiling, scores)
-
-    def on_progress(n: int) -> None:
-        bar.update(n)
-
-    tilings = (
-        tile_chrom(chrom, genome.lengths[chrom], stretches, plan.window, plan.stride)
-        for chrom, stretches in plan.stretches.items()
-    )
-    chunks = prepare_chunks(genome, tilings, scorer, settings.max_n, settings.chunk_bases)
-    try:
-        score_chunks(in_background(chunks, READ_AHEAD), scorer, on_chrom, on_progress)
-        jobs.finish()
-        calls_out.close()
-        writer.close()
-        bar.close()
-        os.replace(tmp_bigwig, bigwig_path)
-        os.replace(tmp_calls, calls_path)
-    except BaseException:
-        jobs.abandon()
-        calls_out.close()
-        writer.close()
-        bar.close()
-        tmp_bigwig.unlink(missing_ok=True)
-        tmp_calls.unlink(missing_ok=True)
-        raise
-    return results
-
-
-def _record(
-    genome: Genome,
-    classifier: Classifier,
-    plan: ScanPlan,
-    results: dict[str, ChromResult],
-    settings: ScanSettings,
-    threshold: float,
-    device,
-    dtype,
-    started: float,
-    scan_seconds: float,
-    regions: BedIntervals | None,
-    exclude: BedIntervals | None,
-) -> dict:
-    wall = time.time() - started
-    scored = sum(r.scored for r in results.values())
-    meta = classifier.metadata
-    return {
-        "enhscan_version": __version__,
-        "command": " ".join(sys.argv),
-        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(wall, 3),
-        "windows_per_second": round(scored / wall, 2) if wall > 0 else None,
-        # The scan itself (reading, scoring, writing), without loading the model.
-        "scan_seconds": round(scan_seconds, 3),
-        "scan_windows_per_second": round(scored / scan_seconds, 2) if scan_seconds > 0 else None,
-        "genome": {
-            "path": str(Path(genome.path).resolve()),
-            "file_bytes": Path(genome.path).stat().st_size,
-            "sequences": len(genome.lengths),
-            "total_bp": sum(genome.lengths.values()),
-            "sizes": genome.lengths,
-        },
-        "model": {
-            "path": str(classifier.path.resolve()) if classifier.path else None,
-            "identity": classifier.identity,
-            "family": meta.family,
-            "window": meta.window,
-            "labels": meta.labels,
-            "positive_label": meta.labels[meta.positive_index],
-        },
-        "parameters": {
-            "window": plan.window,
-            "stride": plan.stride,
-            "max_n": settings.max_n,
-            "threshold": threshold,
-            "chroms": settings.chroms,
-            "regions": settings.regions,
-            "exclude": settings.exclude,
-            "batch_size": settings.batch_size,
-            "device": str(device),
-            "dtype": str(dtype).removeprefix("torch."),
-            "quantize": settings.quantize,
-        },
-        "windows": {
-            "total": sum(r.windows for r in results.values()),
-            "scored": scored,
-            "skipped_n": sum(r.skipped_n for r in results.values()),
-        },
-        "calls": sum(r.calls for r in results.values()),
-        "chromosomes_too_short": plan.too_short,
-        "regions": _bed_summary(regions),
-        "exclude": _bed_summary(exclude),
-        "per_chromosome": {chrom: asdict(r) for chrom, r in results.items()},
-        "outputs": {k: v for k, v in OUTPUTS.items() if k != "record"},
-        "versions": package_versions("pyBigWig", "pyfaidx"),
-    }
-
-
-def _bed_summary(bed: BedIntervals | None) -> dict | None:
-    if bed is None:
-        return None
-    return {"intervals": bed.count, "unmatched_chromosomes": bed.unmatched, "clipped": bed.clipped}

@@ -1,14 +1,14 @@
 """The streaming scan: three stages that overlap, so the model never waits on the genome or
 the disk.
 
-    reader thread   FASTA chunk -> skip windows with N -> tokenize -> length-sorted batches
+    reader thread   FASTA chunk of a shard -> skip windows with N -> tokenize -> batches
     main thread     batches -> model -> scores
-    writer thread   finished chromosome -> bigWig entries and BED calls
+    writer thread   finished shard -> its file (see enhscan.shards)
 
-The tokenizer and pyBigWig work outside the GIL for most of their time, and bounded queues
-between the stages keep memory flat: the reader runs at most ``depth`` chunks ahead and the
-writer holds at most two chromosomes. An error in any stage stops the others and is raised
-in the caller's thread.
+The tokenizer works outside the GIL for most of its time, and bounded queues between the
+stages keep memory flat: the reader runs at most ``depth`` chunks ahead and the writer holds
+at most two jobs. An error in any stage stops the others and is raised in the caller's
+thread.
 """
 
 from __future__ import annotations
@@ -18,31 +18,40 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from enhscan.engine import Batch, WindowScorer
+from enhscan.errors import EnhscanError
 from enhscan.io.fasta import Genome
+from enhscan.processes import Processes
 from enhscan.sequence import IS_ACGT
-from enhscan.tiling import ChromTiling, chunk_windows
+from enhscan.shards import Shard, ShardStore, describe
+from enhscan.tiling import ChromTiling, chunk_windows, tile_chrom
+
+if TYPE_CHECKING:
+    from enhscan.scan import ScanPlan, ScanSettings
 
 T = TypeVar("T")
+
+#: Chunks the reader thread prepares ahead of the model.
+READ_AHEAD = 2
 
 
 @dataclass
 class PreparedChunk:
-    """Consecutive windows of one chromosome, tokenized and batched, not yet scored.
+    """Consecutive windows of one shard, tokenized and batched, not yet scored.
 
     Attributes:
-        tiling: the chromosome's windows.
-        part: which of ``tiling``'s windows this chunk holds.
+        shard: the shard the windows belong to.
+        part: which of the shard's windows this chunk holds (relative to the shard).
         keep: bool [n], the chunk's windows that pass the N filter (the others get no score).
         batches: the kept windows, ready for :meth:`WindowScorer.run`.
-        last: True on the chromosome's last chunk.
+        last: True on the shard's last chunk.
     """
 
-    tiling: ChromTiling
+    shard: Shard
     part: slice
     keep: np.ndarray
     batches: list[Batch]
@@ -51,6 +60,15 @@ class PreparedChunk:
     @property
     def n_windows(self) -> int:
         return len(self.keep)
+
+
+class ShardError(Exception):
+    """An error while reading or scoring a shard; says which one."""
+
+    def __init__(self, shard: Shard, cause: BaseException):
+        super().__init__(f"shard {shard.index} ({describe(shard)}): {cause}")
+        self.shard = shard
+        self.cause = cause
 
 
 def window_ok(seq: str, offsets: np.ndarray, window: int, max_n: int) -> np.ndarray:
@@ -72,29 +90,40 @@ def window_ok(seq: str, offsets: np.ndarray, window: int, max_n: int) -> np.ndar
 
 def prepare_chunks(
     genome: Genome,
-    tilings: Iterable[ChromTiling],
+    shards: Iterable[Shard],
+    tile: Callable[[str], ChromTiling],
     scorer: WindowScorer,
     max_n: int,
     chunk_bases: int,
 ) -> Iterator[PreparedChunk]:
-    """Read, filter and tokenize every window of ``tilings``, one chunk at a time.
+    """Read, filter and tokenize every window of ``shards``, one chunk at a time.
 
-    A chromosome without windows still yields one empty chunk (``last`` set), so it is
-    reported like the others.
+    Args:
+        tile: the tiling of a chromosome, by name (called once per chromosome, in order).
+
+    A shard without windows still yields one empty chunk (``last`` set). Errors come out as
+    :class:`ShardError`, naming the shard.
     """
-    for tiling in tilings:
-        parts = list(chunk_windows(tiling.starts, tiling.window, chunk_bases))
-        if not parts:
-            yield PreparedChunk(tiling, slice(0, 0), np.zeros(0, dtype=bool), [], True)
-            continue
-        for i, part in enumerate(parts):
-            starts = tiling.starts[part]
-            lo, hi = int(starts[0]), int(starts[-1]) + tiling.window
-            seq = genome.fetch(tiling.chrom, lo, hi)
-            offsets = starts - lo
-            keep = window_ok(seq, offsets, tiling.window, max_n)
-            batches = scorer.prepare([seq[o : o + tiling.window] for o in offsets[keep]])
-            yield PreparedChunk(tiling, part, keep, batches, last=i == len(parts) - 1)
+    tiling: ChromTiling | None = None
+    for shard in shards:
+        try:
+            if tiling is None or tiling.chrom != shard.chrom:
+                tiling = tile(shard.chrom)
+            starts = tiling.starts[shard.first : shard.first + shard.count]
+            parts = list(chunk_windows(starts, tiling.window, chunk_bases))
+            if not parts:
+                yield PreparedChunk(shard, slice(0, 0), np.zeros(0, dtype=bool), [], True)
+                continue
+            for i, part in enumerate(parts):
+                chunk_starts = starts[part]
+                lo, hi = int(chunk_starts[0]), int(chunk_starts[-1]) + tiling.window
+                seq = genome.fetch(tiling.chrom, lo, hi)
+                offsets = chunk_starts - lo
+                keep = window_ok(seq, offsets, tiling.window, max_n)
+                batches = scorer.prepare([seq[o : o + tiling.window] for o in offsets[keep]])
+                yield PreparedChunk(shard, part, keep, batches, last=i == len(parts) - 1)
+        except Exception as err:
+            raise ShardError(shard, err) from err
 
 
 def in_background(items: Iterable[T], depth: int) -> Iterator[T]:
@@ -186,22 +215,81 @@ class OrderedWriter:
 def score_chunks(
     chunks: Iterable[PreparedChunk],
     scorer: WindowScorer,
-    on_chrom: Callable[[ChromTiling, np.ndarray], None],
+    on_shard: Callable[[Shard, np.ndarray], None],
     on_progress: Callable[[int], None] = lambda n: None,
 ) -> None:
-    """Score prepared chunks; call ``on_chrom(tiling, scores)`` as each chromosome completes.
+    """Score prepared chunks; call ``on_shard(shard, scores)`` as each shard completes.
 
-    ``scores`` is float32 [len(tiling)], NaN where a window was skipped for N.
+    ``scores`` is float32 [shard.count], NaN where a window was skipped for N. Errors come out
+    as :class:`ShardError`.
     """
     scores: np.ndarray | None = None
     for chunk in chunks:
-        if scores is None:
-            scores = np.full(len(chunk.tiling), np.nan, dtype=np.float32)
-        if chunk.batches:
-            part = scores[chunk.part]
-            part[chunk.keep] = scorer.run(chunk.batches, int(chunk.keep.sum()))
-            scores[chunk.part] = part
+        try:
+            if scores is None:
+                scores = np.full(chunk.shard.count, np.nan, dtype=np.float32)
+            if chunk.batches:
+                part = scores[chunk.part]  # a view: filled in place
+                part[chunk.keep] = scorer.run(chunk.batches, int(chunk.keep.sum()))
+        except Exception as err:
+            raise ShardError(chunk.shard, err) from err
         on_progress(chunk.n_windows)
         if chunk.last:
-            on_chrom(chunk.tiling, scores)
+            on_shard(chunk.shard, scores)
             scores = None
+
+
+def score_shards(
+    genome: Genome,
+    plan: ScanPlan,
+    shards: list[Shard],
+    scorer: WindowScorer,
+    store: ShardStore,
+    settings: ScanSettings,
+    procs: Processes,
+) -> None:
+    """Score ``shards`` of ``plan`` and save each to ``store`` as it completes.
+
+    Raises:
+        EnhscanError: a shard failed; the message names it and where the finished ones are.
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=sum(s.count for s in shards),
+        unit="win",
+        desc="scanning" if procs.world == 1 else f"scanning (process 1 of {procs.world})",
+        disable=not settings.progress or not procs.is_main,
+        dynamic_ncols=True,
+        smoothing=0.05,
+    )
+
+    def tile(chrom: str) -> ChromTiling:
+        return tile_chrom(
+            chrom, genome.lengths[chrom], plan.stretches[chrom], plan.window, plan.stride
+        )
+
+    saver = OrderedWriter()
+    chunks = prepare_chunks(genome, shards, tile, scorer, settings.max_n, settings.chunk_bases)
+    stream = in_background(chunks, READ_AHEAD)
+    try:
+        score_chunks(
+            stream,
+            scorer,
+            lambda shard, scores: saver.submit(store.save, shard, scores),
+            bar.update,
+        )
+        saver.finish()
+    except ShardError as err:
+        saver.abandon()
+        raise EnhscanError(
+            f"process {procs.rank} stopped on {err} ({type(err.cause).__name__}); the "
+            f"{len(store.done())} finished shards are kept in {store.folder}: rerun with "
+            "--resume to continue"
+        ) from err
+    except BaseException:
+        saver.abandon()
+        raise
+    finally:
+        stream.close()  # stops the reader thread now, not whenever the generator is collected
+        bar.close()

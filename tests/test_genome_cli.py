@@ -298,15 +298,18 @@ def test_bad_inputs_fail_cleanly(tmp_path, mini_fasta, tiny_model_dir):
 
 @pytest.mark.parametrize(
     "stage, method",
-    [("model", "run"), ("reader thread", "prepare"), ("writer thread", "add")],
+    [("model", "run"), ("reader", "prepare"), ("shard saving", "save"), ("outputs", "add")],
 )
 def test_interrupted_scan_leaves_no_output(
     tmp_path, mini_fasta, tiny_classifier, monkeypatch, stage, method
 ):
-    """Ctrl-C or an error in any stage of the pipeline stops the scan and leaves no file."""
+    """Ctrl-C or an error in any stage stops the scan and leaves no output file, half-written
+    or not; only the folder of finished shards stays, for --resume."""
+    from enhscan.errors import EnhscanError
     from enhscan.io.bigwig import BigWigWriter
+    from enhscan.shards import ShardStore
 
-    owner = BigWigWriter if method == "add" else WindowScorer
+    owner = {"add": BigWigWriter, "save": ShardStore}.get(method, WindowScorer)
     real = getattr(owner, method)
     calls = {"n": 0}
 
@@ -317,14 +320,19 @@ def test_interrupted_scan_leaves_no_output(
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(owner, method, failing)
-    with pytest.raises(KeyboardInterrupt if stage == "model" else OSError):
+    expected = {"model": KeyboardInterrupt, "reader": EnhscanError}.get(stage, OSError)
+    with pytest.raises(expected) as caught:
         scan_genome(
             mini_fasta,
             tiny_classifier,
             tmp_path / "o",
-            ScanSettings(progress=False, chunk_bases=5000),
+            ScanSettings(progress=False, chunk_bases=5000, shard_windows=40),
         )
-    assert list((tmp_path / "o").iterdir()) == []
+    if stage == "reader":
+        assert "stopped on shard 0 (chr2 windows 0-39): reader failed" in str(caught.value)
+        assert "rerun with --resume" in str(caught.value)
+    left = [p.name for p in (tmp_path / "o").iterdir()]
+    assert left == [".enhscan-shards"]
 
 
 def test_read_only_fasta_folder_indexes_into_out(tmp_path, mini_fasta, tiny_classifier):

@@ -292,7 +292,7 @@ def test_two_processes_with_accelerate_launch(tmp_path):
             "accelerate.commands.launch",
             "--num_processes",
             "2",
-            "--cpu",
+            "--multi_gpu",
             "--num_machines",
             "1",
             "--mixed_precision",

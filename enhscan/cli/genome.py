@@ -55,10 +55,42 @@ from enhscan.cli.options import (
     help="Count the windows and time a short calibration on this device, print the "
     "projected run time, and write nothing.",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the unfinished scan in --out (killed, interrupted or failed), skipping its "
+    "finished shards.",
+)
+@click.option(
+    "--keep-shards",
+    is_flag=True,
+    help="Keep the finished shards (OUT/.enhscan-shards) after the run completes.",
+)
+@click.option(
+    "--shard-windows",
+    type=click.IntRange(min=1),
+    default=20_000,
+    show_default=True,
+    help="Windows per shard: the unit of work shared out between processes and of --resume.",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run this many processes through `accelerate launch` on this machine (one per GPU; "
+    "on the CPU, the cores are shared out).",
+)
 @force_option
 @click.pass_context
 def genome(
-    ctx: click.Context, fasta: str, out: str | None, model: str | None, dry_run: bool, **options
+    ctx: click.Context,
+    fasta: str,
+    out: str | None,
+    model: str | None,
+    dry_run: bool,
+    processes: int,
+    **options,
 ) -> None:
     """Slide windows over every chromosome of FASTA and score each with the model.
 
@@ -68,6 +100,8 @@ def genome(
     """
     from enhscan.scan import ScanSettings, scan_genome
 
+    if processes > 1 and not dry_run:
+        ctx.exit(launch_processes(processes, options["device"]))
     if model is None:
         from enhscan.model import default_model_path
 
@@ -86,7 +120,7 @@ def genome(
     if out is None:
         raise click.UsageError("Missing option '-o' / '--out' (a folder for the outputs).")
     record = scan_genome(fasta, model, out, settings)
-    if not ctx.obj.get("quiet", False):
+    if record is not None and not ctx.obj.get("quiet", False):
         windows = record["windows"]
         click.echo(
             f"scored {windows['scored']:,} windows ({windows['skipped_n']:,} skipped for N) in "
@@ -126,3 +160,57 @@ def format_duration(seconds: float) -> str:
         return f"{hours} h {minutes} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+def launch_processes(n: int, device: str) -> int:
+    """Run this same command as ``n`` processes under ``accelerate launch``; its exit status.
+
+    The command line is taken from ``sys.argv`` with ``--processes`` removed.
+    """
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    if os.environ.get("WORLD_SIZE"):
+        raise click.UsageError("--processes inside `accelerate launch`: give one or the other")
+    gpus = torch.cuda.device_count() if device != "cpu" else 0
+    if gpus and n > gpus:
+        raise click.BadParameter(
+            f"{n} processes but {gpus} GPUs; use --processes {gpus}, or --device cpu",
+            param_hint="--processes",
+        )
+    args = _without_option(sys.argv[1:], "--processes")
+    # accelerate's --multi_gpu launcher is torchrun: it starts N processes on CPUs too (its
+    # --cpu launcher starts one), and enhscan then picks gloo or NCCL by --device.
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(n),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]
+    env = dict(os.environ)
+    if not gpus:  # share the cores out (torchrun would give each process one thread)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
+    return subprocess.call([*command, "-m", "enhscan", *args], env=env)
+
+
+def _without_option(args: list[str], name: str) -> list[str]:
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out

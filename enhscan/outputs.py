@@ -1,0 +1,177 @@
+"""A scan's outputs: the bigWig track and BED calls assembled from its shards, and the run
+record."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from enhscan import __version__
+from enhscan.calling import call_regions
+from enhscan.io.atomic import partial_path
+from enhscan.io.bed import BedIntervals, format_narrowpeak
+from enhscan.io.bigwig import BigWigWriter
+from enhscan.io.fasta import Genome
+from enhscan.model.folder import Classifier
+from enhscan.shards import Shard, ShardStore
+from enhscan.tiling import tile_chrom
+from enhscan.versions import package_versions
+
+if TYPE_CHECKING:
+    from enhscan.scan import ScanPlan, ScanSettings
+
+#: File names inside the output folder.
+OUTPUTS = {"bigwig": "scores.bw", "calls": "calls.narrowPeak", "record": "run.json"}
+
+
+@dataclass
+class ChromResult:
+    """Counts for one chromosome, kept in the run record."""
+
+    length: int
+    windows: int = 0
+    scored: int = 0
+    skipped_n: int = 0
+    calls: int = 0
+    uncovered_bp: int = 0
+
+
+def write_outputs(
+    genome: Genome,
+    plan: ScanPlan,
+    shards: list[Shard],
+    store: ShardStore,
+    out_dir: Path,
+    threshold: float,
+) -> dict[str, ChromResult]:
+    """Assemble the finished shards, chromosome by chromosome, into ``scores.bw`` and
+    ``calls.narrowPeak`` in ``out_dir`` (written under temporary names, renamed when complete).
+
+    Returns:
+        Counts per chromosome.
+    """
+    bigwig_path = out_dir / OUTPUTS["bigwig"]
+    calls_path = out_dir / OUTPUTS["calls"]
+    tmp_bigwig, tmp_calls = partial_path(bigwig_path), partial_path(calls_path)
+    results: dict[str, ChromResult] = {}
+    writer = BigWigWriter(tmp_bigwig, list(genome.lengths.items()))
+    try:
+        with open(tmp_calls, "w") as calls_out:
+            n_calls = 0
+            for chrom, stretches in plan.stretches.items():
+                tiling = tile_chrom(
+                    chrom, genome.lengths[chrom], stretches, plan.window, plan.stride
+                )
+                parts = [store.load(s) for s in shards if s.chrom == chrom]
+                scores = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+                done = ~np.isnan(scores)
+                writer.add(chrom, tiling.bin_starts[done], tiling.bin_ends[done], scores[done])
+                calls = call_regions(tiling.bin_starts, tiling.bin_ends, scores, threshold)
+                calls_out.write(format_narrowpeak(chrom, calls, first_index=n_calls + 1))
+                n_calls += len(calls)
+                results[chrom] = ChromResult(
+                    length=tiling.length,
+                    windows=len(tiling),
+                    scored=int(done.sum()),
+                    skipped_n=int((~done).sum()),
+                    calls=len(calls),
+                    uncovered_bp=tiling.uncovered,
+                )
+        writer.close()
+        os.replace(tmp_bigwig, bigwig_path)
+        os.replace(tmp_calls, calls_path)
+    except BaseException:
+        writer.close()
+        tmp_bigwig.unlink(missing_ok=True)
+        tmp_calls.unlink(missing_ok=True)
+        raise
+    return results
+
+
+def run_record(
+    genome: Genome,
+    classifier: Classifier,
+    plan: ScanPlan,
+    results: dict[str, ChromResult],
+    settings: ScanSettings,
+    threshold: float,
+    device,
+    dtype,
+    started: float,
+    scan_seconds: float,
+    scored_now: int,
+    regions: BedIntervals | None,
+    exclude: BedIntervals | None,
+) -> dict:
+    """The run record (``run.json``): what ran, on what, how long, and what came out.
+
+    ``scored_now``: windows scored by this run (a resumed run found the others done).
+    """
+    wall = time.time() - started
+    scored = sum(r.scored for r in results.values())
+    meta = classifier.metadata
+    return {
+        "enhscan_version": __version__,
+        "command": " ".join(sys.argv),
+        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(wall, 3),
+        "windows_per_second": round(scored_now / wall, 2) if wall > 0 else None,
+        # The scan itself (reading, scoring, writing), without loading the model.
+        "scan_seconds": round(scan_seconds, 3),
+        "scan_windows_per_second": (
+            round(scored_now / scan_seconds, 2) if scan_seconds > 0 else None
+        ),
+        "genome": {
+            "path": str(Path(genome.path).resolve()),
+            "file_bytes": Path(genome.path).stat().st_size,
+            "sequences": len(genome.lengths),
+            "total_bp": sum(genome.lengths.values()),
+            "sizes": genome.lengths,
+        },
+        "model": {
+            "path": str(classifier.path.resolve()) if classifier.path else None,
+            "identity": classifier.identity,
+            "family": meta.family,
+            "window": meta.window,
+            "labels": meta.labels,
+            "positive_label": meta.labels[meta.positive_index],
+        },
+        "parameters": {
+            "window": plan.window,
+            "stride": plan.stride,
+            "max_n": settings.max_n,
+            "threshold": threshold,
+            "chroms": settings.chroms,
+            "regions": settings.regions,
+            "exclude": settings.exclude,
+            "batch_size": settings.batch_size,
+            "device": str(device),
+            "dtype": str(dtype).removeprefix("torch."),
+            "quantize": settings.quantize,
+        },
+        "windows": {
+            "total": sum(r.windows for r in results.values()),
+            "scored": scored,
+            "skipped_n": sum(r.skipped_n for r in results.values()),
+        },
+        "calls": sum(r.calls for r in results.values()),
+        "chromosomes_too_short": plan.too_short,
+        "regions": _bed_summary(regions),
+        "exclude": _bed_summary(exclude),
+        "per_chromosome": {chrom: asdict(r) for chrom, r in results.items()},
+        "outputs": {k: v for k, v in OUTPUTS.items() if k != "record"},
+        "versions": package_versions("pyBigWig", "pyfaidx"),
+    }
+
+
+def _bed_summary(bed: BedIntervals | None) -> dict | None:
+    if bed is None:
+        return None
+    return {"intervals": bed.count, "unmatched_chromosomes": bed.unmatched, "clipped": bed.clipped}

@@ -1,0 +1,267 @@
+"""Shards: resuming a scan, refusing a mismatched resume, and several processes through
+accelerate (gloo on the CPU) giving the very same files as one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from enhscan.errors import EnhscanError
+from enhscan.scan import ScanSettings, scan_genome
+from enhscan.shards import SHARD_DIR, ShardStore, make_shards
+
+FILES = ("scores.bw", "calls.narrowPeak")
+
+
+def same_files(a: Path, b: Path) -> None:
+    for name in FILES:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def settings(**kw) -> ScanSettings:
+    return ScanSettings(**{"progress": False, "shard_windows": 30, "chunk_bases": 4000, **kw})
+
+
+def interrupted_scan(monkeypatch, mini_fasta, model, out: Path, after: int, **kw) -> None:
+    """A scan stopped by Ctrl-C once ``after`` shards are saved."""
+    real = ShardStore.save
+    saved = {"n": 0}
+
+    def save(self, shard, scores):
+        if saved["n"] == after:
+            raise KeyboardInterrupt
+        real(self, shard, scores)
+        saved["n"] += 1
+
+    monkeypatch.setattr(ShardStore, "save", save)
+    with pytest.raises(KeyboardInterrupt):
+        scan_genome(mini_fasta, model, out, settings(**kw))
+    monkeypatch.setattr(ShardStore, "save", real)
+
+
+def test_make_shards_cuts_each_chromosome_in_order() -> None:
+    # a: 46 windows; b: none (shorter than a window); c: 11 + 16 windows in two stretches.
+    stretches = {"a": [(0, 10_000)], "b": [(0, 500)], "c": [(0, 3000), (5000, 9000)]}
+    shards = make_shards(stretches, 1000, 200, 20)
+    assert [(s.index, s.chrom, s.first, s.count) for s in shards] == [
+        (0, "a", 0, 20),
+        (1, "a", 20, 20),
+        (2, "a", 40, 6),
+        (3, "b", 0, 0),
+        (4, "c", 0, 20),
+        (5, "c", 20, 7),
+    ]
+    with pytest.raises(ValueError):
+        make_shards(stretches, 1000, 200, 0)
+
+
+def test_resumed_scan_equals_an_uninterrupted_one(
+    tmp_path, monkeypatch, mini_fasta, tiny_classifier
+) -> None:
+    clean = tmp_path / "clean"
+    scan_genome(mini_fasta, tiny_classifier, clean, settings())
+    assert not (clean / SHARD_DIR).exists()  # removed once the run is complete
+
+    out = tmp_path / "killed"
+    interrupted_scan(monkeypatch, mini_fasta, tiny_classifier, out, after=5)
+    assert len(ShardStore(out).done()) == 5
+    assert not any((out / name).exists() for name in FILES)
+
+    record = scan_genome(mini_fasta, tiny_classifier, out, settings(resume=True))
+    same_files(clean, out)
+    assert record["shards"]["resumed"] == 5
+    assert not (out / SHARD_DIR).exists()
+
+
+def test_unfinished_scan_needs_resume_or_force(
+    tmp_path, monkeypatch, mini_fasta, tiny_classifier
+) -> None:
+    out = tmp_path / "o"
+    interrupted_scan(monkeypatch, mini_fasta, tiny_classifier, out, after=3)
+    with pytest.raises(
+        EnhscanError,
+        match=r"holds an unfinished scan \(3 shards done\); "
+        "continue it with --resume, or start again with --force",
+    ):
+        scan_genome(mini_fasta, tiny_classifier, out, settings())
+    record = scan_genome(mini_fasta, tiny_classifier, out, settings(force=True))
+    assert record["shards"]["resumed"] == 0
+
+
+def test_resume_with_other_settings_is_refused(
+    tmp_path, monkeypatch, mini_fasta, tiny_classifier
+) -> None:
+    from enhscan.model import new_classifier
+
+    out = tmp_path / "o"
+    interrupted_scan(monkeypatch, mini_fasta, tiny_classifier, out, after=2)
+    with pytest.raises(EnhscanError) as caught:
+        scan_genome(
+            mini_fasta, tiny_classifier, out, settings(resume=True, stride=300, threshold=0.9)
+        )
+    message = str(caught.value)
+    assert message.startswith(f"cannot resume the scan in {out}: ")
+    assert "--stride (200 then, 300 now)" in message and "--threshold (" in message
+    assert "the model" not in message
+    other = new_classifier("tiny", seed=99)
+    with pytest.raises(EnhscanError, match="the model"):
+        scan_genome(mini_fasta, other, out, settings(resume=True))
+    with pytest.raises(EnhscanError, match="--batch-size"):
+        scan_genome(mini_fasta, tiny_classifier, out, settings(resume=True, batch_size=7))
+    assert len(ShardStore(out).done()) == 2  # refusing keeps the finished work
+
+
+def test_keep_shards(tmp_path, mini_fasta, tiny_classifier) -> None:
+    out = tmp_path / "o"
+    record = scan_genome(mini_fasta, tiny_classifier, out, settings(keep_shards=True))
+    store = ShardStore(out)
+    assert store.exists() and len(store.done()) == record["shards"]["total"]
+
+
+def test_a_failing_shard_is_named_and_finished_ones_kept(
+    tmp_path, monkeypatch, mini_fasta, tiny_classifier
+) -> None:
+    from enhscan.engine import WindowScorer
+
+    real = WindowScorer.run
+    calls = {"n": 0}
+
+    def run(self, batches, n=None):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(self, batches, n)
+
+    monkeypatch.setattr(WindowScorer, "run", run)
+    out = tmp_path / "o"
+    with pytest.raises(EnhscanError) as caught:
+        scan_genome(mini_fasta, tiny_classifier, out, settings())
+    message = str(caught.value)
+    done = len(ShardStore(out).done())
+    assert done > 0
+    assert message.startswith("process 0 stopped on shard ")
+    assert "CUDA error: an illegal memory access was encountered (RuntimeError)" in message
+    assert f"the {done} finished shards are kept in {out / SHARD_DIR}" in message
+
+
+# --- several processes (accelerate launch, gloo on the CPU) -----------------------------------
+
+
+def enhscan_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "enhscan", "-q", "genome", *args]
+
+
+def scan_args(fasta: Path, model: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        str(fasta),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--shard-windows",
+        "30",
+        *extra,
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_and_two_machines_write_the_same_files(
+    tmp_path, mini_fasta, tiny_model_dir
+) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = tmp_path / "one"
+    subprocess.run(
+        enhscan_command(*scan_args(mini_fasta, tiny_model_dir, one)), check=True, env=env
+    )
+
+    two = tmp_path / "two"
+    subprocess.run(
+        enhscan_command(*scan_args(mini_fasta, tiny_model_dir, two, "--processes", "2")),
+        check=True,
+        env=env,
+    )
+    same_files(one, two)
+    assert json.loads((two / "run.json").read_text())["processes"] == 2
+
+    # Two "machines" of one process each, on this host: accelerate's multi-machine options.
+    port = str(free_port())
+    machines = tmp_path / "machines"
+    launches = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "accelerate.commands.launch",
+                "--multi_gpu",
+                "--num_processes",
+                "2",
+                "--num_machines",
+                "2",
+                "--machine_rank",
+                str(rank),
+                "--main_process_ip",
+                "127.0.0.1",
+                "--main_process_port",
+                port,
+                "--mixed_precision",
+                "no",
+                "--dynamo_backend",
+                "no",
+                "-m",
+                "enhscan",
+                "-q",
+                "genome",
+                *scan_args(mini_fasta, tiny_model_dir, machines),
+            ],
+            env=env,
+        )
+        for rank in (0, 1)
+    ]
+    assert [p.wait(timeout=300) for p in launches] == [0, 0]
+    same_files(one, machines)
+    assert json.loads((machines / "run.json").read_text())["processes"] == 2
+
+
+def test_scan_killed_with_sigkill_then_resumed_equals_a_clean_scan(
+    tmp_path, mini_fasta, tiny_model_dir
+) -> None:
+    extra = ("--stride", "50", "--batch-size", "1")  # slow enough to be killed part-way
+    clean = tmp_path / "clean"
+    subprocess.run(
+        enhscan_command(*scan_args(mini_fasta, tiny_model_dir, clean, *extra)), check=True
+    )
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(enhscan_command(*scan_args(mini_fasta, tiny_model_dir, out, *extra)))
+    store = ShardStore(out)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if store.folder.exists() and len(store.done()) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the scan finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(store.done())
+    assert done >= 3 and not (out / "scores.bw").exists()
+
+    subprocess.run(
+        enhscan_command(*scan_args(mini_fasta, tiny_model_dir, out, *extra, "--resume")),
+        check=True,
+    )
+    same_files(clean, out)
