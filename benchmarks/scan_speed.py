@@ -32,10 +32,8 @@ from pathlib import Path
 
 import click
 import numpy as np
+from common import CHR20, ROOT, write_region
 
-ROOT = Path(__file__).resolve().parents[1]
-CHR20 = ROOT.parent / "shared" / "data" / "genomes" / "grch37_chr20.fa.gz"
-REGION_START = 40_000_000  # GRCh37 chr20 q arm: real sequence, no N for megabases
 HG38_WINDOWS = {200: 14_500_000, 1000: 2_900_000}  # about 2.9 Gb of non-N sequence
 
 
@@ -70,21 +68,6 @@ def forward_flops(config: dict, tokens: np.ndarray) -> float:
     per_token = 2 * n * (4 * h * h + 3 * h * i)
     attention = 2 * n * 2 * h * tokens.astype(np.float64) ** 2
     return float((per_token * tokens + attention).sum())
-
-
-def write_region(tmp: Path, n_windows: int, stride: int, window: int) -> Path:
-    """A FASTA of real chr20 sequence holding exactly ``n_windows`` windows."""
-    from enhscan.io.fasta import open_genome
-
-    length = (n_windows - 1) * stride + window
-    with open_genome(CHR20) as genome:
-        seq = genome.fetch("20", REGION_START, REGION_START + length)
-    path = tmp / f"chr20_{n_windows}.fa"
-    body = "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60))
-    path.write_text(f">chr20\n{body}\n")
-    with open_genome(path):  # build the .fai once, outside the timings
-        pass
-    return path
 
 
 def run_timed(command: list[str]) -> tuple[float, str]:

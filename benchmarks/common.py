@@ -1,0 +1,24 @@
+"""Shared by the benchmark scripts: where the real data is, and cutting a test region."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHR20 = ROOT.parent / "shared" / "data" / "genomes" / "grch37_chr20.fa.gz"
+REGION_START = 40_000_000  # GRCh37 chr20 q arm: real sequence, no N for megabases
+
+
+def write_region(tmp: Path, n_windows: int, stride: int, window: int) -> Path:
+    """A FASTA of real chr20 sequence holding exactly ``n_windows`` windows."""
+    from enhscan.io.fasta import open_genome
+
+    length = (n_windows - 1) * stride + window
+    with open_genome(CHR20) as genome:
+        seq = genome.fetch("20", REGION_START, REGION_START + length)
+    path = tmp / f"chr20_{n_windows}.fa"
+    body = "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60))
+    path.write_text(f">chr20\n{body}\n")
+    with open_genome(path):  # build the .fai once, outside the timings
+        pass
+    return path
