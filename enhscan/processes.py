@@ -19,6 +19,13 @@ import torch
 WAIT = timedelta(days=7)
 
 
+def on_cpu(requested: bool) -> bool:
+    """Whether accelerate must be told ``cpu=True``: when asked, and always where PyTorch sees
+    no GPU. Without it, accelerate on a GPU-less machine treats each process of a torchrun
+    launch as a lone process (measured with accelerate 1.15): all of them would write."""
+    return requested or not torch.cuda.is_available()
+
+
 @dataclass
 class Processes:
     """This process's place among the processes of a run.
@@ -48,7 +55,7 @@ class Processes:
             return cls()
         from accelerate import PartialState
 
-        state = PartialState(cpu=cpu, timeout=WAIT)
+        state = PartialState(cpu=on_cpu(cpu), timeout=WAIT)
         return cls(state.process_index, state.num_processes, state.device)
 
     def wait_for_everyone(self) -> None:

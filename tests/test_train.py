@@ -313,6 +313,8 @@ def test_two_processes_with_accelerate_launch(tmp_path):
     )
     assert load_classifier(out).metadata.threshold >= 0
     assert load_classifier(out / "baseline_cnn").metadata.family == "cnn"
+    report = json.loads((out / "training" / "metrics.json").read_text())
+    assert report["processes"] == 2  # accelerate's --cpu launcher would have started one
 
 
 @pytest.mark.slow

@@ -279,7 +279,9 @@ def train_model(
     """
     from accelerate import PartialState
 
-    state = PartialState()
+    from enhscan.processes import on_cpu
+
+    state = PartialState(cpu=on_cpu(settings.cpu))
     main = state.is_main_process
     if trials > 0 and state.num_processes > 1:
         raise EnhscanError(
@@ -338,6 +340,7 @@ def train_model(
         if key in report
     }
     report["data"] = data.summary
+    report["processes"] = state.num_processes
     report["search"] = search.summary if search else None
     if main:
         from enhscan.plots import plot_pr_roc

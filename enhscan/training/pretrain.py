@@ -28,6 +28,7 @@ from enhscan.io.atomic import write_json
 from enhscan.io.fasta import Genome, open_genomes
 from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
 from enhscan.model.folder import METADATA_NAME, ModelMetadata
+from enhscan.processes import on_cpu
 from enhscan.sequence import count_non_acgt
 from enhscan.training.trainer import (
     CHECKPOINT,
@@ -204,7 +205,7 @@ def pretrain(
     work = out_dir / "pretraining"
     accelerator = Accelerator(
         mixed_precision=resolve_mixed_precision(settings.mixed_precision, settings.cpu),
-        cpu=settings.cpu,
+        cpu=on_cpu(settings.cpu),
     )
     main = accelerator.is_main_process
 

@@ -26,6 +26,7 @@ from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.model.encoding import pad_batch
 from enhscan.model.folder import Classifier
+from enhscan.processes import on_cpu
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def fit(
     accelerator = Accelerator(
         mixed_precision=resolve_mixed_precision(settings.mixed_precision, settings.cpu),
         gradient_accumulation_steps=settings.grad_accum,
-        cpu=settings.cpu,
+        cpu=on_cpu(settings.cpu),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
     main = accelerator.is_main_process
