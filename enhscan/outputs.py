@@ -43,6 +43,20 @@ class ChromResult:
     uncovered_bp: int = 0
 
 
+def top_fraction_threshold(
+    plan: ScanPlan, shards: list[Shard], store: ShardStore, fraction: float
+) -> float:
+    """The score of the ``ceil(fraction * n)``-th best of the n scored windows: calling at it
+    calls the top ``fraction`` of windows (more where scores tie). 1.0 when none is scored."""
+    scores = [store.load(s) for s in shards]
+    flat = np.concatenate(scores) if scores else np.zeros(0, dtype=np.float32)
+    flat = flat[~np.isnan(flat)]
+    if len(flat) == 0:
+        return 1.0
+    k = min(len(flat), max(1, int(np.ceil(fraction * len(flat)))))
+    return float(np.partition(flat, len(flat) - k)[len(flat) - k])
+
+
 def write_outputs(
     genome: Genome,
     plan: ScanPlan,
@@ -148,6 +162,7 @@ def run_record(
             "stride": plan.stride,
             "max_n": settings.max_n,
             "threshold": threshold,
+            "call_top": settings.call_top,
             "chroms": settings.chroms,
             "regions": settings.regions,
             "exclude": settings.exclude,

@@ -27,7 +27,7 @@ from enhscan.io.bed import BedIntervals, read_bed
 from enhscan.io.fasta import Genome, open_genome
 from enhscan.model.folder import Classifier, load_classifier
 from enhscan.naming import select_chroms
-from enhscan.outputs import OUTPUTS, run_record, write_outputs
+from enhscan.outputs import OUTPUTS, run_record, top_fraction_threshold, write_outputs
 from enhscan.processes import Processes
 from enhscan.shards import FORMAT as SHARD_FORMAT
 from enhscan.shards import SHARD_WINDOWS, ShardStore, make_shards
@@ -46,6 +46,9 @@ class ScanSettings:
         stride: distance between consecutive window starts.
         max_n: windows with more non-ACGT bases than this are skipped (no track value).
         threshold: call threshold on the enhancer probability, in [0, 1].
+        call_top: instead of a threshold, call the best-scoring fraction of the scored
+            windows, genome-wide (e.g. 0.02: the top 2%); the threshold is then found after
+            scoring and recorded.
         chroms: names or shell patterns of the sequences to scan; None scans all.
         regions: BED of regions to scan (shorter ones are widened to one window).
         exclude: BED of regions never scored (a blacklist).
@@ -67,6 +70,7 @@ class ScanSettings:
     stride: int = 200
     max_n: int = 0
     threshold: float | None = None
+    call_top: float | None = None
     chroms: list[str] | None = None
     regions: str | None = None
     exclude: str | None = None
@@ -228,6 +232,8 @@ def scan_genome(
         procs.wait_for_everyone()
         if not procs.is_main:
             return None
+        if settings.call_top is not None:
+            threshold = top_fraction_threshold(plan, shards, store, settings.call_top)
         results = write_outputs(genome, plan, shards, store, out_dir, threshold)
         scan_seconds = time.time() - scan_began
         resumed = sum(int((~np.isnan(store.load(s))).sum()) for s in shards if s.index in finished)
@@ -302,7 +308,7 @@ def scan_identity(
         "window": plan.window,
         "stride": plan.stride,
         "max_n": settings.max_n,
-        "threshold": threshold,
+        "threshold": threshold if settings.call_top is None else f"top {settings.call_top}",
         "plan": hashlib.sha256(stretches).hexdigest(),
         "dtype": str(scorer.dtype).removeprefix("torch."),
         "quantize": settings.quantize,
@@ -352,6 +358,11 @@ def check_settings(settings: ScanSettings) -> None:
         raise EnhscanError("window and stride must be positive")
     if settings.threshold is not None and not 0 <= settings.threshold <= 1:
         raise EnhscanError(f"threshold must be in [0, 1], got {settings.threshold}")
+    if settings.call_top is not None:
+        if not 0 < settings.call_top <= 1:
+            raise EnhscanError(f"--call-top must be in (0, 1], got {settings.call_top}")
+        if settings.threshold is not None:
+            raise EnhscanError("give --threshold or --call-top, not both")
 
 
 def load_scorer(

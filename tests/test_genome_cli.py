@@ -29,6 +29,13 @@ def run(*args: str, expect: int = 0):
     return result
 
 
+def scan(fasta: Path, model: Path, out: Path, *extra: str, expect: int = 0):
+    """``enhscan -q genome FASTA --model MODEL --out OUT EXTRA...``"""
+    return run(
+        "genome", str(fasta), "--model", str(model), "--out", str(out), *extra, expect=expect
+    )
+
+
 def expected_scores(
     fasta: Path, classifier, chrom: str, stretches=None, window=1000, stride=200, max_n=0
 ):
@@ -56,16 +63,7 @@ def read_calls(path: Path) -> list[list[str]]:
 
 def test_scan_writes_track_calls_and_record(tmp_path, mini_fasta, tiny_model_dir, tiny_classifier):
     out = tmp_path / "tracks"
-    run(
-        "genome",
-        str(mini_fasta),
-        "--model",
-        str(tiny_model_dir),
-        "--out",
-        str(out),
-        "--threshold",
-        "0.6",
-    )
+    scan(mini_fasta, tiny_model_dir, out, "--threshold", "0.6")
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS.values())
 
     with pyBigWig.open(str(out / "scores.bw")) as bw:
@@ -388,17 +386,7 @@ def test_dry_run_counts_windows_and_writes_nothing(tmp_path, mini_fasta, tiny_mo
     with open_genome(mini_fasta) as genome:
         expected = sum(count_windows(0, n, 1000, 300) for n in genome.lengths.values())
     out = tmp_path / "never"
-    result = run(
-        "genome",
-        str(mini_fasta),
-        "--model",
-        str(tiny_model_dir),
-        "--out",
-        str(out),
-        "--stride",
-        "300",
-        "--dry-run",
-    )
+    result = scan(mini_fasta, tiny_model_dir, out, "--stride", "300", "--dry-run")
     lines = result.output.splitlines()
     assert lines[0].startswith(f"windows to scan:  {expected:,} over ")
     assert "windows/s on cpu, float32" in lines[1]
@@ -413,17 +401,7 @@ def test_out_is_required_without_dry_run(mini_fasta, tiny_model_dir) -> None:
 
 def test_quantized_scan_is_recorded(tmp_path, mini_fasta, tiny_model_dir) -> None:
     out = tmp_path / "q"
-    run(
-        "genome",
-        str(mini_fasta),
-        "--model",
-        str(tiny_model_dir),
-        "--out",
-        str(out),
-        "--quantize",
-        "--device",
-        "cpu",
-    )
+    scan(mini_fasta, tiny_model_dir, out, "--quantize", "--device", "cpu")
     record = json.loads((out / "run.json").read_text())
     assert record["parameters"]["quantize"] is True
     assert record["windows"]["scored"] > 0
@@ -436,3 +414,21 @@ def test_format_duration() -> None:
     assert format_duration(3725) == "1 h 2 min"
     assert format_duration(200_000) == "2 d 7 h"
     assert format_duration(float("nan")) == "nothing"
+
+
+def test_call_top_calls_the_best_fraction_of_windows(tmp_path, mini_fasta, tiny_model_dir):
+    out = tmp_path / "top"
+    scan(mini_fasta, tiny_model_dir, out, "--call-top", "0.1")
+    record = json.loads((out / "run.json").read_text())
+    threshold = record["parameters"]["threshold"]
+    assert record["parameters"]["call_top"] == 0.1
+    values = []
+    for chrom in ("chr2", "chr22_32000000"):
+        values += [v for _, _, v in read_track(out / OUTPUTS["bigwig"], chrom)]
+    values = np.array(values)  # one value per scored window (its bin)
+    n = record["windows"]["scored"]
+    assert len(values) == n
+    assert (values >= threshold).sum() == int(np.ceil(0.1 * n))  # random scores: no ties
+    called_bp = sum(int(c[2]) - int(c[1]) for c in read_calls(out / OUTPUTS["calls"]))
+    assert called_bp > 0
+    scan(mini_fasta, tiny_model_dir, out, "-f", "--call-top", "0.1", "--threshold", "0.5", expect=1)

@@ -31,6 +31,14 @@ from enhscan.cli.options import (
     help="Call threshold on the enhancer probability  [default: the model's]",
 )
 @click.option(
+    "--call-top",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    metavar="FRACTION",
+    help="Instead of a threshold, call the best-scoring FRACTION of the scored windows "
+    "genome-wide (0.02: the top 2%).",
+)
+@click.option(
     "--chroms",
     multiple=True,
     callback=comma_list,
