@@ -17,6 +17,7 @@ from enhscan import __version__
 from enhscan.calling import call_regions
 from enhscan.io.atomic import partial_path
 from enhscan.io.bed import BedIntervals, format_narrowpeak
+from enhscan.io.bedgraph import BedGraphWriter
 from enhscan.io.bigwig import BigWigWriter
 from enhscan.io.fasta import Genome
 from enhscan.model.folder import Classifier
@@ -28,7 +29,14 @@ if TYPE_CHECKING:
     from enhscan.scan import ScanPlan, ScanSettings
 
 #: File names inside the output folder.
-OUTPUTS = {"bigwig": "scores.bw", "calls": "calls.narrowPeak", "record": "run.json"}
+OUTPUTS = {
+    "bigwig": "scores.bw",
+    "bedgraph": "scores.bedGraph",
+    "calls": "calls.narrowPeak",
+    "record": "run.json",
+}
+#: Track formats ``--format`` can ask for.
+TRACK_FORMATS = ("bigwig", "bedgraph")
 
 
 @dataclass
@@ -43,9 +51,7 @@ class ChromResult:
     uncovered_bp: int = 0
 
 
-def top_fraction_threshold(
-    plan: ScanPlan, shards: list[Shard], store: ShardStore, fraction: float
-) -> float:
+def top_fraction_threshold(shards: list[Shard], store: ShardStore, fraction: float) -> float:
     """The score of the ``ceil(fraction * n)``-th best of the n scored windows: calling at it
     calls the top ``fraction`` of windows (more where scores tie). 1.0 when none is scored."""
     scores = [store.load(s) for s in shards]
@@ -64,20 +70,26 @@ def write_outputs(
     store: ShardStore,
     out_dir: Path,
     threshold: float,
+    formats: tuple[str, ...] = ("bigwig",),
 ) -> dict[str, ChromResult]:
-    """Assemble the finished shards, chromosome by chromosome, into ``scores.bw`` and
-    ``calls.narrowPeak`` in ``out_dir`` (written under temporary names, renamed when complete).
+    """Assemble the finished shards, chromosome by chromosome, into the track (``scores.bw``
+    and/or ``scores.bedGraph``, as ``formats`` asks) and ``calls.narrowPeak`` in ``out_dir``.
+    Files are written under temporary names and renamed when all are complete.
 
     Returns:
         Counts per chromosome.
     """
-    bigwig_path = out_dir / OUTPUTS["bigwig"]
-    calls_path = out_dir / OUTPUTS["calls"]
-    tmp_bigwig, tmp_calls = partial_path(bigwig_path), partial_path(calls_path)
+    finals = [out_dir / OUTPUTS[f] for f in formats] + [out_dir / OUTPUTS["calls"]]
+    temps = [partial_path(f) for f in finals]
     results: dict[str, ChromResult] = {}
-    writer = BigWigWriter(tmp_bigwig, list(genome.lengths.items()))
+    tracks = []
     try:
-        with open(tmp_calls, "w") as calls_out:
+        for fmt, tmp in zip(formats, temps, strict=False):
+            if fmt == "bigwig":
+                tracks.append(BigWigWriter(tmp, list(genome.lengths.items())))
+            else:
+                tracks.append(BedGraphWriter(tmp))
+        with open(temps[-1], "w") as calls_out:
             n_calls = 0
             for chrom, stretches in plan.stretches.items():
                 tiling = tile_chrom(
@@ -86,7 +98,8 @@ def write_outputs(
                 parts = [store.load(s) for s in shards if s.chrom == chrom]
                 scores = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
                 done = ~np.isnan(scores)
-                writer.add(chrom, tiling.bin_starts[done], tiling.bin_ends[done], scores[done])
+                for track in tracks:
+                    track.add(chrom, tiling.bin_starts[done], tiling.bin_ends[done], scores[done])
                 calls = call_regions(tiling.bin_starts, tiling.bin_ends, scores, threshold)
                 calls_out.write(format_narrowpeak(chrom, calls, first_index=n_calls + 1))
                 n_calls += len(calls)
@@ -98,13 +111,15 @@ def write_outputs(
                     calls=len(calls),
                     uncovered_bp=tiling.uncovered,
                 )
-        writer.close()
-        os.replace(tmp_bigwig, bigwig_path)
-        os.replace(tmp_calls, calls_path)
+        for track in tracks:
+            track.close()
+        for tmp, final in zip(temps, finals, strict=True):
+            os.replace(tmp, final)
     except BaseException:
-        writer.close()
-        tmp_bigwig.unlink(missing_ok=True)
-        tmp_calls.unlink(missing_ok=True)
+        for track in tracks:
+            track.close()
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
         raise
     return results
 
@@ -163,6 +178,7 @@ def run_record(
             "max_n": settings.max_n,
             "threshold": threshold,
             "call_top": settings.call_top,
+            "formats": list(settings.formats),
             "chroms": settings.chroms,
             "regions": settings.regions,
             "exclude": settings.exclude,
@@ -181,7 +197,7 @@ def run_record(
         "regions": _bed_summary(regions),
         "exclude": _bed_summary(exclude),
         "per_chromosome": {chrom: asdict(r) for chrom, r in results.items()},
-        "outputs": {k: v for k, v in OUTPUTS.items() if k != "record"},
+        "outputs": {k: OUTPUTS[k] for k in (*settings.formats, "calls")},
         "versions": package_versions("pyBigWig", "pyfaidx"),
     }
 

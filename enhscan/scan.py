@@ -27,7 +27,13 @@ from enhscan.io.bed import BedIntervals, read_bed
 from enhscan.io.fasta import Genome, open_genome
 from enhscan.model.folder import Classifier, load_classifier
 from enhscan.naming import select_chroms
-from enhscan.outputs import OUTPUTS, run_record, top_fraction_threshold, write_outputs
+from enhscan.outputs import (
+    OUTPUTS,
+    TRACK_FORMATS,
+    run_record,
+    top_fraction_threshold,
+    write_outputs,
+)
 from enhscan.processes import Processes
 from enhscan.shards import FORMAT as SHARD_FORMAT
 from enhscan.shards import SHARD_WINDOWS, ShardStore, make_shards
@@ -57,6 +63,8 @@ class ScanSettings:
         dtype: ``auto``, ``fp32``, ``bf16``, ``fp16``.
         quantize: int8 dynamic quantization of the model's Linear layers (CPU only).
         chunk_bases: bases read from the genome at a time.
+        formats: track files to write: ``bigwig`` (scores.bw) and/or ``bedgraph``
+            (scores.bedGraph).
         force: overwrite outputs already in the output folder (and drop an unfinished scan).
         progress: show a progress bar on stderr.
         resume: continue the unfinished scan in the output folder, skipping its finished
@@ -71,6 +79,7 @@ class ScanSettings:
     max_n: int = 0
     threshold: float | None = None
     call_top: float | None = None
+    formats: tuple[str, ...] = ("bigwig",)
     chroms: list[str] | None = None
     regions: str | None = None
     exclude: str | None = None
@@ -233,8 +242,8 @@ def scan_genome(
         if not procs.is_main:
             return None
         if settings.call_top is not None:
-            threshold = top_fraction_threshold(plan, shards, store, settings.call_top)
-        results = write_outputs(genome, plan, shards, store, out_dir, threshold)
+            threshold = top_fraction_threshold(shards, store, settings.call_top)
+        results = write_outputs(genome, plan, shards, store, out_dir, threshold, settings.formats)
         scan_seconds = time.time() - scan_began
         resumed = sum(int((~np.isnan(store.load(s))).sum()) for s in shards if s.index in finished)
         scored_now = sum(r.scored for r in results.values()) - resumed
@@ -358,6 +367,12 @@ def check_settings(settings: ScanSettings) -> None:
         raise EnhscanError("window and stride must be positive")
     if settings.threshold is not None and not 0 <= settings.threshold <= 1:
         raise EnhscanError(f"threshold must be in [0, 1], got {settings.threshold}")
+    unknown = [f for f in settings.formats if f not in TRACK_FORMATS]
+    if unknown or not settings.formats:
+        raise EnhscanError(
+            f"unknown track format {', '.join(unknown) or '(none)'}; use "
+            f"{' and/or '.join(TRACK_FORMATS)}"
+        )
     if settings.call_top is not None:
         if not 0 < settings.call_top <= 1:
             raise EnhscanError(f"--call-top must be in (0, 1], got {settings.call_top}")

@@ -64,7 +64,7 @@ def read_calls(path: Path) -> list[list[str]]:
 def test_scan_writes_track_calls_and_record(tmp_path, mini_fasta, tiny_model_dir, tiny_classifier):
     out = tmp_path / "tracks"
     scan(mini_fasta, tiny_model_dir, out, "--threshold", "0.6")
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS.values())
+    assert sorted(p.name for p in out.iterdir()) == ["calls.narrowPeak", "run.json", "scores.bw"]
 
     with pyBigWig.open(str(out / "scores.bw")) as bw:
         # Every FASTA sequence is in the header, in FASTA order, with its length.
@@ -432,3 +432,26 @@ def test_call_top_calls_the_best_fraction_of_windows(tmp_path, mini_fasta, tiny_
     called_bp = sum(int(c[2]) - int(c[1]) for c in read_calls(out / OUTPUTS["calls"]))
     assert called_bp > 0
     scan(mini_fasta, tiny_model_dir, out, "-f", "--call-top", "0.1", "--threshold", "0.5", expect=1)
+
+
+def test_bedgraph_track_holds_the_bigwig_values(tmp_path, mini_fasta, tiny_model_dir):
+    out = tmp_path / "both"
+    scan(mini_fasta, tiny_model_dir, out, "--format", "bigwig,bedgraph")
+    lines = [line.split("\t") for line in (out / "scores.bedGraph").read_text().splitlines()]
+    for chrom in ("chr2", "chr22_32000000"):
+        want = read_track(out / "scores.bw", chrom)
+        got = [(int(s), int(e), float(v)) for c, s, e, v in lines if c == chrom]
+        assert [(s, e) for s, e, _ in got] == [(s, e) for s, e, _ in want]
+        np.testing.assert_allclose([v for *_, v in got], [v for *_, v in want], rtol=1e-5)
+    record = json.loads((out / "run.json").read_text())
+    assert record["outputs"] == {
+        "bigwig": "scores.bw",
+        "bedgraph": "scores.bedGraph",
+        "calls": "calls.narrowPeak",
+    }
+    only = tmp_path / "text"
+    scan(mini_fasta, tiny_model_dir, only, "--format", "bedgraph")
+    assert not (only / "scores.bw").exists()
+    assert (only / "scores.bedGraph").read_text() == (out / "scores.bedGraph").read_text()
+    result = scan(mini_fasta, tiny_model_dir, tmp_path / "x", "--format", "wig", expect=2)
+    assert "give bigwig and/or bedgraph" in result.output

@@ -10,6 +10,7 @@ from enhscan.cli.options import (
     force_option,
     model_option,
     quantize_option,
+    track_formats,
     window_options,
 )
 
@@ -21,6 +22,14 @@ from enhscan.cli.options import (
     "--out",
     type=click.Path(path_type=str),
     help="Output folder (created if missing); required unless --dry-run.",
+)
+@click.option(
+    "--format",
+    "formats",
+    default="bigwig",
+    show_default=True,
+    callback=track_formats,
+    help="Track file(s): bigwig (scores.bw), bedgraph (scores.bedGraph, text), or bigwig,bedgraph.",
 )
 @model_option
 @window_options

@@ -26,6 +26,19 @@ def comma_list(
     return items or None
 
 
+def track_formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """``bigwig,bedgraph`` -> ("bigwig", "bedgraph"), each known and given once."""
+    from enhscan.outputs import TRACK_FORMATS
+
+    formats = tuple(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
+    unknown = [f for f in formats if f not in TRACK_FORMATS]
+    if unknown or not formats:
+        raise click.BadParameter(
+            f"{value!r}: give {' and/or '.join(TRACK_FORMATS)}, comma-separated"
+        )
+    return formats
+
+
 model_option = click.option(
     "-m",
     "--model",
