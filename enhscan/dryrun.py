@@ -44,7 +44,7 @@ class Projection:
         sampled_skipped_n: of those, how many the N filter would skip.
         windows_per_second: measured scoring rate (tokenizing and model; no file I/O).
         projected_seconds: windows expected to be scored / rate.
-        device, dtype, batch_size, quantize: how the calibration (and the scan) runs.
+        device, dtype, batch_size, quantize, rc: how the calibration (and the scan) runs.
     """
 
     chromosomes: int
@@ -58,6 +58,7 @@ class Projection:
     dtype: str
     batch_size: int
     quantize: bool
+    rc: str | None = None
 
 
 def project_scan(
@@ -84,7 +85,13 @@ def project_scan(
             plan = plan_scan(genome, window, settings.stride, settings.chroms, regions, exclude)
             n_sample = scorer.batch_size * (CALIBRATION_BATCHES + 1)
             seqs, skipped = sample_windows(genome, plan, n_sample, settings.max_n)
-    rate = calibrate(scorer, seqs)
+    if settings.rc is not None:
+        from enhscan.sequence import reverse_complement
+
+        # Both strands are scored: time the pairs, count the windows.
+        rate = calibrate(scorer, seqs + [reverse_complement(s) for s in seqs]) / 2
+    else:
+        rate = calibrate(scorer, seqs)
     expected = plan.n_windows * (1 - skipped / max(len(seqs) + skipped, 1))
     return Projection(
         chromosomes=len(plan.stretches),
@@ -98,6 +105,7 @@ def project_scan(
         dtype=str(scorer.dtype).removeprefix("torch."),
         batch_size=scorer.batch_size,
         quantize=scorer.quantized,
+        rc=settings.rc,
     )
 
 

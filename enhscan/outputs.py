@@ -186,6 +186,7 @@ def run_record(
             "device": str(device),
             "dtype": str(dtype).removeprefix("torch."),
             "quantize": settings.quantize,
+            "rc": settings.rc,
         },
         "windows": {
             "total": sum(r.windows for r in results.values()),

@@ -63,6 +63,8 @@ class ScanSettings:
         dtype: ``auto``, ``fp32``, ``bf16``, ``fp16``.
         quantize: int8 dynamic quantization of the model's Linear layers (CPU only).
         chunk_bases: bases read from the genome at a time.
+        rc: also score each window's reverse complement and keep the ``mean`` or the ``max``
+            of the two strands (twice the work); None scores the forward strand only.
         formats: track files to write: ``bigwig`` (scores.bw) and/or ``bedgraph``
             (scores.bedGraph).
         force: overwrite outputs already in the output folder (and drop an unfinished scan).
@@ -80,6 +82,7 @@ class ScanSettings:
     threshold: float | None = None
     call_top: float | None = None
     formats: tuple[str, ...] = ("bigwig",)
+    rc: str | None = None
     chroms: list[str] | None = None
     regions: str | None = None
     exclude: str | None = None
@@ -321,6 +324,7 @@ def scan_identity(
         "plan": hashlib.sha256(stretches).hexdigest(),
         "dtype": str(scorer.dtype).removeprefix("torch."),
         "quantize": settings.quantize,
+        "rc": settings.rc,
         "batch_size": batch_size,
         "shard_windows": settings.shard_windows,
     }
@@ -373,6 +377,8 @@ def check_settings(settings: ScanSettings) -> None:
             f"unknown track format {', '.join(unknown) or '(none)'}; use "
             f"{' and/or '.join(TRACK_FORMATS)}"
         )
+    if settings.rc not in (None, "mean", "max"):
+        raise EnhscanError(f"--rc takes mean or max, not {settings.rc!r}")
     if settings.call_top is not None:
         if not 0 < settings.call_top <= 1:
             raise EnhscanError(f"--call-top must be in (0, 1], got {settings.call_top}")

@@ -43,6 +43,7 @@ IDENTITY_NAMES = {
     "plan": "the scanned regions (--chroms / --regions / --exclude)",
     "dtype": "--dtype",
     "quantize": "--quantize",
+    "rc": "--rc",
     "batch_size": "--batch-size",
     "shard_windows": "the shard size",
 }

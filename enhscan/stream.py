@@ -26,7 +26,7 @@ from enhscan.engine import Batch, WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.io.fasta import Genome
 from enhscan.processes import Processes
-from enhscan.sequence import IS_ACGT
+from enhscan.sequence import IS_ACGT, reverse_complement
 from enhscan.shards import Shard, ShardStore, describe
 from enhscan.tiling import ChromTiling, chunk_windows, tile_chrom
 
@@ -95,11 +95,14 @@ def prepare_chunks(
     scorer: WindowScorer,
     max_n: int,
     chunk_bases: int,
+    both_strands: bool = False,
 ) -> Iterator[PreparedChunk]:
     """Read, filter and tokenize every window of ``shards``, one chunk at a time.
 
     Args:
         tile: the tiling of a chromosome, by name (called once per chromosome, in order).
+        both_strands: also prepare each window's reverse complement; the batches then hold
+            the k kept windows followed by their k reverse complements.
 
     A shard without windows still yields one empty chunk (``last`` set). Errors come out as
     :class:`ShardError`, naming the shard.
@@ -120,10 +123,25 @@ def prepare_chunks(
                 seq = genome.fetch(tiling.chrom, lo, hi)
                 offsets = chunk_starts - lo
                 keep = window_ok(seq, offsets, tiling.window, max_n)
-                batches = scorer.prepare([seq[o : o + tiling.window] for o in offsets[keep]])
+                seqs = [seq[o : o + tiling.window] for o in offsets[keep]]
+                if both_strands:
+                    seqs += [reverse_complement(w) for w in seqs]
+                batches = scorer.prepare(seqs)
                 yield PreparedChunk(shard, part, keep, batches, last=i == len(parts) - 1)
         except Exception as err:
             raise ShardError(shard, err) from err
+
+
+def combine_strands(forward: np.ndarray, reverse: np.ndarray, how: str) -> np.ndarray:
+    """A window's score from its two strands' scores: their ``mean`` or their ``max``.
+
+    forward, reverse: float32 [n] -> float32 [n].
+    """
+    if how == "mean":
+        return ((forward.astype(np.float64) + reverse) / 2).astype(np.float32)
+    if how == "max":
+        return np.maximum(forward, reverse)
+    raise ValueError(f"unknown strand combination {how!r}; use mean or max")
 
 
 def in_background(items: Iterable[T], depth: int) -> Iterator[T]:
@@ -217,11 +235,13 @@ def score_chunks(
     scorer: WindowScorer,
     on_shard: Callable[[Shard, np.ndarray], None],
     on_progress: Callable[[int], None] = lambda n: None,
+    rc: str | None = None,
 ) -> None:
     """Score prepared chunks; call ``on_shard(shard, scores)`` as each shard completes.
 
-    ``scores`` is float32 [shard.count], NaN where a window was skipped for N. Errors come out
-    as :class:`ShardError`.
+    ``scores`` is float32 [shard.count], NaN where a window was skipped for N. With ``rc``
+    (``mean`` or ``max``) the chunks hold both strands (see :func:`prepare_chunks`) and a
+    window's score combines the two. Errors come out as :class:`ShardError`.
     """
     scores: np.ndarray | None = None
     for chunk in chunks:
@@ -230,7 +250,12 @@ def score_chunks(
                 scores = np.full(chunk.shard.count, np.nan, dtype=np.float32)
             if chunk.batches:
                 part = scores[chunk.part]  # a view: filled in place
-                part[chunk.keep] = scorer.run(chunk.batches, int(chunk.keep.sum()))
+                kept = int(chunk.keep.sum())
+                if rc is None:
+                    part[chunk.keep] = scorer.run(chunk.batches, kept)
+                else:
+                    both = scorer.run(chunk.batches, 2 * kept)
+                    part[chunk.keep] = combine_strands(both[:kept], both[kept:], rc)
         except Exception as err:
             raise ShardError(chunk.shard, err) from err
         on_progress(chunk.n_windows)
@@ -270,7 +295,9 @@ def score_shards(
         )
 
     saver = OrderedWriter()
-    chunks = prepare_chunks(genome, shards, tile, scorer, settings.max_n, settings.chunk_bases)
+    chunks = prepare_chunks(
+        genome, shards, tile, scorer, settings.max_n, settings.chunk_bases, settings.rc is not None
+    )
     stream = in_background(chunks, READ_AHEAD)
     try:
         score_chunks(
@@ -278,6 +305,7 @@ def score_shards(
             scorer,
             lambda shard, scores: saver.submit(store.save, shard, scores),
             bar.update,
+            settings.rc,
         )
         saver.finish()
     except ShardError as err:

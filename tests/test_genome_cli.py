@@ -455,3 +455,23 @@ def test_bedgraph_track_holds_the_bigwig_values(tmp_path, mini_fasta, tiny_model
     assert (only / "scores.bedGraph").read_text() == (out / "scores.bedGraph").read_text()
     result = scan(mini_fasta, tiny_model_dir, tmp_path / "x", "--format", "wig", expect=2)
     assert "give bigwig and/or bedgraph" in result.output
+
+
+@pytest.mark.parametrize("how", ["mean", "max"])
+def test_rc_combines_both_strands(tmp_path, mini_fasta, tiny_model_dir, tiny_classifier, how):
+    from enhscan.sequence import reverse_complement
+
+    out = tmp_path / how
+    scan(mini_fasta, tiny_model_dir, out, "--rc", how, "--chroms", "chr22_32000000")
+    chrom = "chr22_32000000"
+    with open_genome(mini_fasta) as genome:
+        tiling = tile_chrom(chrom, genome.lengths[chrom], [(0, genome.lengths[chrom])], 1000, 200)
+        seqs = [genome.fetch(chrom, int(s), int(s) + 1000) for s in tiling.starts]
+    scorer = WindowScorer(tiny_classifier, batch_size=1)
+    forward = scorer.score(seqs)
+    reverse = scorer.score([reverse_complement(s) for s in seqs])
+    want = (forward + reverse) / 2 if how == "mean" else np.maximum(forward, reverse)
+    got = np.array([v for _, _, v in read_track(out / OUTPUTS["bigwig"], chrom)])
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not np.allclose(forward, reverse, atol=1e-3)  # the model is not strand-symmetric
+    assert json.loads((out / "run.json").read_text())["parameters"]["rc"] == how

@@ -64,6 +64,15 @@ from enhscan.cli.options import (
     type=click.Path(dir_okay=False, path_type=str),
     help="BED of regions never to score (e.g. the ENCODE blacklist).",
 )
+@click.option(
+    "--rc",
+    type=click.Choice(["mean", "max"]),
+    is_flag=False,
+    flag_value="mean",
+    default=None,
+    help="Score both strands: each window and its reverse complement, keeping their mean "
+    "(--rc or --rc mean) or max (--rc max). Twice the work.",
+)
 @device_options
 @quantize_option
 @click.option(
@@ -150,6 +159,7 @@ def format_projection(p, stride: int) -> str:
     """The dry-run report, a few lines of text."""
     skipped = p.sampled_skipped_n / p.sampled if p.sampled else 0.0
     how = f"{p.device}, {p.dtype}, batch {p.batch_size}" + (", int8" if p.quantize else "")
+    how += f", both strands ({p.rc})" if p.rc else ""
     return "\n".join(
         [
             f"windows to scan:  {p.windows:,} over {p.chromosomes:,} sequences "
