@@ -46,6 +46,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 def _register() -> None:
     from enhscan.cli.evaluate import evaluate
     from enhscan.cli.genome import genome
+    from enhscan.cli.predict import predict
     from enhscan.cli.pretrain import pretrain
     from enhscan.cli.train import train
 
@@ -53,6 +54,7 @@ def _register() -> None:
     cli.add_command(train)
     cli.add_command(pretrain)
     cli.add_command(evaluate)
+    cli.add_command(predict)
 
 
 _register()

@@ -128,15 +128,7 @@ def genome(
 
     if processes > 1 and not dry_run:
         ctx.exit(launch_processes(processes, options["device"]))
-    if model is None:
-        from enhscan.model import default_model_path
-
-        model = default_model_path()
-        if model is None:
-            raise click.UsageError(
-                "this enhscan build ships no default model; pass --model DIR (a folder "
-                "written by enhscan train)"
-            )
+    model = model or default_model_or_fail()
     settings = ScanSettings(progress=not ctx.obj.get("quiet", False), **options)
     if dry_run:
         from enhscan.dryrun import project_scan
@@ -153,6 +145,19 @@ def genome(
             f"{record['wall_seconds']:.1f} s; {record['calls']:,} calls; outputs in {out}",
             err=True,
         )
+
+
+def default_model_or_fail() -> str:
+    """The shipped default model's folder, or a usage error naming --model."""
+    from enhscan.model import default_model_path
+
+    model = default_model_path()
+    if model is None:
+        raise click.UsageError(
+            "this enhscan build ships no default model; pass --model DIR (a folder written by "
+            "enhscan train)"
+        )
+    return str(model)
 
 
 def format_projection(p, stride: int) -> str:

@@ -12,6 +12,7 @@ import io
 import os
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from enhscan.errors import EnhscanError
@@ -41,39 +42,82 @@ def read_labelled_table(path: str | os.PathLike) -> list[Example]:
             (naming the line), or labels that are not two classes.
     """
     path = Path(path)
+    rows = _table_rows(path, ("sequence", "label"), "a 'sequence,label' header")
+    for where, row in rows:
+        if not row["label"].strip():
+            raise EnhscanError(f"{where}: the label is empty; give 1/0 or a class name")
+    labels = _label_values(path, [row["label"].strip() for _, row in rows])
+    return [
+        Example(
+            seq=_checked(row["sequence"], where),
+            label=labels[row["label"].strip().lower()],
+            source=where,
+        )
+        for where, row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class NamedSequence:
+    """A sequence to score, with the name it goes by.
+
+    Attributes:
+        name: FASTA record name, or the table's ``id`` / ``name`` column, or ``line N``.
+        seq: upper-case DNA.
+        source: ``"FILE line N"`` or ``"FILE NAME"``, for messages.
+    """
+
+    name: str
+    seq: str
+    source: str
+
+
+def read_sequence_table(path: str | os.PathLike) -> list[NamedSequence]:
+    """Read a CSV or TSV table (plain or gzip) with a ``sequence`` column, and optionally an
+    ``id`` or ``name`` column; other columns (a label, say) are ignored. Delimiters as for
+    :func:`read_labelled_table`.
+
+    Raises:
+        EnhscanError: unreadable file, no ``sequence`` column, no rows, or an empty or
+            non-DNA sequence (naming the line).
+    """
+    path = Path(path)
+    rows = _table_rows(path, ("sequence",), "a 'sequence' column")
+    out = []
+    for where, row in rows:
+        given = (row.get("id") or row.get("name") or "").strip()
+        name = given or f"line{where.rsplit(' ', 1)[-1]}"
+        out.append(NamedSequence(name, _checked(row["sequence"], where), where))
+    return out
+
+
+def _table_rows(path: Path, required: tuple[str, ...], wanted: str) -> list[tuple[str, dict]]:
+    """The data rows of a table as (``"FILE line N"``, {lower-cased column: cell})."""
     text = _read_text(path, "table")
     lines = text.splitlines()
     header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
     if header_index is None:
-        raise EnhscanError(f"{path} is empty; give a table with a 'sequence,label' header")
+        raise EnhscanError(f"{path} is empty; give a table with {wanted}")
     delimiter = _delimiter(path, lines[header_index])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
-    rows: list[tuple[int, str, str]] = []
-    seq_col = label_col = 0
+    rows: list[tuple[str, dict]] = []
     for row in _rows(path, reader):
         if not any(cell.strip() for cell in row):
             continue
         if header is None:
             header = [cell.strip().lower() for cell in row]
-            seq_col, label_col = _columns(path, header)
+            _check_columns(path, header, required)
             continue
         where = f"{path} line {reader.line_num}"
-        if len(row) <= max(seq_col, label_col):
+        if len(row) <= max(header.index(c) for c in required):
             raise EnhscanError(
                 f"{where}: {len(row)} column(s), but the header has {len(header)}; fix the line"
             )
-        label = row[label_col].strip()
-        if not label:
-            raise EnhscanError(f"{where}: the label is empty; give 1/0 or a class name")
-        rows.append((reader.line_num, _checked(row[seq_col], where), label))
+        rows.append((where, dict(zip(header, row, strict=False))))
     if not rows:
-        raise EnhscanError(f"{path} has a header but no rows; add labelled sequences")
-    labels = _label_values(path, [label for _, _, label in rows])
-    return [
-        Example(seq=seq, label=labels[label.lower()], source=f"{path} line {line}")
-        for line, seq, label in rows
-    ]
+        raise EnhscanError(f"{path} has a header but no rows; add sequences")
+    return rows
 
 
 def read_fasta_sequences(path: str | os.PathLike, label: int) -> list[Example]:
@@ -88,11 +132,21 @@ def read_fasta_sequences(path: str | os.PathLike, label: int) -> list[Example]:
         (NAME: the header's first word).
 
     Raises:
-        EnhscanError: unreadable file, text before the first header, no records, or a record
-            whose sequence is empty or not DNA (naming the record and line).
+        EnhscanError: see :func:`read_fasta_records`.
     """
     if label not in (0, 1):
         raise ValueError(f"label must be 0 or 1, got {label!r}")
+    return [Example(seq=r.seq, label=label, source=r.source) for r in read_fasta_records(path)]
+
+
+def read_fasta_records(path: str | os.PathLike) -> list[NamedSequence]:
+    """Every record of a FASTA file (plain or gzip), in file order, named by the header's first
+    word, with ``source`` ``"FILE NAME"``.
+
+    Raises:
+        EnhscanError: unreadable file, text before the first header, no records, or a record
+            whose sequence is empty or not DNA (naming the record and line).
+    """
     path = Path(path)
     records: list[tuple[str, int, list[str]]] = []
     for number, line in enumerate(_read_text(path, "FASTA").splitlines(), start=1):
@@ -109,9 +163,9 @@ def read_fasta_sequences(path: str | os.PathLike, label: int) -> list[Example]:
     if not records:
         raise EnhscanError(f"{path} holds no sequences; give a FASTA with at least one record")
     return [
-        Example(
+        NamedSequence(
+            name=name,
             seq=_checked("".join(parts), f"{path} record {name} (line {number})"),
-            label=label,
             source=f"{path} {name}",
         )
         for name, number, parts in records
@@ -149,26 +203,25 @@ def _delimiter(path: Path, header: str) -> str:
     for compressed in (".gz", ".bgz"):
         name = name.removesuffix(compressed)
     by_suffix = _DELIMITER_BY_SUFFIX.get(Path(name).suffix)
-    if by_suffix is not None and by_suffix in header:
+    single_column = not any(d in header for d in ",\t;")
+    if by_suffix is not None and (by_suffix in header or single_column):
         return by_suffix
     try:
         return csv.Sniffer().sniff(header, delimiters=",\t;").delimiter
     except csv.Error:
         raise EnhscanError(
-            f"{path} line 1: cannot tell the column delimiter; give a CSV or tab-separated "
-            "table with a 'sequence' and a 'label' column"
+            f"{path} line 1: cannot tell the column delimiter; give a CSV (.csv) or "
+            "tab-separated (.tsv) table with a header row"
         ) from None
 
 
-def _columns(path: Path, header: list[str]) -> tuple[int, int]:
-    """Indexes of the ``sequence`` and ``label`` columns in a lower-cased header."""
-    missing = [name for name in ("sequence", "label") if name not in header]
+def _check_columns(path: Path, header: list[str], required: tuple[str, ...]) -> None:
+    missing = [name for name in required if name not in header]
     if missing:
         raise EnhscanError(
             f"{path}: the header has no {' or '.join(repr(m) for m in missing)} column "
-            f"(it has: {', '.join(header)}); name the columns 'sequence' and 'label'"
+            f"(it has: {', '.join(header)}); name the columns {' and '.join(map(repr, required))}"
         )
-    return header.index("sequence"), header.index("label")
 
 
 def _checked(raw: str, where: str) -> str:
