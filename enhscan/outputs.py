@@ -34,6 +34,11 @@ OUTPUTS = {
     "bedgraph": "scores.bedGraph",
     "calls": "calls.narrowPeak",
     "record": "run.json",
+    "igv": "igv_session.xml",
+    "calls_bigbed": "calls.bb",
+    "hub": "hub.txt",
+    "hub_genomes": "genomes.txt",
+    "hub_tracks": "trackDb.txt",
 }
 #: Track formats ``--format`` can ask for.
 TRACK_FORMATS = ("bigwig", "bedgraph")
@@ -124,6 +129,67 @@ def write_outputs(
     return results
 
 
+def write_browser_files(
+    out_dir: Path,
+    genome: Genome,
+    formats: tuple[str, ...],
+    threshold: float,
+    assembly: str | None,
+) -> dict:
+    """Write the IGV session and, when there is a bigWig, the UCSC track hub (with the calls
+    as bigBed) next to the outputs.
+
+    Returns:
+        What was written: {"files": [...], "ucsc_assembly": name, "assembly_guessed": bool}.
+    """
+    from enhscan.io.browser import (
+        guess_assembly,
+        write_calls_bigbed,
+        write_igv_session,
+        write_track_hub,
+    )
+
+    calls_path = out_dir / OUTPUTS["calls"]
+    track = OUTPUTS["bigwig"] if "bigwig" in formats else OUTPUTS["bedgraph"]
+    write_igv_session(
+        out_dir / OUTPUTS["igv"],
+        genome.path,
+        _opening_locus(calls_path, genome),
+        track,
+        OUTPUTS["calls"],
+        threshold,
+    )
+    written = [OUTPUTS["igv"]]
+    guessed = assembly is None
+    assembly = assembly or guess_assembly(genome.path)
+    if "bigwig" in formats:
+        bigbed = None
+        if calls_path.stat().st_size > 0:  # an empty bigBed is not a valid file
+            write_calls_bigbed(out_dir / OUTPUTS["calls_bigbed"], calls_path, genome.lengths)
+            bigbed = OUTPUTS["calls_bigbed"]
+            written.append(bigbed)
+        label = Path(genome.path).name
+        written += write_track_hub(out_dir, assembly or "UNKNOWN", track, bigbed, label, threshold)
+    return {"files": written, "ucsc_assembly": assembly, "assembly_guessed": guessed}
+
+
+def _opening_locus(calls_path: Path, genome: Genome) -> str:
+    """Where the IGV session opens: 5 kb around the best call, else the start of the first
+    sequence. IGV's 1-based inclusive notation."""
+    best = None
+    with open(calls_path) as handle:
+        for line in handle:
+            fields = line.split("\t")
+            score = float(fields[6])
+            if best is None or score > best[0]:
+                best = (score, fields[0], int(fields[1]), int(fields[2]))
+    if best is None:
+        chrom = next(iter(genome.lengths))
+        return f"{chrom}:1-{min(genome.lengths[chrom], 100_000)}"
+    _, chrom, start, end = best
+    return f"{chrom}:{max(1, start + 1 - 5000)}-{min(genome.lengths[chrom], end + 5000)}"
+
+
 def run_record(
     genome: Genome,
     classifier: Classifier,
@@ -199,6 +265,8 @@ def run_record(
         "exclude": _bed_summary(exclude),
         "per_chromosome": {chrom: asdict(r) for chrom, r in results.items()},
         "outputs": {k: OUTPUTS[k] for k in (*settings.formats, "calls")},
+        # set by the caller: the browser files written (IGV session, UCSC track hub)
+        "browser": None,
         "versions": package_versions("pyBigWig", "pyfaidx"),
     }
 

@@ -32,6 +32,7 @@ from enhscan.outputs import (
     TRACK_FORMATS,
     run_record,
     top_fraction_threshold,
+    write_browser_files,
     write_outputs,
 )
 from enhscan.processes import Processes
@@ -65,6 +66,8 @@ class ScanSettings:
         chunk_bases: bases read from the genome at a time.
         rc: also score each window's reverse complement and keep the ``mean`` or the ``max``
             of the two strands (twice the work); None scores the forward strand only.
+        assembly: the UCSC assembly name for the track hub's genomes.txt (hg38, hg19, ...);
+            None guesses it from the FASTA's file name.
         formats: track files to write: ``bigwig`` (scores.bw) and/or ``bedgraph``
             (scores.bedGraph).
         force: overwrite outputs already in the output folder (and drop an unfinished scan).
@@ -83,6 +86,7 @@ class ScanSettings:
     call_top: float | None = None
     formats: tuple[str, ...] = ("bigwig",)
     rc: str | None = None
+    assembly: str | None = None
     chroms: list[str] | None = None
     regions: str | None = None
     exclude: str | None = None
@@ -247,6 +251,9 @@ def scan_genome(
         if settings.call_top is not None:
             threshold = top_fraction_threshold(shards, store, settings.call_top)
         results = write_outputs(genome, plan, shards, store, out_dir, threshold, settings.formats)
+        browser = write_browser_files(
+            out_dir, genome, settings.formats, threshold, settings.assembly
+        )
         scan_seconds = time.time() - scan_began
         resumed = sum(int((~np.isnan(store.load(s))).sum()) for s in shards if s.index in finished)
         scored_now = sum(r.scored for r in results.values()) - resumed
@@ -266,6 +273,7 @@ def scan_genome(
             exclude,
         )
         record["processes"] = procs.world
+        record["browser"] = browser
         record["shards"] = {
             "total": len(shards),
             "resumed": len(done),

@@ -64,7 +64,16 @@ def read_calls(path: Path) -> list[list[str]]:
 def test_scan_writes_track_calls_and_record(tmp_path, mini_fasta, tiny_model_dir, tiny_classifier):
     out = tmp_path / "tracks"
     scan(mini_fasta, tiny_model_dir, out, "--threshold", "0.6")
-    assert sorted(p.name for p in out.iterdir()) == ["calls.narrowPeak", "run.json", "scores.bw"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "calls.bb",
+        "calls.narrowPeak",
+        "genomes.txt",
+        "hub.txt",
+        "igv_session.xml",
+        "run.json",
+        "scores.bw",
+        "trackDb.txt",
+    ]
 
     with pyBigWig.open(str(out / "scores.bw")) as bw:
         # Every FASTA sequence is in the header, in FASTA order, with its length.

@@ -31,6 +31,12 @@ from enhscan.cli.options import (
     callback=track_formats,
     help="Track file(s): bigwig (scores.bw), bedgraph (scores.bedGraph, text), or bigwig,bedgraph.",
 )
+@click.option(
+    "--assembly",
+    metavar="NAME",
+    help="UCSC assembly name for the track hub (hg38, hg19, mm10, ...)  [default: guessed "
+    "from the FASTA's file name]",
+)
 @model_option
 @window_options
 @click.option(

@@ -1,0 +1,156 @@
+"""Browser bundles: an IGV session and a UCSC track hub that open a scan's files in one step.
+
+Both point at the files by paths relative to the output folder, so the folder can be moved
+or served over HTTP as a whole. The IGV session also names the genome FASTA (by absolute
+path: IGV opens it as the reference).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+from enhscan.io.atomic import atomic_output
+
+SCORE_COLOUR = "0,90,180"
+CALL_COLOUR = "200,0,0"
+
+#: UCSC assembly names recognised in FASTA file names, for genomes.txt.
+_ASSEMBLY_PATTERNS = [
+    (re.compile(r"hg38|grch38", re.I), "hg38"),
+    (re.compile(r"hg19|grch37", re.I), "hg19"),
+    (re.compile(r"mm10|grcm38", re.I), "mm10"),
+    (re.compile(r"mm39|grcm39", re.I), "mm39"),
+    (re.compile(r"sacCer3|R64", re.I), "sacCer3"),
+]
+
+
+def guess_assembly(fasta: str | os.PathLike) -> str | None:
+    """The UCSC assembly a FASTA file name suggests (``hg38.fa`` -> ``hg38``), or None."""
+    name = Path(fasta).name
+    return next((db for pattern, db in _ASSEMBLY_PATTERNS if pattern.search(name)), None)
+
+
+def write_igv_session(
+    path: str | os.PathLike,
+    genome: str | os.PathLike,
+    locus: str,
+    track: str,
+    calls: str,
+    threshold: float,
+) -> None:
+    """Write an IGV session (File > Open Session) showing the track and the calls.
+
+    Args:
+        path: the session file, in the output folder.
+        genome: the reference FASTA (absolute path written).
+        locus: where IGV opens, ``chrom:start-end`` (1-based, inclusive, as IGV shows it).
+        track, calls: file names of the bigWig (or bedGraph) and the calls, relative to the
+            session's folder.
+        threshold: the call threshold, shown in the calls track's name.
+    """
+    genome = str(Path(genome).resolve())
+    text = f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<Session genome={quoteattr(genome)} locus={quoteattr(locus)} relativePaths="true" version="8">
+    <Resources>
+        <Resource path={quoteattr(track)}/>
+        <Resource path={quoteattr(calls)}/>
+    </Resources>
+    <Panel name="DataPanel">
+        <Track attributeKey={quoteattr(track)} autoScale="false" clazz="org.broad.igv.track.DataSourceTrack" color="{SCORE_COLOUR}" fontSize="10" id={quoteattr(track)} name="enhscan enhancer probability" renderer="BAR_CHART" visible="true" windowFunction="mean">
+            <DataRange baseline="0.0" drawBaseline="true" flipAxis="false" maximum="1.0" minimum="0.0" type="LINEAR"/>
+        </Track>
+        <Track attributeKey={quoteattr(calls)} clazz="org.broad.igv.track.FeatureTrack" color="{CALL_COLOUR}" displayMode="EXPANDED" fontSize="10" id={quoteattr(calls)} name={quoteattr(f"enhscan calls (probability >= {threshold:.3g})")} visible="true"/>
+    </Panel>
+</Session>
+"""  # noqa: E501 - one XML element per line reads best
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_track_hub(
+    out_dir: str | os.PathLike,
+    assembly: str,
+    track: str,
+    calls_bigbed: str | None,
+    label: str,
+    threshold: float,
+) -> list[str]:
+    """Write a UCSC track hub (``hub.txt``, ``genomes.txt``, ``trackDb.txt``) in ``out_dir``.
+
+    Once the folder is served over HTTP, the hub's URL (``.../hub.txt``) goes into the
+    browser's Track Hubs page (My Data). UCSC reads only indexed binary files from hubs, so
+    the hub shows the bigWig and the calls as bigBed.
+
+    Args:
+        assembly: the UCSC assembly name (hg38, hg19, ...) the FASTA's names match.
+        track, calls_bigbed: file names of the bigWig and the bigBed, in ``out_dir`` (None
+            when there are no calls: the hub then has the score track only).
+        label: what the scan was of, for the labels.
+    Returns:
+        The names of the files written.
+    """
+    out_dir = Path(out_dir)
+    files = {
+        "hub.txt": (
+            "hub enhscan\n"
+            f"shortLabel enhscan {label}\n"
+            f"longLabel enhscan enhancer scan of {label}\n"
+            "genomesFile genomes.txt\n"
+            "email enhscan@localhost\n"
+            "descriptionUrl run.json\n"
+        ),
+        "genomes.txt": f"genome {assembly}\ntrackDb trackDb.txt\n",
+        "trackDb.txt": (
+            "track enhscan_probability\n"
+            f"bigDataUrl {track}\n"
+            "shortLabel enhscan score\n"
+            "longLabel enhscan enhancer probability of the 1 kb window centred at each base\n"
+            "type bigWig 0 1\n"
+            "viewLimits 0:1\n"
+            "autoScale off\n"
+            "maxHeightPixels 100:50:16\n"
+            f"color {SCORE_COLOUR}\n"
+            "visibility full\n"
+        ),
+    }
+    if calls_bigbed is not None:
+        files["trackDb.txt"] += (
+            "\n"
+            "track enhscan_calls\n"
+            f"bigDataUrl {calls_bigbed}\n"
+            "shortLabel enhscan calls\n"
+            f"longLabel enhscan enhancer calls (probability >= {threshold:.3g})\n"
+            "type bigBed 6 +\n"
+            f"color {CALL_COLOUR}\n"
+            "visibility dense\n"
+        )
+    for name, text in files.items():
+        with atomic_output(out_dir / name) as tmp:
+            tmp.write_text(text)
+    return list(files)
+
+
+def write_calls_bigbed(
+    path: str | os.PathLike, narrowpeak: str | os.PathLike, chrom_sizes: dict[str, int]
+) -> None:
+    """Convert the calls (narrowPeak, sorted) to bigBed with pybigtools, for the track hub."""
+    import pybigtools
+
+    def entries():
+        with open(narrowpeak) as handle:
+            for line in handle:
+                chrom, start, end, *rest = line.rstrip("\n").split("\t")
+                yield chrom, int(start), int(end), "\t".join(rest)
+
+    path = Path(path)
+    # pybigtools wants the .bb extension, so the temporary name keeps it.
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    try:
+        pybigtools.open(str(tmp), "w").write(dict(chrom_sizes), entries())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
