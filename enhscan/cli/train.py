@@ -86,15 +86,23 @@ _file = click.Path(dir_okay=False, path_type=str)
 )
 @click.option(
     "--arch",
-    type=click.Choice(["tiny", "small", "base", "cnn"]),
+    type=click.Choice(["tiny", "small", "base", "cnn", "dnabert-kmer"]),
     default="small",
     show_default=True,
-    help="Model from scratch: DNABERT-2 architecture (base = the 117M shape) or cnn.",
+    help="Model from scratch: DNABERT-2 architecture (base = the 117M shape), cnn, or "
+    "dnabert-kmer (DNABERT, k-mer tokens; see --k).",
+)
+@click.option(
+    "--k",
+    type=click.IntRange(3, 6),
+    default=6,
+    show_default=True,
+    help="k-mer size of --arch dnabert-kmer (windows of at most 509 + k bases).",
 )
 @click.option(
     "--base",
     type=click.Path(file_okay=False, path_type=str),
-    help="Start from this DNABERT-2 or enhscan model folder instead of --arch.",
+    help="Start from this DNABERT-2, DNABERT (k-mer) or enhscan model folder instead of --arch.",
 )
 @click.option(
     "--tokenizer",
@@ -218,6 +226,7 @@ def train(ctx: click.Context, **o) -> None:
     model = ModelOptions(
         arch=o["arch"],
         base=o["base"],
+        k=o["k"],
         tokenizer=o["tokenizer"],
         vocab_size=o["vocab_size"],
         baseline=o["baseline"],

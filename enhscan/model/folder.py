@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 METADATA_NAME = "enhscan.json"
 FORMAT_VERSION = 1
 WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
-FAMILIES = ("dnabert2", "cnn")
+FAMILIES = ("dnabert2", "cnn", "dnabert", "hf")
 
 
 @dataclass
@@ -41,7 +41,9 @@ class ModelMetadata:
     """What enhscan needs to know about a model beyond its weights.
 
     Attributes:
-        family: model family: ``dnabert2`` or ``cnn`` (the CNN baseline, one-hot input).
+        family: model family: ``dnabert2``, ``cnn`` (the CNN baseline, one-hot input),
+            ``dnabert`` (DNABERT, k-mer tokens) or ``hf`` (any transformers sequence
+            classifier with its own DNA tokenizer).
         window: window width in bases the model was trained on.
         labels: class names, in logit order.
         positive_index: which label is "enhancer"; its probability is the score.
@@ -119,7 +121,8 @@ def new_classifier(
 
     Args:
         arch: ``tiny``, ``small`` or ``base`` (DNABERT-2 architecture; base is the 117M shape),
-            or ``cnn`` (the CNN baseline).
+            ``cnn`` (the CNN baseline), or ``dnabert-kmer`` (DNABERT; ``k`` and ``size`` in
+            ``config_overrides``, default 6 and small).
         tokenizer_json: BPE tokenizer JSON text for DNABERT-2 models; default the shipped
             DNABERT-2 tokenizer. Ignored by the CNN, which reads one-hot bases.
         window: window width stored in the metadata.
@@ -127,6 +130,30 @@ def new_classifier(
         config_overrides: fields of the model config (e.g. ``hidden_dropout_prob``).
     """
     torch.manual_seed(seed)
+    if arch == "dnabert-kmer":
+        from enhscan.model.dnabert_kmer import (
+            KmerEncoder,
+            kmer_vocab,
+            max_window,
+            new_dnabert_network,
+        )
+
+        overrides = dict(config_overrides)
+        k = overrides.pop("k", 6)
+        size = overrides.pop("size", "small")
+        if window > max_window(k):
+            raise EnhscanError(
+                f"a DNABERT {k}-mer model reads at most {max_window(k)} bases (512 positions); "
+                f"use --window {max_window(k) // 100 * 100} or less"
+            )
+        encoder = KmerEncoder(kmer_vocab(k))
+        network = new_dnabert_network(encoder.vocab_size, encoder.pad_id, size, **overrides)
+        metadata = ModelMetadata(
+            family="dnabert",
+            window=window,
+            provenance={"created": "random initialisation", "arch": arch, "k": k, "size": size},
+        )
+        return Classifier(network.eval(), encoder, metadata, identity=_state_sha256(network))
     if arch == "cnn":
         from enhscan.model.cnn import CNNConfig, EnhancerCNN, NucleotideEncoder
 
@@ -170,9 +197,14 @@ def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
         tokenizer_json = getattr(classifier.encoder, "tokenizer_json", None)
         if tokenizer_json is not None:
             (tmp / "tokenizer.json").write_text(tokenizer_json)
+        vocab_text = getattr(classifier.encoder, "vocab_text", None)
+        if vocab_text is not None:
+            (tmp / "vocab.txt").write_text(vocab_text)
+        if hasattr(classifier.encoder, "save"):  # a transformers tokenizer
+            classifier.encoder.save(tmp)
         (tmp / METADATA_NAME).write_text(json.dumps(asdict(classifier.metadata), indent=2) + "\n")
         out_dir.mkdir(exist_ok=True)
-        for stale in ("pytorch_model.bin", "tokenizer.json"):
+        for stale in ("pytorch_model.bin", "tokenizer.json", "vocab.txt"):
             (out_dir / stale).unlink(missing_ok=True)
         # enhscan.json last: a folder with it is complete.
         names = sorted(p.name for p in tmp.iterdir() if p.name != METADATA_NAME)
@@ -207,14 +239,39 @@ def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Cl
     if metadata_file.exists():
         metadata = ModelMetadata.from_dict(_read_json(metadata_file), str(metadata_file))
     else:
-        log.warning("%s has no %s: using window 1000 and threshold 0.5", path, METADATA_NAME)
-        metadata = ModelMetadata(provenance={"source": str(path)})
+        family = _guess_family(path)
+        window = 1000
+        if family == "dnabert":
+            from enhscan.model.dnabert_kmer import KmerEncoder, max_window
+
+            k = KmerEncoder((path / "vocab.txt").read_text()).k
+            window = min(
+                1000,
+                max_window(k, _read_json(path / "config.json").get("max_position_embeddings", 512)),
+            )
+        log.warning(
+            "%s has no %s: a %s model, window %d, threshold 0.5",
+            path,
+            METADATA_NAME,
+            family,
+            window,
+        )
+        metadata = ModelMetadata(family=family, window=window, provenance={"source": str(path)})
+    if metadata.family == "hf":
+        from enhscan.model.hf_generic import load_hf_folder
+
+        network, encoder = load_hf_folder(path, len(metadata.labels))
+        weights = next((path / n for n in WEIGHT_NAMES if (path / n).exists()), None)
+        identity = _file_sha256(weights) if weights else _state_sha256(network)
+        return Classifier(network.eval(), encoder, metadata, identity=identity, path=path)
     config_file = path / "config.json"
     weights = next((path / n for n in WEIGHT_NAMES if (path / n).exists()), None)
     tokenizer_file = path / "tokenizer.json"
     needed = [("config.json", config_file)]
     if metadata.family == "dnabert2":
         needed.append(("tokenizer.json", tokenizer_file))
+    if metadata.family == "dnabert":
+        needed.append(("vocab.txt", path / "vocab.txt"))
     missing = [name for name, p in needed if not p.exists()]
     if weights is None:
         missing.append(" or ".join(WEIGHT_NAMES))
@@ -228,6 +285,23 @@ def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Cl
         network = _build(EnhancerCNN, CNNConfig, config_dict, config_file, metadata)
         encoder = NucleotideEncoder()
         head_prefixes: tuple[str, ...] = ()
+    elif metadata.family == "dnabert":
+        from transformers import BertConfig, BertForSequenceClassification
+
+        from enhscan.model.dnabert_kmer import KmerEncoder
+
+        encoder = KmerEncoder((path / "vocab.txt").read_text())
+        network = _build(
+            BertForSequenceClassification, BertConfig, config_dict, config_file, metadata
+        )
+        positions = network.config.max_position_embeddings
+        if metadata.window - encoder.k + 3 > positions:
+            raise EnhscanError(
+                f"{path}: a window of {metadata.window} bases gives "
+                f"{metadata.window - encoder.k + 3} tokens, more than the model's {positions} "
+                "positions"
+            )
+        head_prefixes = ("classifier.", "bert.pooler.")
     else:
         from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForSequenceClassification
 
@@ -249,6 +323,26 @@ def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Cl
         head_prefixes = ("classifier.", "bert.pooler.")
     _load_weights(network, weights, config_file, head_prefixes, require_head, path)
     return Classifier(network.eval(), encoder, metadata, identity=_file_sha256(weights), path=path)
+
+
+def _guess_family(path: Path) -> str:
+    """The family of a folder without enhscan.json: DNABERT-2 (an ALiBi config), DNABERT (a
+    BERT with a k-mer vocab.txt), else any transformers classifier."""
+    config_file = path / "config.json"
+    config = _read_json(config_file) if config_file.exists() else {}
+    if "alibi_starting_size" in config or config.get("model_type") == "dnabert2":
+        return "dnabert2"
+    if config.get("model_type") == "bert" and (path / "vocab.txt").exists():
+        from enhscan.model.dnabert_kmer import KmerEncoder
+
+        try:
+            KmerEncoder((path / "vocab.txt").read_text())
+            return "dnabert"
+        except EnhscanError:
+            pass
+    if config.get("model_type") and config_file.exists():
+        return "hf"
+    return "dnabert2"  # the DNABERT-2 messages explain what is missing
 
 
 def _build(model_class, config_class, config_dict: dict, config_file: Path, metadata):

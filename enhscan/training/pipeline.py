@@ -72,6 +72,7 @@ class ModelOptions:
 
     arch: str = "small"
     base: str | None = None
+    k: int = 6  # k-mer size of --arch dnabert-kmer
     tokenizer: str = "dnabert2"
     vocab_size: int = 4096
     baseline: bool = True
@@ -208,6 +209,8 @@ def build_model(
         classifier = load_classifier(options.base, require_head=False)
         classifier.metadata.window = window
         return classifier
+    if options.arch == "dnabert-kmer":
+        return new_classifier(options.arch, window=window, seed=seed, k=options.k)
     tokenizer_json = None
     if options.arch != "cnn":
         tokenizer_json = _tokenizer_json(options, data, genome, seed)

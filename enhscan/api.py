@@ -1,0 +1,150 @@
+"""The Python API: load a model, score sequences, scan a genome, score regions, train.
+
+Each function is a thin, typed front to the library functions the command line calls
+(``enhscan genome`` is :func:`enhscan.scan.scan_genome`, ``enhscan predict`` is
+:func:`enhscan.predict.predict`, ``enhscan train`` is
+:func:`enhscan.training.pipeline.train_model`), with the same defaults::
+
+    import enhscan
+
+    model = enhscan.load_model()                    # the shipped default model
+    probs = enhscan.score_sequences(["ACGT..."], model)
+    record = enhscan.scan_genome("hg38.fa", "tracks/", model, chroms=["chr20"], stride=200)
+
+Coordinates are 0-based and half-open throughout.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from enhscan.errors import EnhscanError
+from enhscan.model.folder import Classifier
+
+ModelLike = str | os.PathLike | Classifier | None
+
+
+def load_model(path: str | os.PathLike | None = None) -> Classifier:
+    """An enhscan model folder, a DNABERT-2 / DNABERT / transformers classifier folder, or,
+    with no ``path``, the default model shipped in the package. On the CPU, in fp32."""
+    from enhscan.model import default_model_path, load_classifier
+
+    if path is None:
+        path = default_model_path()
+        if path is None:
+            raise EnhscanError("this enhscan build ships no default model; give a model folder")
+    return load_classifier(path)
+
+
+def score_sequences(
+    seqs: Sequence[str],
+    model: ModelLike = None,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int | None = None,
+    rc: str | None = None,
+) -> np.ndarray:
+    """Enhancer probability of each DNA string.
+
+    Args:
+        seqs: DNA, any case (normally windows of the model's width, 1 kb for the default).
+        model: a loaded model, a folder, or None for the default model.
+        device, dtype, batch_size: as for ``enhscan genome``.
+        rc: ``mean`` or ``max`` to combine each sequence's two strands; None: as given.
+
+    Returns:
+        float32 [len(seqs)], in order.
+    """
+    from enhscan.scan import ScanSettings, load_scorer
+    from enhscan.sequence import reverse_complement
+    from enhscan.stream import combine_strands
+
+    classifier = model if isinstance(model, Classifier) else load_model(model)
+    settings = ScanSettings(device=device, dtype=dtype, batch_size=batch_size)
+    _, scorer = load_scorer(classifier, settings)
+    upper = [s.upper() for s in seqs]
+    if rc is None:
+        return scorer.score(upper)
+    both = scorer.score(upper + [reverse_complement(s) for s in upper])
+    return combine_strands(both[: len(upper)], both[len(upper) :], rc)
+
+
+def scan_genome(
+    genome: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    model: ModelLike = None,
+    **settings,
+) -> dict:
+    """Scan a genome to ``out_dir`` (bigWig, calls, run record, browser files), as
+    ``enhscan genome`` does.
+
+    Args:
+        genome: FASTA (plain or bgzip) or 2bit.
+        out_dir: output folder.
+        model: a loaded model, a folder, or None for the default model.
+        settings: fields of :class:`enhscan.scan.ScanSettings` (stride, chroms, regions,
+            threshold, call_top, rc, formats, device, resume, ...); no progress bar unless
+            ``progress=True``.
+
+    Returns:
+        The run record (``run.json``).
+    """
+    from enhscan.scan import ScanSettings
+    from enhscan.scan import scan_genome as scan_to_files
+
+    classifier = model if isinstance(model, Classifier) else load_model(model)
+    settings.setdefault("progress", False)
+    return scan_to_files(genome, classifier, out_dir, ScanSettings(**settings))
+
+
+def predict_file(
+    input_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    model: ModelLike = None,
+    **options,
+) -> dict:
+    """Score a FASTA, a BED (with ``genome_path=``) or a sequence table into a TSV, as
+    ``enhscan predict`` does; ``options`` as :func:`enhscan.predict.predict`."""
+    from enhscan.predict import predict as predict_file
+
+    classifier = model if isinstance(model, Classifier) else load_model(model)
+    return predict_file(input_path, classifier, out_path, **options)
+
+
+def train(
+    out_dir: str | os.PathLike,
+    *,
+    data: dict,
+    model: dict | None = None,
+    settings: dict | None = None,
+    **options,
+) -> dict:
+    """Train a classifier into ``out_dir``, as ``enhscan train`` does.
+
+    Args:
+        out_dir: the model folder to write.
+        data: fields of :class:`enhscan.training.pipeline.DataOptions` (``sequences=`` a table,
+            or ``genome=[...]``, ``positives=``, ``negatives=``, ``holdout_chroms=``, ...).
+        model: fields of :class:`enhscan.training.pipeline.ModelOptions` (``arch=``, ``base=``).
+        settings: fields of :class:`enhscan.training.trainer.TrainSettings` (``epochs=``, ...).
+        options: ``trials``, ``resume``, ``force``, ``progress`` of
+            :func:`enhscan.training.pipeline.train_model`.
+
+    Returns:
+        The metrics report (also written to ``out_dir/training/metrics.json``).
+    """
+    from enhscan.training.pipeline import DataOptions, ModelOptions, train_model
+    from enhscan.training.trainer import TrainSettings
+
+    options.setdefault("progress", False)
+    return train_model(
+        DataOptions(**data),
+        ModelOptions(**(model or {})),
+        TrainSettings(**(settings or {})),
+        out_dir,
+        **options,
+    )

@@ -1,0 +1,47 @@
+"""The Python API, and the example in examples/ that uses it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import enhscan
+from enhscan.engine import WindowScorer
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def test_api_functions_match_the_engine(tmp_path, tiny_classifier, tiny_model_dir, mini_fasta):
+    seqs = ["ACGT" * 250, "GATTACA" * 140]
+    np.testing.assert_allclose(
+        enhscan.score_sequences(seqs, tiny_classifier),
+        WindowScorer(tiny_classifier).score(seqs),
+        atol=1e-6,
+    )
+    assert enhscan.load_model(tiny_model_dir).identity.startswith("sha256:")
+    record = enhscan.scan_genome(mini_fasta, tmp_path / "t", tiny_model_dir, chroms=["chr22*"])
+    assert record["windows"]["scored"] > 0 and (tmp_path / "t" / "scores.bw").exists()
+
+
+def test_import_enhscan_stays_light() -> None:
+    code = "import sys, enhscan; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_api_example_runs(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "api_score_and_scan.py"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("model: dnabert2, window 1000 bp")
+    assert len(lines[1].split(":")[-1].split()) == 5
+    assert "calls, files: calls.narrowPeak, scores.bw" in lines[2]
+    assert lines[3].startswith("known enhancers: ") and " of 6 at or above" in lines[3]
