@@ -176,6 +176,9 @@ def main(device: str, windows: str, stride: int, quantize: bool) -> None:
             assert naive["windows"] == ours["windows"], (naive, ours)
             rows.append((size, "enhscan", ours, diff, flops))
             rows.append((size, "naive", naive, 0.0, flops))
+            inv = enhscan_scan(fasta, model, tmp / f"inv_{size}", device, ["--batch-invariant"])
+            idiff = compare(tmp / f"naive_{size}.tsv", tmp / f"inv_{size}" / "scores.bw")
+            rows.append((size, "enhscan --batch-inv", inv, idiff, flops))
             if quantize and device == "cpu":
                 q = enhscan_scan(fasta, model, tmp / f"int8_{size}", device, ["--quantize"])
                 qdiff = compare(tmp / f"naive_{size}.tsv", tmp / f"int8_{size}" / "scores.bw")

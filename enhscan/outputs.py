@@ -253,6 +253,7 @@ def run_record(
             "dtype": str(dtype).removeprefix("torch."),
             "quantize": settings.quantize,
             "rc": settings.rc,
+            "batch_invariant": settings.batch_invariant,
         },
         "windows": {
             "total": sum(r.windows for r in results.values()),

@@ -63,6 +63,8 @@ class ScanSettings:
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
         dtype: ``auto``, ``fp32``, ``bf16``, ``fp16``.
         quantize: int8 dynamic quantization of the model's Linear layers (CPU only).
+        batch_invariant: scores identical to the last bit whatever the batch size (see
+            :class:`enhscan.engine.WindowScorer`); slower.
         chunk_bases: bases read from the genome at a time.
         rc: also score each window's reverse complement and keep the ``mean`` or the ``max``
             of the two strands (twice the work); None scores the forward strand only.
@@ -94,6 +96,7 @@ class ScanSettings:
     device: str = "auto"
     dtype: str = "auto"
     quantize: bool = False
+    batch_invariant: bool = False
     chunk_bases: int = 1_000_000
     force: bool = False
     progress: bool = True
@@ -333,7 +336,9 @@ def scan_identity(
         "dtype": str(scorer.dtype).removeprefix("torch."),
         "quantize": settings.quantize,
         "rc": settings.rc,
-        "batch_size": batch_size,
+        "batch_invariant": settings.batch_invariant,
+        # Without batch invariance the batch size changes the last bits: a resume keeps it.
+        "batch_size": None if settings.batch_invariant else batch_size,
         "shard_windows": settings.shard_windows,
     }
 
@@ -349,7 +354,12 @@ def _open_store(
 ) -> tuple[int, list[int]]:
     """Start or continue the scan's shard store; return (batch size, finished shards)."""
     batch_size = scorer.batch_size
-    if store.exists() and settings.resume and settings.batch_size is None:
+    if (
+        store.exists()
+        and settings.resume
+        and settings.batch_size is None
+        and not settings.batch_invariant
+    ):
         # Keep the batches of the interrupted run, so the resumed one scores identically.
         batch_size = store.manifest().get("batch_size", batch_size)
     identity = scan_identity(genome, classifier, plan, settings, threshold, scorer, batch_size)
@@ -410,7 +420,14 @@ def load_scorer(
     else:
         device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
-    scorer = WindowScorer(classifier, device, dtype, settings.batch_size, settings.quantize)
+    scorer = WindowScorer(
+        classifier,
+        device,
+        dtype,
+        settings.batch_size,
+        settings.quantize,
+        batch_invariant=settings.batch_invariant,
+    )
     return classifier, scorer
 
 

@@ -44,6 +44,7 @@ IDENTITY_NAMES = {
     "dtype": "--dtype",
     "quantize": "--quantize",
     "rc": "--rc",
+    "batch_invariant": "--batch-invariant",
     "batch_size": "--batch-size",
     "shard_windows": "the shard size",
 }

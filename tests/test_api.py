@@ -45,3 +45,15 @@ def test_the_api_example_runs(tmp_path) -> None:
     assert len(lines[1].split(":")[-1].split()) == 5
     assert "calls, files: calls.narrowPeak, scores.bw" in lines[2]
     assert lines[3].startswith("known enhancers: ") and " of 6 at or above" in lines[3]
+
+
+def test_both_strands_of_a_palindrome_score_as_one(tiny_classifier) -> None:
+    """A window that is its own reverse complement scores the same with --rc, any model."""
+    from enhscan.sequence import reverse_complement
+
+    palindrome = "ACGT" * 250
+    assert reverse_complement(palindrome) == palindrome
+    seqs = [palindrome, "GATTACA" * 140]
+    forward = enhscan.score_sequences(seqs, tiny_classifier)
+    both = enhscan.score_sequences(seqs, tiny_classifier, rc="mean")
+    assert abs(both[0] - forward[0]) < 1e-6 and abs(both[1] - forward[1]) > 1e-4

@@ -175,3 +175,31 @@ def test_any_transformers_classifier_folder_scans(tmp_path, mini_fasta) -> None:
         "chr22_32000000",
     )
     assert json.loads((out / "run.json").read_text())["model"]["family"] == "hf"
+
+
+def test_fine_tune_a_local_dnabert_folder(tmp_path) -> None:
+    from tests.test_train import COHN
+
+    pretrained = new_classifier("dnabert-kmer", window=200, k=4, size="tiny", seed=2)
+    folder = tmp_path / "DNABERT4"
+    pretrained.network.save_pretrained(folder)
+    (folder / "vocab.txt").write_text(pretrained.encoder.vocab_text)
+    out = tmp_path / "tuned"
+    run(
+        "train",
+        *COHN,
+        "--out",
+        str(out),
+        "--base",
+        str(folder),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--window",
+        "200",
+        "--no-baseline",
+    )
+    tuned = load_classifier(out)
+    assert tuned.metadata.family == "dnabert" and tuned.encoder.k == 4
+    assert tuned.metadata.provenance["base"]["source"] == str(folder)

@@ -265,3 +265,26 @@ def test_scan_killed_with_sigkill_then_resumed_equals_a_clean_scan(
         check=True,
     )
     same_files(clean, out)
+
+
+def test_batch_invariant_scans_are_byte_identical_across_batch_sizes(
+    tmp_path, monkeypatch, mini_fasta, tiny_classifier
+) -> None:
+    runs = {}
+    for batch_size in (1, 7, 64):
+        out = tmp_path / f"bs{batch_size}"
+        scan_genome(
+            mini_fasta, tiny_classifier, out, settings(batch_invariant=True, batch_size=batch_size)
+        )
+        runs[batch_size] = out
+    same_files(runs[1], runs[7])
+    same_files(runs[1], runs[64])
+    # ... so a resume may use another batch size (a GPU with other free memory, say).
+    out = tmp_path / "resumed"
+    interrupted_scan(
+        monkeypatch, mini_fasta, tiny_classifier, out, after=4, batch_invariant=True, batch_size=3
+    )
+    scan_genome(
+        mini_fasta, tiny_classifier, out, settings(resume=True, batch_invariant=True, batch_size=50)
+    )
+    same_files(runs[1], out)

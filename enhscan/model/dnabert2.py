@@ -285,6 +285,11 @@ class DNABert2MLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, L, H] -> [B, L, H]."""
         gated, non_gated = self.gated_layers(x).split(self.intermediate_size, dim=-1)
+        if gated.shape[-2] == 1:
+            # [B, 1, I] views are contiguous for B = 1 only, and PyTorch's CPU GELU takes
+            # another code path (other last bits) on the other ones: copy, so that a [CLS]
+            # row's value does not depend on the batch size.
+            gated = gated.contiguous()
         h = self.dropout(self.act(gated) * non_gated)
         return self.layernorm(self.dropout(self.wo(h)) + x)
 
