@@ -1,7 +1,9 @@
-"""Shared by the benchmark scripts: where the real data is, and cutting a test region."""
+"""Shared by the benchmark scripts: where the real data is, cutting a test region, and the
+`enhscan genome` command line."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,3 +24,18 @@ def write_region(tmp: Path, n_windows: int, stride: int, window: int) -> Path:
     with open_genome(path):  # build the .fai once, outside the timings
         pass
     return path
+
+
+def genome_command(fasta: str | Path, out: str | Path, *options: str) -> list[str]:
+    """``enhscan -q genome FASTA --out OUT OPTIONS...`` in this Python, as a fresh process."""
+    return [
+        sys.executable,
+        "-m",
+        "enhscan",
+        "-q",
+        "genome",
+        str(fasta),
+        "--out",
+        str(out),
+        *options,
+    ]

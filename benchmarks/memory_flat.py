@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import click
+from common import CHR20, genome_command
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "genomes"
-CHR20 = SHARED / "grch37_chr20.fa.gz"
 SCANS = {"GRCh37 chr20:10-20M (10 Mb)": "20\t10000000\t20000000\n", "GRCh37 chr20 (63 Mb)": None}
 
 
@@ -46,20 +44,9 @@ def main(model: str | None, stride: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         for i, (label, region) in enumerate(SCANS.items()):
-            command = [
-                sys.executable,
-                "-m",
-                "enhscan",
-                "-q",
-                "genome",
-                str(CHR20),
-                "--out",
-                f"{tmp}/scan{i}",
-                "--stride",
-                str(stride),
-                "--device",
-                "cpu",
-            ]
+            command = genome_command(
+                CHR20, f"{tmp}/scan{i}", "--stride", str(stride), "--device", "cpu"
+            )
             if model:
                 command += ["--model", model]
             if region:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import click
-from common import CHR20, write_region
+from common import CHR20, genome_command, write_region
 
 
 @click.command()
@@ -42,22 +42,9 @@ def main(processes: str, device: str, windows: int, model: str | None) -> None:
         fasta = write_region(tmp, windows, 200, 1000)
         for n in [int(p) for p in processes.split(",")]:
             out = tmp / f"p{n}"
-            command = [
-                sys.executable,
-                "-m",
-                "enhscan",
-                "-q",
-                "genome",
-                str(fasta),
-                "--out",
-                str(out),
-                "--device",
-                device,
-                "--processes",
-                str(n),
-                "--shard-windows",
-                "500",
-            ]
+            command = genome_command(
+                fasta, out, "--device", device, "--processes", str(n), "--shard-windows", "500"
+            )
             if model:
                 command += ["--model", model]
             began = time.perf_counter()

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import click
 import numpy as np
-from common import CHR20, ROOT, write_region
+from common import CHR20, ROOT, genome_command, write_region
 
 HG38_WINDOWS = {200: 14_500_000, 1000: 2_900_000}  # about 2.9 Gb of non-N sequence
 
@@ -77,23 +77,9 @@ def run_timed(command: list[str]) -> tuple[float, str]:
 
 
 def enhscan_scan(fasta: Path, model: Path, out: Path, device: str, extra: list[str]) -> dict:
-    command = [
-        sys.executable,
-        "-m",
-        "enhscan",
-        "-q",
-        "genome",
-        str(fasta),
-        "--model",
-        str(model),
-        "--out",
-        str(out),
-        "--device",
-        device,
-        "--threshold",
-        "0.5",
-        *extra,
-    ]
+    command = genome_command(
+        fasta, out, "--model", str(model), "--device", device, "--threshold", "0.5", *extra
+    )
     wall, _ = run_timed(command)
     record = json.loads((out / "run.json").read_text())
     return {"wall": wall, "windows": record["windows"]["scored"], "loop": record["scan_seconds"]}

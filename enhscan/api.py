@@ -21,7 +21,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from enhscan.errors import EnhscanError
 from enhscan.model.folder import Classifier
 
 ModelLike = str | os.PathLike | Classifier | None
@@ -30,13 +29,9 @@ ModelLike = str | os.PathLike | Classifier | None
 def load_model(path: str | os.PathLike | None = None) -> Classifier:
     """An enhscan model folder, a DNABERT-2 / DNABERT / transformers classifier folder, or,
     with no ``path``, the default model shipped in the package. On the CPU, in fp32."""
-    from enhscan.model import default_model_path, load_classifier
+    from enhscan.model import load_classifier, required_default_model_path
 
-    if path is None:
-        path = default_model_path()
-        if path is None:
-            raise EnhscanError("this enhscan build ships no default model; give a model folder")
-    return load_classifier(path)
+    return load_classifier(required_default_model_path() if path is None else path)
 
 
 def score_sequences(
@@ -60,17 +55,11 @@ def score_sequences(
         float32 [len(seqs)], in order.
     """
     from enhscan.scan import ScanSettings, load_scorer
-    from enhscan.sequence import reverse_complement
-    from enhscan.stream import combine_strands
 
     classifier = model if isinstance(model, Classifier) else load_model(model)
     settings = ScanSettings(device=device, dtype=dtype, batch_size=batch_size)
     _, scorer = load_scorer(classifier, settings)
-    upper = [s.upper() for s in seqs]
-    if rc is None:
-        return scorer.score(upper)
-    both = scorer.score(upper + [reverse_complement(s) for s in upper])
-    return combine_strands(both[: len(upper)], both[len(upper) :], rc)
+    return scorer.score([s.upper() for s in seqs], rc=rc)
 
 
 def scan_genome(

@@ -85,13 +85,7 @@ def project_scan(
             plan = plan_scan(genome, window, settings.stride, settings.chroms, regions, exclude)
             n_sample = scorer.batch_size * (CALIBRATION_BATCHES + 1)
             seqs, skipped = sample_windows(genome, plan, n_sample, settings.max_n)
-    if settings.rc is not None:
-        from enhscan.sequence import reverse_complement
-
-        # Both strands are scored: time the pairs, count the windows.
-        rate = calibrate(scorer, seqs + [reverse_complement(s) for s in seqs]) / 2
-    else:
-        rate = calibrate(scorer, seqs)
+    rate = calibrate(scorer, seqs, settings.rc)
     expected = plan.n_windows * (1 - skipped / max(len(seqs) + skipped, 1))
     return Projection(
         chromosomes=len(plan.stretches),
@@ -138,14 +132,15 @@ def sample_windows(genome: Genome, plan: ScanPlan, n: int, max_n: int) -> tuple[
     return seqs, skipped
 
 
-def calibrate(scorer: WindowScorer, seqs: list[str]) -> float:
-    """Windows per second for ``seqs`` (tokenizing included), after one warm-up batch."""
+def calibrate(scorer: WindowScorer, seqs: list[str], rc: str | None = None) -> float:
+    """Windows per second for ``seqs`` (tokenizing included, both strands with ``rc``), after
+    one warm-up batch."""
     warm, timed = seqs[: scorer.batch_size], seqs[scorer.batch_size :]
     if not warm:
         return float("nan")
-    scorer.score(warm)
+    scorer.score(warm, rc=rc)
     if not timed:
         timed = warm
     began = time.perf_counter()
-    scorer.score(timed)
+    scorer.score(timed, rc=rc)
     return len(timed) / (time.perf_counter() - began)

@@ -243,16 +243,24 @@ class WindowScorer:
 
     # -- both -------------------------------------------------------------------------------
 
-    def score(self, seqs: Sequence[str]) -> np.ndarray:
+    def score(self, seqs: Sequence[str], rc: str | None = None) -> np.ndarray:
         """Enhancer probability of each sequence.
 
         Args:
             seqs: upper-case DNA strings (any length; normally one window each).
+            rc: ``mean`` or ``max``: also score each reverse complement and combine the two
+                strands (:func:`combine_strands`); None scores the sequences as given.
 
         Returns:
             float32 [len(seqs)], in the order given.
         """
-        return self.run(self.prepare(seqs), len(seqs))
+        if rc is None:
+            return self.run(self.prepare(seqs), len(seqs))
+        from enhscan.sequence import reverse_complement
+
+        both = [*seqs, *(reverse_complement(s) for s in seqs)]
+        scores = self.run(self.prepare(both), len(both))
+        return combine_strands(scores[: len(seqs)], scores[len(seqs) :], rc)
 
     def score_encoded(self, encoded: Sequence[np.ndarray]) -> np.ndarray:
         """Like :meth:`score`, for sequences already encoded (int64 token id arrays)."""
@@ -278,6 +286,18 @@ class WindowScorer:
             "batch size %d (%.1f MB per window, %.1f GB free)", size, per_window / 1e6, free / 1e9
         )
         return size
+
+
+def combine_strands(forward: np.ndarray, reverse: np.ndarray, how: str) -> np.ndarray:
+    """A window's score from its two strands' scores: their ``mean`` or their ``max``.
+
+    forward, reverse: float32 [n] -> float32 [n].
+    """
+    if how == "mean":
+        return ((forward.astype(np.float64) + reverse) / 2).astype(np.float32)
+    if how == "max":
+        return np.maximum(forward, reverse)
+    raise ValueError(f"unknown strand combination {how!r}; use mean or max")
 
 
 @contextmanager

@@ -76,17 +76,18 @@ def write_outputs(
     out_dir: Path,
     threshold: float,
     formats: tuple[str, ...] = ("bigwig",),
-) -> dict[str, ChromResult]:
+) -> tuple[dict[str, ChromResult], dict[int, int]]:
     """Assemble the finished shards, chromosome by chromosome, into the track (``scores.bw``
     and/or ``scores.bedGraph``, as ``formats`` asks) and ``calls.narrowPeak`` in ``out_dir``.
     Files are written under temporary names and renamed when all are complete.
 
     Returns:
-        Counts per chromosome.
+        Counts per chromosome, and the windows scored in each shard (by shard index).
     """
     finals = [out_dir / OUTPUTS[f] for f in formats] + [out_dir / OUTPUTS["calls"]]
     temps = [partial_path(f) for f in finals]
     results: dict[str, ChromResult] = {}
+    scored_by_shard: dict[int, int] = {}
     tracks = []
     try:
         for fmt, tmp in zip(formats, temps, strict=False):
@@ -100,7 +101,10 @@ def write_outputs(
                 tiling = tile_chrom(
                     chrom, genome.lengths[chrom], stretches, plan.window, plan.stride
                 )
-                parts = [store.load(s) for s in shards if s.chrom == chrom]
+                parts = []
+                for shard in (s for s in shards if s.chrom == chrom):
+                    parts.append(store.load(shard))
+                    scored_by_shard[shard.index] = int((~np.isnan(parts[-1])).sum())
                 scores = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
                 done = ~np.isnan(scores)
                 for track in tracks:
@@ -126,7 +130,7 @@ def write_outputs(
         for tmp in temps:
             tmp.unlink(missing_ok=True)
         raise
-    return results
+    return results, scored_by_shard
 
 
 def write_browser_files(
@@ -204,10 +208,15 @@ def run_record(
     scored_now: int,
     regions: BedIntervals | None,
     exclude: BedIntervals | None,
+    *,
+    processes: int,
+    shards: dict,
+    browser: dict,
 ) -> dict:
     """The run record (``run.json``): what ran, on what, how long, and what came out.
 
-    ``scored_now``: windows scored by this run (a resumed run found the others done).
+    ``scored_now``: windows scored by this run (a resumed run found the others done);
+    ``processes``, ``shards`` and ``browser`` (the browser files written) go in as given.
     """
     wall = time.time() - started
     scored = sum(r.scored for r in results.values())
@@ -266,8 +275,9 @@ def run_record(
         "exclude": _bed_summary(exclude),
         "per_chromosome": {chrom: asdict(r) for chrom, r in results.items()},
         "outputs": {k: OUTPUTS[k] for k in (*settings.formats, "calls")},
-        # set by the caller: the browser files written (IGV session, UCSC track hub)
-        "browser": None,
+        "browser": browser,
+        "processes": processes,
+        "shards": shards,
         "versions": package_versions("pyBigWig", "pyfaidx"),
     }
 

@@ -18,8 +18,7 @@ import numpy as np
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import atomic_output
 from enhscan.model.folder import Classifier
-from enhscan.sequence import count_non_acgt, reverse_complement
-from enhscan.stream import combine_strands
+from enhscan.sequence import count_non_acgt
 
 #: Input kinds by file-name suffix (after .gz / .bgz).
 KINDS = {
@@ -156,12 +155,7 @@ def predict(
     classifier, scorer = load_scorer(model, settings)
     meta = classifier.metadata
     queries = read_queries(input_path, genome_path, meta.window, as_is)
-    seqs = [q.seq for q in queries]
-    if rc is None:
-        probs = scorer.score(seqs)
-    else:
-        both = scorer.score(seqs + [reverse_complement(s) for s in seqs])
-        probs = combine_strands(both[: len(seqs)], both[len(seqs) :], rc)
+    probs = scorer.score([q.seq for q in queries], rc=rc)
     cut = meta.threshold if threshold is None else threshold
     positive = meta.labels[meta.positive_index]
     negative = next((x for i, x in enumerate(meta.labels) if i != meta.positive_index), "other")

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from enhscan.engine import WindowScorer, resolve_device, resolve_dtype
@@ -253,13 +252,14 @@ def scan_genome(
             return None
         if settings.call_top is not None:
             threshold = top_fraction_threshold(shards, store, settings.call_top)
-        results = write_outputs(genome, plan, shards, store, out_dir, threshold, settings.formats)
+        results, scored_by_shard = write_outputs(
+            genome, plan, shards, store, out_dir, threshold, settings.formats
+        )
         browser = write_browser_files(
             out_dir, genome, settings.formats, threshold, settings.assembly
         )
         scan_seconds = time.time() - scan_began
-        resumed = sum(int((~np.isnan(store.load(s))).sum()) for s in shards if s.index in finished)
-        scored_now = sum(r.scored for r in results.values()) - resumed
+        scored_now = sum(n for i, n in scored_by_shard.items() if i not in finished)
         record = run_record(
             genome,
             classifier,
@@ -274,14 +274,14 @@ def scan_genome(
             scored_now,
             regions,
             exclude,
+            processes=procs.world,
+            shards={
+                "total": len(shards),
+                "resumed": len(done),
+                "windows_each": settings.shard_windows,
+            },
+            browser=browser,
         )
-        record["processes"] = procs.world
-        record["browser"] = browser
-        record["shards"] = {
-            "total": len(shards),
-            "resumed": len(done),
-            "windows_each": settings.shard_windows,
-        }
     write_json(out_dir / OUTPUTS["record"], record)
     if not settings.keep_shards:
         store.remove()

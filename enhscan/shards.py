@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,10 +180,6 @@ def describe(shard: Shard) -> str:
     if shard.count == 0:
         return f"{shard.chrom}, no windows"
     return f"{shard.chrom} windows {shard.first:,}-{shard.first + shard.count - 1:,}"
-
-
-def shards_of(shards: Iterable[Shard], chrom: str) -> list[Shard]:
-    return [s for s in shards if s.chrom == chrom]
 
 
 def _short(value) -> str:

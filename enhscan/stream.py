@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from enhscan.engine import Batch, WindowScorer
+from enhscan.engine import Batch, WindowScorer, combine_strands
 from enhscan.errors import EnhscanError
 from enhscan.io.fasta import Genome
 from enhscan.processes import Processes
@@ -130,18 +130,6 @@ def prepare_chunks(
                 yield PreparedChunk(shard, part, keep, batches, last=i == len(parts) - 1)
         except Exception as err:
             raise ShardError(shard, err) from err
-
-
-def combine_strands(forward: np.ndarray, reverse: np.ndarray, how: str) -> np.ndarray:
-    """A window's score from its two strands' scores: their ``mean`` or their ``max``.
-
-    forward, reverse: float32 [n] -> float32 [n].
-    """
-    if how == "mean":
-        return ((forward.astype(np.float64) + reverse) / 2).astype(np.float32)
-    if how == "max":
-        return np.maximum(forward, reverse)
-    raise ValueError(f"unknown strand combination {how!r}; use mean or max")
 
 
 def in_background(items: Iterable[T], depth: int) -> Iterator[T]:

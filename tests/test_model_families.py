@@ -26,6 +26,13 @@ def run(*args: str, expect: int = 0):
     return result
 
 
+def plain_dnabert_folder(clf, folder):
+    """``clf`` saved the way DNABERT folders come: BERT weights, config and vocab.txt only."""
+    clf.network.save_pretrained(folder)
+    (folder / "vocab.txt").write_text(clf.encoder.vocab_text)
+    return folder
+
+
 @pytest.mark.parametrize("k", [3, 4, 5, 6])
 def test_kmer_encoder_tokenizes_as_dnabert_does(tmp_path, k) -> None:
     """Overlapping k-mers through BERT's own tokenizer and DNABERT's vocab.txt."""
@@ -82,9 +89,7 @@ def test_dnabert_model_folder_round_trip_and_scan(tmp_path, mini_fasta) -> None:
 
 def test_a_plain_dnabert_folder_loads_without_enhscan_json(tmp_path) -> None:
     clf = new_classifier("dnabert-kmer", window=500, k=6, size="tiny", seed=1)
-    folder = tmp_path / "DNABERT6"
-    clf.network.save_pretrained(folder)
-    (folder / "vocab.txt").write_text(clf.encoder.vocab_text)
+    folder = plain_dnabert_folder(clf, tmp_path / "DNABERT6")
     loaded = load_classifier(folder)
     assert loaded.metadata.family == "dnabert"
     assert loaded.metadata.window == 515  # 510 k-mers of 6 bases: BERT's 512 positions
@@ -181,9 +186,7 @@ def test_fine_tune_a_local_dnabert_folder(tmp_path) -> None:
     from tests.test_train import COHN
 
     pretrained = new_classifier("dnabert-kmer", window=200, k=4, size="tiny", seed=2)
-    folder = tmp_path / "DNABERT4"
-    pretrained.network.save_pretrained(folder)
-    (folder / "vocab.txt").write_text(pretrained.encoder.vocab_text)
+    folder = plain_dnabert_folder(pretrained, tmp_path / "DNABERT4")
     out = tmp_path / "tuned"
     run(
         "train",

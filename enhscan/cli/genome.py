@@ -10,6 +10,7 @@ from enhscan.cli.options import (
     force_option,
     model_option,
     quantize_option,
+    rc_option,
     track_formats,
     window_options,
 )
@@ -70,15 +71,7 @@ from enhscan.cli.options import (
     type=click.Path(dir_okay=False, path_type=str),
     help="BED of regions never to score (e.g. the ENCODE blacklist).",
 )
-@click.option(
-    "--rc",
-    type=click.Choice(["mean", "max"]),
-    is_flag=False,
-    flag_value="mean",
-    default=None,
-    help="Score both strands: each window and its reverse complement, keeping their mean "
-    "(--rc or --rc mean) or max (--rc max). Twice the work.",
-)
+@rc_option
 @device_options
 @click.option(
     "--batch-invariant",
@@ -140,7 +133,10 @@ def genome(
 
     if processes > 1 and not dry_run:
         ctx.exit(launch_processes(processes, options["device"]))
-    model = model or default_model_or_fail()
+    if model is None:
+        from enhscan.model import required_default_model_path
+
+        model = str(required_default_model_path())
     settings = ScanSettings(progress=not ctx.obj.get("quiet", False), **options)
     if dry_run:
         from enhscan.dryrun import project_scan
@@ -157,19 +153,6 @@ def genome(
             f"{record['wall_seconds']:.1f} s; {record['calls']:,} calls; outputs in {out}",
             err=True,
         )
-
-
-def default_model_or_fail() -> str:
-    """The shipped default model's folder, or a usage error naming --model."""
-    from enhscan.model import default_model_path
-
-    model = default_model_path()
-    if model is None:
-        raise click.UsageError(
-            "this enhscan build ships no default model; pass --model DIR (a folder written by "
-            "enhscan train)"
-        )
-    return str(model)
 
 
 def format_projection(p, stride: int) -> str:

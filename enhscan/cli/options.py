@@ -100,6 +100,16 @@ quantize_option = click.option(
     "faster, scores move by up to about 0.01.",
 )
 
+rc_option = click.option(
+    "--rc",
+    type=click.Choice(["mean", "max"]),
+    is_flag=False,
+    flag_value="mean",
+    default=None,
+    help="Score both strands: each sequence and its reverse complement, keeping their mean "
+    "(--rc or --rc mean) or max (--rc max). Twice the work.",
+)
+
 force_option = click.option(
     "-f", "--force", is_flag=True, help="Overwrite outputs that already exist."
 )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from enhscan.cli.options import device_options, force_option, model_option, quantize_option
+from enhscan.cli.options import (
+    device_options,
+    force_option,
+    model_option,
+    quantize_option,
+    rc_option,
+)
 
 
 @click.command(short_help="Score sequences or regions: FASTA, BED + genome, or a table.")
@@ -36,14 +42,7 @@ from enhscan.cli.options import device_options, force_option, model_option, quan
     default=None,
     help="Threshold for the label column  [default: the model's]",
 )
-@click.option(
-    "--rc",
-    type=click.Choice(["mean", "max"]),
-    is_flag=False,
-    flag_value="mean",
-    default=None,
-    help="Also score each reverse complement; keep the mean (or max) of both strands.",
-)
+@rc_option
 @device_options
 @quantize_option
 @force_option
@@ -56,10 +55,11 @@ def predict(ctx: click.Context, input_path: str, out: str, model: str | None, **
     centred on each summit, or the region itself with --as-is), or a CSV/TSV table with a
     'sequence' column (and optionally 'id' or 'name'). Plain or gzip.
     """
-    from enhscan.cli.genome import default_model_or_fail
+    from enhscan.model import required_default_model_path
     from enhscan.predict import predict as run_predict
 
-    summary = run_predict(input_path, model or default_model_or_fail(), out, **options)
+    model = model or str(required_default_model_path())
+    summary = run_predict(input_path, model, out, **options)
     if not ctx.obj.get("quiet", False):
         click.echo(
             f"scored {summary['inputs']:,} sequences; {summary['at_or_above_threshold']:,} at or "

@@ -6,6 +6,7 @@ from enhscan.model.folder import (
     default_model_path,
     load_classifier,
     new_classifier,
+    required_default_model_path,
     save_classifier,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "default_model_path",
     "load_classifier",
     "new_classifier",
+    "required_default_model_path",
     "save_classifier",
 ]

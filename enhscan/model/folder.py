@@ -109,6 +109,17 @@ def default_model_path() -> Path | None:
     return folder if (folder / METADATA_NAME).exists() else None
 
 
+def required_default_model_path() -> Path:
+    """:func:`default_model_path`, or an error saying to give a model folder."""
+    folder = default_model_path()
+    if folder is None:
+        raise EnhscanError(
+            "this enhscan build ships no default model; pass --model DIR (a folder written by "
+            "enhscan train)"
+        )
+    return folder
+
+
 def new_classifier(
     arch: str = "tiny",
     *,
@@ -220,7 +231,8 @@ def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
 
 
 def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Classifier:
-    """Load an enhscan model folder, or a DNABERT-2 checkpoint folder, on the CPU in fp32.
+    """Load an enhscan model folder, or a DNABERT-2, DNABERT (k-mer) or other transformers
+    classifier folder (the family is then recognised from its files), on the CPU in fp32.
 
     Args:
         path: the folder.
@@ -236,36 +248,23 @@ def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Cl
         what = "does not exist" if not path.exists() else "is not a folder"
         raise EnhscanError(f"model folder {path} {what}; give the folder enhscan train wrote")
     metadata_file = path / METADATA_NAME
-    if metadata_file.exists():
-        metadata = ModelMetadata.from_dict(_read_json(metadata_file), str(metadata_file))
-    else:
+    guessed = not metadata_file.exists()
+    if guessed:
         family = _guess_family(path)
-        window = 1000
-        if family == "dnabert":
-            from enhscan.model.dnabert_kmer import KmerEncoder, max_window
-
-            k = KmerEncoder((path / "vocab.txt").read_text()).k
-            window = min(
-                1000,
-                max_window(k, _read_json(path / "config.json").get("max_position_embeddings", 512)),
-            )
         log.warning(
-            "%s has no %s: a %s model, window %d, threshold 0.5",
-            path,
-            METADATA_NAME,
-            family,
-            window,
+            "%s has no %s: loading it as a %s model, threshold 0.5", path, METADATA_NAME, family
         )
-        metadata = ModelMetadata(family=family, window=window, provenance={"source": str(path)})
+        metadata = ModelMetadata(family=family, provenance={"source": str(path)})
+    else:
+        metadata = ModelMetadata.from_dict(_read_json(metadata_file), str(metadata_file))
+    weights = next((path / n for n in WEIGHT_NAMES if (path / n).exists()), None)
     if metadata.family == "hf":
         from enhscan.model.hf_generic import load_hf_folder
 
         network, encoder = load_hf_folder(path, len(metadata.labels))
-        weights = next((path / n for n in WEIGHT_NAMES if (path / n).exists()), None)
         identity = _file_sha256(weights) if weights else _state_sha256(network)
         return Classifier(network.eval(), encoder, metadata, identity=identity, path=path)
     config_file = path / "config.json"
-    weights = next((path / n for n in WEIGHT_NAMES if (path / n).exists()), None)
     tokenizer_file = path / "tokenizer.json"
     needed = [("config.json", config_file)]
     if metadata.family == "dnabert2":
@@ -288,13 +287,15 @@ def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Cl
     elif metadata.family == "dnabert":
         from transformers import BertConfig, BertForSequenceClassification
 
-        from enhscan.model.dnabert_kmer import KmerEncoder
+        from enhscan.model.dnabert_kmer import KmerEncoder, max_window
 
         encoder = KmerEncoder((path / "vocab.txt").read_text())
         network = _build(
             BertForSequenceClassification, BertConfig, config_dict, config_file, metadata
         )
         positions = network.config.max_position_embeddings
+        if guessed:  # a plain DNABERT folder: the longest window its positions allow
+            metadata.window = min(metadata.window, max_window(encoder.k, positions))
         if metadata.window - encoder.k + 3 > positions:
             raise EnhscanError(
                 f"{path}: a window of {metadata.window} bases gives "
