@@ -484,3 +484,11 @@ def test_rc_combines_both_strands(tmp_path, mini_fasta, tiny_model_dir, tiny_cla
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert not np.allclose(forward, reverse, atol=1e-3)  # the model is not strand-symmetric
     assert json.loads((out / "run.json").read_text())["parameters"]["rc"] == how
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without GPU")
+def test_processes_refuse_a_missing_gpu_before_launching(tmp_path, mini_fasta, tiny_model_dir):
+    out = tmp_path / "o"
+    result = scan(mini_fasta, tiny_model_dir, out, "--processes", "2", "--device", "cuda", expect=1)
+    assert "PyTorch sees no CUDA GPU; use --device cpu" in result.output
+    assert not out.exists()

@@ -200,8 +200,11 @@ def launch_processes(n: int, device: str) -> int:
 
     import torch
 
+    from enhscan.engine import resolve_device
+
     if os.environ.get("WORLD_SIZE"):
         raise click.UsageError("--processes inside `accelerate launch`: give one or the other")
+    resolve_device(device)  # a bad --device is refused once, here, not by every process
     gpus = torch.cuda.device_count() if device != "cpu" else 0
     if gpus and n > gpus:
         raise click.BadParameter(
