@@ -43,7 +43,7 @@ def main(
     import torch
     from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
 
-    import enhscan.model.dnabert2  # noqa: F401  registers the architecture with Auto classes
+    import enhscan.model.hf_interop  # noqa: F401  registers the architecture with Auto classes
 
     began = time.perf_counter()
     tokenizer = PreTrainedTokenizerFast(

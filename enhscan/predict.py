@@ -34,6 +34,9 @@ KINDS = {
     ".txt": "table",
 }
 COLUMNS = ("id", "chrom", "start", "end", "length", "non_acgt", "probability", "label")
+#: The longest input, in model windows: attention memory grows with the square of the length,
+#: and a model trained on 1 kb windows says little about a whole chromosome.
+MAX_WINDOWS_PER_INPUT = 10
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,13 @@ def predict(
     classifier, scorer = load_scorer(model, settings)
     meta = classifier.metadata
     queries = read_queries(input_path, genome_path, meta.window, as_is)
+    longest = max(queries, key=lambda q: len(q.seq), default=None)
+    if longest is not None and len(longest.seq) > MAX_WINDOWS_PER_INPUT * meta.window:
+        raise EnhscanError(
+            f"{longest.name} is {len(longest.seq):,} bp, more than {MAX_WINDOWS_PER_INPUT} model "
+            f"windows ({MAX_WINDOWS_PER_INPUT * meta.window:,} bp): scan long sequences with "
+            "`enhscan genome`, which slides windows along them"
+        )
     probs = scorer.score([q.seq for q in queries], rc=rc)
     cut = meta.threshold if threshold is None else threshold
     positive = meta.labels[meta.positive_index]

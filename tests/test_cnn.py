@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from enhscan.model.cnn import (
@@ -18,6 +19,8 @@ from enhscan.model.cnn import (
     one_hot,
 )
 from enhscan.model.encoding import pad_batch
+from enhscan.model.folder import _save_network
+from enhscan.model.hf_interop import CNNHFConfig, EnhancerCNNHF
 
 LENGTHS = [37, 250, 999, 1000, 1003]
 
@@ -183,7 +186,7 @@ def test_bf16_autocast_runs_close_to_fp32() -> None:
     torch.testing.assert_close(out.logits.float(), ref, atol=0.1, rtol=0.05)
 
 
-# --- transformers integration --------------------------------------------------------------
+# --- saving, and transformers' Auto classes -----------------------------------------------
 
 
 def test_save_and_from_pretrained_roundtrip(tmp_path: Path) -> None:
@@ -191,15 +194,16 @@ def test_save_and_from_pretrained_roundtrip(tmp_path: Path) -> None:
     ids, mask = batch(["ACGTTGCA" * 20, "GATAAGATAAN"])
     with torch.no_grad():
         before = model(ids, mask).logits
-    model.save_pretrained(tmp_path)
+    _save_network(model, tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model_type"] == "enhscan-cnn" and saved["channels"] == [16, 16]
 
-    reloaded = EnhancerCNN.from_pretrained(tmp_path).eval()
+    reloaded = EnhancerCNN(CNNConfig.from_dict(saved)).eval()
+    reloaded.load_state_dict(load_file(tmp_path / "model.safetensors"))
     auto = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
-    assert type(auto) is EnhancerCNN
+    assert type(auto) is EnhancerCNNHF
     config = AutoConfig.from_pretrained(tmp_path)
-    assert isinstance(config, CNNConfig) and config.num_labels == 3
+    assert isinstance(config, CNNHFConfig) and config.num_labels == 3
     for name, tensor in model.state_dict().items():
         assert torch.equal(auto.state_dict()[name], tensor), name
     with torch.no_grad():

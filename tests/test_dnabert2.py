@@ -18,6 +18,8 @@ from enhscan.model.dnabert2 import (
     attention_bias,
     probabilities,
 )
+from enhscan.model.folder import _save_network
+from enhscan.model.hf_interop import DNABert2HFConfig, DNABert2HFForSequenceClassification
 
 CLS, SEP, PAD = 1, 2, 3
 
@@ -305,18 +307,21 @@ def test_save_and_from_pretrained_roundtrip(tmp_path: Path) -> None:
     ids, mask = pad_batch(random_sequences([20, 9], seed=6))
     with torch.no_grad():
         before = model(ids, mask).logits
-    model.save_pretrained(tmp_path)
+    _save_network(model, tmp_path)
     assert (tmp_path / "model.safetensors").exists()
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model_type"] == "dnabert2" and "auto_map" not in saved
 
-    reloaded = DNABert2ForSequenceClassification.from_pretrained(tmp_path).eval()
     auto = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
-    assert type(auto) is DNABert2ForSequenceClassification
-    assert isinstance(AutoConfig.from_pretrained(tmp_path), DNABert2Config)
+    assert type(auto) is DNABert2HFForSequenceClassification
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), DNABert2HFConfig)
+    assert auto.config.num_labels == 3
     with torch.no_grad():
-        assert torch.equal(reloaded(ids, mask).logits, before)
         assert torch.equal(auto(ids, mask).logits, before)
+    # and back: transformers' save_pretrained writes a config the native class reads
+    auto.save_pretrained(tmp_path / "again")
+    again = DNABert2Config.from_dict(json.loads((tmp_path / "again/config.json").read_text()))
+    assert again.num_labels == 3 and again.hidden_size == model.config.hidden_size
 
 
 def masked_lm_state_dict(model: DNABert2ForSequenceClassification) -> dict[str, torch.Tensor]:
@@ -375,7 +380,7 @@ def test_from_pretrained_with_original_config_and_mlm_weights(tmp_path: Path) ->
     (tmp_path / "config.json").write_text(json.dumps({**raw, **small}))
     source = tiny_model(seed=7)
     save_file(masked_lm_state_dict(source), str(tmp_path / "model.safetensors"))
-    model = DNABert2ForSequenceClassification.from_pretrained(tmp_path)
+    model = DNABert2HFForSequenceClassification.from_pretrained(tmp_path)
     assert model.config.model_type == "dnabert2"
     for k, v in source.state_dict().items():
         if k.startswith("bert.") and not k.startswith("bert.pooler."):
@@ -440,7 +445,7 @@ def test_activation_checkpointing_gives_same_gradients() -> None:
     for checkpointing in (False, True):
         model = tiny_model(seed=0, hidden_dropout_prob=0.0).train()
         if checkpointing:
-            model.activation_checkpointing_enable()
+            model.gradient_checkpointing_enable()
             assert model.bert.encoder.gradient_checkpointing
         model(ids, attention_mask=mask, labels=labels).loss.backward()
         grads.append(model.bert.embeddings.word_embeddings.weight.grad.clone())

@@ -65,6 +65,8 @@ def test_save_load_roundtrip_scores_identically(tmp_path, tiny_classifier):
 def test_transformers_from_pretrained_reads_the_folder(tiny_model_dir, tiny_classifier):
     from transformers import AutoModelForSequenceClassification
 
+    import enhscan.model.hf_interop  # noqa: F401  registers enhscan's architectures
+
     net = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir).eval()
     ids, mask = pad_batch(tiny_classifier.encoder.encode(SEQS[:3]), tiny_classifier.encoder.pad_id)
     with torch.no_grad():
@@ -233,3 +235,42 @@ def test_reduced_precision_on_cpu_is_close(tiny_classifier):
     bf16 = WindowScorer(tiny_classifier, dtype=torch.bfloat16).score(SEQS)
     assert bf16.dtype == np.float32
     np.testing.assert_allclose(bf16, fp32, atol=0.05)
+
+
+# Runs the CLI in a fresh interpreter and reports whether transformers was ever imported.
+_RUN_CLI = """
+import runpy, sys
+sys.argv = ["enhscan", *sys.argv[1:]]
+try:
+    runpy.run_module("enhscan", run_name="__main__")
+except SystemExit as done:
+    assert not done.code, done.code
+print("transformers" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("arch", ["dnabert2", "cnn"])
+def test_scanning_and_predicting_never_import_transformers(tmp_path, mini_fasta, arch):
+    """transformers takes seconds to import; scanning and predicting do without it."""
+    import subprocess
+    import sys
+
+    from enhscan.model import new_classifier, save_classifier
+
+    model = tmp_path / "model"
+    save_classifier(new_classifier("tiny" if arch == "dnabert2" else "cnn"), model)
+    queries = tmp_path / "queries.fa"
+    queries.write_text("".join(f">q{i}\n{s}\n" for i, s in enumerate(SEQS)))
+    commands = [
+        ["genome", str(mini_fasta), "--out", str(tmp_path / "scan"), "--model", str(model)],
+        ["predict", str(queries), "--model", str(model), "-o", str(tmp_path / "p.tsv")],
+    ]
+    for args in commands:
+        done = subprocess.run(
+            [sys.executable, "-c", _RUN_CLI, *args, "--device", "cpu"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "False", args
+    assert (tmp_path / "scan" / "scores.bw").exists() and (tmp_path / "p.tsv").exists()

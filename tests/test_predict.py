@@ -130,3 +130,17 @@ def test_existing_output_needs_force(tmp_path, tiny_model_dir) -> None:
     assert "use --force" in result.output and out.read_text() == "keep me\n"
     run(str(fasta), "-m", str(tiny_model_dir), "-o", str(out), "--force")
     assert read_tsv(out)[0]["id"] == "a"
+
+
+def test_a_whole_chromosome_is_sent_to_enhscan_genome(tmp_path, tiny_model_dir) -> None:
+    """Scoring a chromosome as one input would need attention over tens of thousands of tokens
+    (tens of GB) and means nothing to a model of 1 kb windows."""
+    fasta = tmp_path / "chroms.fa"
+    fasta.write_text(f">short\n{SEQS[0]}\n>chr_long\n{'ACGTTGCA' * 1251}\n")
+    out = tmp_path / "o.tsv"
+    result = run(str(fasta), "-m", str(tiny_model_dir), "-o", str(out), expect=1)
+    assert "chr_long is 10,008 bp, more than 10 model windows" in result.output
+    assert "enhscan genome" in result.output and not out.exists()
+    fasta.write_text(f">short\n{SEQS[0]}\n>ten_windows\n{'ACGTTGCA' * 1250}\n")
+    run(str(fasta), "-m", str(tiny_model_dir), "-o", str(out))
+    assert [r["length"] for r in read_tsv(out)] == [str(len(SEQS[0])), "10000"]

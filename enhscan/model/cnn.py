@@ -15,23 +15,15 @@ M = num_labels.
 """
 
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-    PreTrainedModel,
-)
-from transformers.modeling_outputs import SequenceClassifierOutput
 
-try:  # transformers >= 5: init functions that skip tensors already loaded from a checkpoint
-    from transformers import initialization as init
-except ImportError:  # pragma: no cover - older transformers
-    from torch.nn import init
+from enhscan.model.config import NetworkConfig
+from enhscan.model.dnabert2 import ClassifierOutput
 
 __all__ = [
     "NucleotideEncoder",
@@ -87,7 +79,7 @@ class NucleotideEncoder:
 # Config
 
 
-class CNNConfig(PretrainedConfig):
+class CNNConfig(NetworkConfig):
     """Configuration of an `EnhancerCNN`; the defaults suit 1 kb windows.
 
     Args:
@@ -98,13 +90,21 @@ class CNNConfig(PretrainedConfig):
         dropout: dropout before the output layer.
         initializer_range: std of the normal init of convolution and linear weights.
         pad_token_id: the padding code (5, as `NucleotideEncoder` pads).
-        kwargs: passed to `PretrainedConfig`, e.g. `num_labels` (default 2, at least 2) or
-            `id2label`. A `model_type` key is dropped (always "enhscan-cnn").
+        kwargs: those of :class:`enhscan.model.config.NetworkConfig`, e.g. `num_labels`
+            (default 2, at least 2). A `model_type` key is dropped (always "enhscan-cnn").
     """
 
     model_type = "enhscan-cnn"
+    architecture = "EnhancerCNN"
+    FIELDS = (
+        "channels",
+        "kernel_sizes",
+        "pool_size",
+        "hidden_size",
+        "dropout",
+        "initializer_range",
+    )
 
-    # A plain __init__ (rather than transformers-5 dataclass fields) works on transformers 4 and 5.
     def __init__(
         self,
         channels: Sequence[int] = (128, 128, 128),
@@ -126,7 +126,6 @@ class CNNConfig(PretrainedConfig):
             raise ValueError("channels, kernel sizes, pool_size and hidden_size must be >= 1")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        kwargs.pop("model_type", None)
         self.channels = channels
         self.kernel_sizes = kernel_sizes
         self.pool_size = pool_size
@@ -218,50 +217,53 @@ class CNNBackbone(nn.Module):
 
 
 # -----------------------------------------------------------------------------
-# transformers integration
+# Classifier
 
 
-class EnhancerCNN(PreTrainedModel):
+@torch.no_grad()
+def init_weights(module: nn.Module, std: float, init: ModuleType = nn.init) -> None:
+    """Initialise one module: normal(0, std) convolution and linear weights, zero biases,
+    identity BatchNorm. ``init`` is torch's namespace of init functions or transformers'."""
+    if isinstance(module, (nn.Linear, nn.Conv1d)):
+        init.normal_(module.weight, mean=0.0, std=std)
+        if module.bias is not None:
+            init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm1d):
+        init.ones_(module.weight)
+        init.zeros_(module.bias)
+        # transformers 5 may build the model on the meta device: buffers need an init too.
+        init.zeros_(module.running_mean)
+        init.ones_(module.running_var)
+        init.zeros_(module.num_batches_tracked)
+
+
+class EnhancerCNN(nn.Module):
     """CNN enhancer classifier: `CNNBackbone` -> Linear -> ReLU -> Dropout -> Linear.
 
     In training mode BatchNorm statistics include padded positions; enhscan trains on
     fixed-width windows, where there are none.
     """
 
-    config_class = CNNConfig
-    base_model_prefix = "cnn"
-    main_input_name = "input_ids"
-
     def __init__(self, config: CNNConfig):
-        super().__init__(config)
+        super().__init__()
+        self.config = config
+        self.add_modules(config)
+        self.apply(lambda module: init_weights(module, config.initializer_range))
+
+    def add_modules(self, config: CNNConfig) -> None:
+        """Create the submodules (shared with the transformers wrapper, which inits them)."""
         self.num_labels = config.num_labels
         self.cnn = CNNBackbone(config)
         self.dense = nn.Linear(2 * config.channels[-1], config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
-
-    @torch.no_grad()
-    def _init_weights(self, module: nn.Module) -> None:
-        std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv1d)):
-            init.normal_(module.weight, mean=0.0, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm1d):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-            # transformers 5 may build the model on the meta device: buffers need an init too.
-            init.zeros_(module.running_mean)
-            init.ones_(module.running_var)
-            init.zeros_(module.num_batches_tracked)
 
     def forward(
         self,
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
         labels: Tensor | None = None,
-    ) -> SequenceClassifierOutput:
+    ) -> ClassifierOutput:
         """Classify a batch.
 
         Args:
@@ -269,16 +271,12 @@ class EnhancerCNN(PreTrainedModel):
             attention_mask: [B, L] bool or 0/1, 1 on real bases (default all ones).
             labels: optional int64 [B] class ids, for a cross-entropy loss.
         Returns:
-            SequenceClassifierOutput with logits [B, M] (parameter or autocast dtype) and a
-            float32 scalar loss if labels were given.
+            ClassifierOutput with logits [B, M] (parameter or autocast dtype) and a float32
+            scalar loss if labels were given.
         """
         features = self.cnn(input_ids, attention_mask)
         logits = self.classifier(self.dropout(F.relu(self.dense(features))))
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.float(), labels.view(-1))
-        return SequenceClassifierOutput(loss=loss, logits=logits)
-
-
-AutoConfig.register("enhscan-cnn", CNNConfig, exist_ok=True)
-AutoModelForSequenceClassification.register(CNNConfig, EnhancerCNN, exist_ok=True)
+        return ClassifierOutput(logits=logits, loss=loss)

@@ -3,8 +3,9 @@
 DNABERT-2 is a BERT encoder without position embeddings. Positional information comes from an
 ALiBi bias added to the attention scores, and the feed-forward block is a gated-GELU MLP.
 This file re-implements the architecture with plain PyTorch (no remote code, no triton, no
-flash-attn) so it runs on CPU and CUDA in fp32 / bf16 / fp16, and uses
-`torch.nn.functional.scaled_dot_product_attention` for attention.
+flash-attn, no transformers) so it runs on CPU and CUDA in fp32 / bf16 / fp16, and uses
+`torch.nn.functional.scaled_dot_product_attention` for attention. Loading it never imports
+transformers; `enhscan.model.hf_interop` wraps it for transformers' Auto classes.
 
 Parameter names match the published DNABERT-2 checkpoints exactly, so their state dicts load
 directly (the masked-LM checkpoint lacks `bert.pooler.*` / `classifier.*` and carries extra
@@ -14,33 +15,30 @@ Shapes: B = batch, L = sequence length (tokens incl. [CLS]/[SEP]), H = hidden si
 nh = attention heads, hd = H // nh, I = intermediate size.
 """
 
+from __future__ import annotations
+
 import math
+from dataclasses import dataclass
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-    PreTrainedModel,
-)
-from transformers.modeling_outputs import MaskedLMOutput, SequenceClassifierOutput
+from torch.utils.checkpoint import checkpoint
 
-try:  # transformers >= 5: init functions that skip tensors already loaded from a checkpoint
-    from transformers import initialization as init
-except ImportError:  # pragma: no cover - older transformers
-    from torch.nn import init
+from enhscan.model.config import NetworkConfig
 
 __all__ = [
     "DNABert2Config",
     "DNABert2Model",
-    "DNABert2PreTrainedModel",
     "DNABert2ForSequenceClassification",
     "DNABert2ForMaskedLM",
+    "ClassifierOutput",
+    "MaskedLMOutput",
     "alibi_slopes",
     "alibi_bias",
     "attention_bias",
+    "init_weights",
     "probabilities",
 ]
 
@@ -60,18 +58,33 @@ MODEL_SIZES: dict[str, dict[str, int]] = {
 # Config
 
 
-class DNABert2Config(PretrainedConfig):
+class DNABert2Config(NetworkConfig):
     """Configuration of a DNABERT-2 model; defaults are those of DNABERT-2-117M.
 
     Accepts the original DNABERT-2 `config.json` as keyword arguments. Unknown keys are kept as
     attributes, except `auto_map` (dropped so nothing ever points at remote code) and
     `model_type` (always "dnabert2"). `alibi_starting_size` is kept for compatibility only: the
-    ALiBi bias is built for whatever length a batch has.
+    ALiBi bias is built for whatever length a batch has. `num_labels` (default 2),
+    `problem_type` and `id2label` are those of :class:`enhscan.model.config.NetworkConfig`.
     """
 
     model_type = "dnabert2"
+    architecture = "DNABert2ForSequenceClassification"
+    FIELDS = (
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+        "classifier_dropout",
+        "layer_norm_eps",
+        "type_vocab_size",
+        "initializer_range",
+        "alibi_starting_size",
+    )
 
-    # A plain __init__ (rather than transformers-5 dataclass fields) works on transformers 4 and 5.
     def __init__(
         self,
         vocab_size: int = 4096,
@@ -94,8 +107,6 @@ class DNABert2Config(PretrainedConfig):
                 f"hidden_size ({hidden_size}) must be a multiple of "
                 f"num_attention_heads ({num_attention_heads})"
             )
-        kwargs.pop("auto_map", None)
-        kwargs.pop("model_type", None)  # the original config says "bert"; never shadow ours
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
@@ -111,7 +122,7 @@ class DNABert2Config(PretrainedConfig):
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
     @classmethod
-    def from_size(cls, name: str, **overrides) -> "DNABert2Config":
+    def from_size(cls, name: str, **overrides) -> DNABert2Config:
         """Config for a named shape ("tiny", "small", "base"); `overrides` win over the preset."""
         if name not in MODEL_SIZES:
             raise ValueError(
@@ -314,9 +325,9 @@ class DNABert2Encoder(nn.Module):
         super().__init__()
         self.n_heads = config.num_attention_heads
         self.layer = nn.ModuleList(DNABert2Layer(config) for _ in range(config.num_hidden_layers))
-        # Set by PreTrainedModel.activation_checkpointing_enable() / gradient_checkpointing_enable()
+        # Recompute each layer's activations in the backward pass instead of keeping them:
+        # set by `gradient_checkpointing_enable()` (transformers sets it the same way).
         self.gradient_checkpointing = False
-        self._gradient_checkpointing_func = None
 
     def forward(self, x: Tensor, attention_mask: Tensor | None, first_only: bool = False) -> Tensor:
         """Run the layers.
@@ -338,7 +349,7 @@ class DNABert2Encoder(nn.Module):
         for i, layer in enumerate(self.layer):
             only = first_only and i == last
             if self.gradient_checkpointing and self.training:
-                x = self._gradient_checkpointing_func(layer.__call__, x, attn_bias, only)
+                x = checkpoint(layer, x, attn_bias, only, use_reentrant=False)
             else:
                 x = layer(x, attn_bias, only)
         return x
@@ -392,37 +403,63 @@ class DNABert2Model(nn.Module):
 
 
 # -----------------------------------------------------------------------------
-# transformers integration
+# Heads
 
 
-class DNABert2PreTrainedModel(PreTrainedModel):
-    """Weight init and transformers plumbing shared by DNABERT-2 heads (`self.bert` backbone)."""
+@dataclass
+class ClassifierOutput:
+    """What a classifier returns: logits [B, num_labels], and a scalar loss given labels."""
 
-    config_class = DNABert2Config
-    base_model_prefix = "bert"
-    supports_gradient_checkpointing = True
-    _no_split_modules = ["DNABert2Layer"]
-    # Attention always goes through SDPA; declaring it keeps transformers' attn checks happy.
-    _supports_sdpa = True
+    logits: Tensor
+    loss: Tensor | None = None
 
-    @torch.no_grad()
-    def _init_weights(self, module: nn.Module) -> None:
-        std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
-            init.normal_(module.weight, mean=0.0, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            init.normal_(module.weight, mean=0.0, std=std)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
+
+@dataclass
+class MaskedLMOutput:
+    """What the masked-LM returns: logits ([N, V] or [B, L, V]) and, given labels, the loss."""
+
+    logits: Tensor
+    loss: Tensor | None = None
+
+
+@torch.no_grad()
+def init_weights(module: nn.Module, std: float, init: ModuleType = nn.init) -> None:
+    """BERT's initialisation of one module: normal(0, std) weights, zero biases, unit norms.
+
+    ``init`` is the namespace of init functions: torch's, or transformers' own (which skip
+    tensors already loaded from a checkpoint).
+    """
+    if isinstance(module, nn.Linear):
+        init.normal_(module.weight, mean=0.0, std=std)
+        if module.bias is not None:
             init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        init.normal_(module.weight, mean=0.0, std=std)
+    elif isinstance(module, nn.LayerNorm):
+        init.ones_(module.weight)
+        init.zeros_(module.bias)
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.bert.embeddings.word_embeddings
 
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.bert.embeddings.word_embeddings = value
+class DNABert2ForSequenceClassification(nn.Module):
+    """DNABERT-2 with a linear head on the pooled [CLS] output; freshly initialised weights."""
+
+    def __init__(self, config: DNABert2Config):
+        super().__init__()
+        self.config = config
+        self.add_modules(config)
+        self.apply(lambda module: init_weights(module, config.initializer_range))
+
+    def add_modules(self, config: DNABert2Config) -> None:
+        """Create the submodules (shared with the transformers wrapper, which inits them)."""
+        self.num_labels = config.num_labels
+        self.bert = DNABert2Model(config)
+        p = config.classifier_dropout
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def gradient_checkpointing_enable(self) -> None:
+        """Recompute layer activations in the backward pass: less memory, more time."""
+        self.bert.encoder.gradient_checkpointing = True
 
     def embed(
         self,
@@ -438,22 +475,6 @@ class DNABert2PreTrainedModel(PreTrainedModel):
         hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
         return hidden
 
-
-class DNABert2ForSequenceClassification(DNABert2PreTrainedModel):
-    """DNABERT-2 with a linear head on the pooled [CLS] output."""
-
-    # The DNABERT-2 masked-LM checkpoint carries its MLM head; it is expected to be unused here.
-    _keys_to_ignore_on_load_unexpected = [r"^cls\.predictions\."]
-
-    def __init__(self, config: DNABert2Config):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.bert = DNABert2Model(config)
-        p = config.classifier_dropout
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
-
     def forward(
         self,
         input_ids: Tensor,
@@ -461,7 +482,7 @@ class DNABert2ForSequenceClassification(DNABert2PreTrainedModel):
         token_type_ids: Tensor | None = None,
         labels: Tensor | None = None,
         first_only: bool = False,
-    ) -> SequenceClassifierOutput:
+    ) -> ClassifierOutput:
         """Classify a batch.
 
         Args:
@@ -474,12 +495,12 @@ class DNABert2ForSequenceClassification(DNABert2PreTrainedModel):
             first_only: skip the last layer's outputs for every token but [CLS], which alone
                 feeds the head: same logits (to float rounding), less work. Scanning sets it.
         Returns:
-            SequenceClassifierOutput with logits [B, num_labels] and a scalar loss if labels.
+            ClassifierOutput with logits [B, num_labels] and a scalar loss if labels.
         """
         _, pooled = self.bert(input_ids, attention_mask, token_type_ids, first_only)
         logits = self.classifier(self.dropout(pooled))
         loss = self._loss(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return ClassifierOutput(logits=logits, loss=loss)
 
     def _loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         problem = self.config.problem_type
@@ -521,7 +542,7 @@ class DNABert2MLMHeads(nn.Module):
         self.predictions = DNABert2LMPredictionHead(config)
 
 
-class DNABert2ForMaskedLM(DNABert2PreTrainedModel):
+class DNABert2ForMaskedLM(nn.Module):
     """DNABERT-2 with its masked-language-model head, for pretraining.
 
     The state dict has the names of the DNABERT-2 masked-LM checkpoint: `bert.*` (no pooler)
@@ -530,13 +551,17 @@ class DNABert2ForMaskedLM(DNABert2PreTrainedModel):
     """
 
     def __init__(self, config: DNABert2Config):
-        super().__init__(config)
+        super().__init__()
+        self.config = config
         self.bert = DNABert2Model(config, add_pooling_layer=False)
         self.cls = DNABert2MLMHeads(config)
-        self.post_init()
-        # Tied by hand (not through transformers' tying machinery, which differs between v4
-        # and v5): one matrix embeds tokens and scores them.
+        self.apply(lambda module: init_weights(module, config.initializer_range))
+        # One matrix embeds tokens and scores them.
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+
+    def gradient_checkpointing_enable(self) -> None:
+        """Recompute layer activations in the backward pass: less memory, more time."""
+        self.bert.encoder.gradient_checkpointing = True
 
     def forward(
         self,
@@ -562,7 +587,7 @@ class DNABert2ForMaskedLM(DNABert2PreTrainedModel):
         scored = labels != -100
         logits = self.cls.predictions(hidden[scored])
         loss = F.cross_entropy(logits.float(), labels[scored])
-        return MaskedLMOutput(loss=loss, logits=logits)
+        return MaskedLMOutput(logits=logits, loss=loss)
 
 
 def probabilities(logits: Tensor, positive_index: int = 1) -> Tensor:
@@ -575,9 +600,3 @@ def probabilities(logits: Tensor, positive_index: int = 1) -> Tensor:
     if logits.shape[-1] == 1:
         return torch.sigmoid(logits[..., 0])
     return torch.softmax(logits, dim=-1)[..., positive_index]
-
-
-AutoConfig.register("dnabert2", DNABert2Config, exist_ok=True)
-AutoModelForSequenceClassification.register(
-    DNABert2Config, DNABert2ForSequenceClassification, exist_ok=True
-)

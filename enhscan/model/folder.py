@@ -3,7 +3,7 @@
 Layout::
 
     model_dir/
-      config.json        architecture (a transformers PretrainedConfig)
+      config.json        architecture (enhscan.model.config; transformers reads it too)
       model.safetensors  weights (a DNABERT-2 folder's pytorch_model.bin is read too)
       tokenizer.json     the tokenizers BPE tokenizer (DNABERT-2 family; the CNN has none)
       enhscan.json       ModelMetadata: family, window, labels, call threshold, provenance, metrics
@@ -198,13 +198,8 @@ def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    from transformers.utils import logging as hf_logging
-
-    bar_was_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # transformers' "Writing model shards" bar is noise here
     try:
-        classifier.network.save_pretrained(tmp, safe_serialization=True)
-        os.chmod(tmp / "model.safetensors", 0o644)
+        _save_network(classifier.network, tmp)
         tokenizer_json = getattr(classifier.encoder, "tokenizer_json", None)
         if tokenizer_json is not None:
             (tmp / "tokenizer.json").write_text(tokenizer_json)
@@ -223,11 +218,31 @@ def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
             os.replace(tmp / name, out_dir / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        if bar_was_on:
-            hf_logging.enable_progress_bar()
     classifier.path = out_dir
     classifier.identity = _file_sha256(out_dir / "model.safetensors")
     return out_dir
+
+
+def _save_network(network: torch.nn.Module, folder: Path) -> None:
+    """Write ``network``'s ``config.json`` and ``model.safetensors`` into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if hasattr(network, "save_pretrained"):  # a transformers model (DNABERT k-mer, hf family)
+        from transformers.utils import logging as hf_logging
+
+        bar_was_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # its "Writing model shards" bar is noise here
+        try:
+            network.save_pretrained(folder, safe_serialization=True)
+        finally:
+            if bar_was_on:
+                hf_logging.enable_progress_bar()
+    else:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        network.config.to_json_file(folder / "config.json")
+    os.chmod(folder / "model.safetensors", 0o644)
 
 
 def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Classifier:
