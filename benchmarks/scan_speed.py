@@ -8,6 +8,8 @@ processes, checks the two agree window by window (fp32: within 1e-4), and prints
 
 - windows/s of both, end to end (process start to exit) and in the scan loop alone, and
   their ratios;
+- each figure as the median of ``--repeats`` interleaved rounds, with the loop ratio's range
+  over the rounds (this shared virtual machine's speed moves between minutes);
 - the model FLOP/s enhscan achieved (a full forward at each window's real token count) as a
   fraction of the machine's measured matmul peak;
 - the hg38 projection: 14.5 million windows at stride 200, 2.9 million at stride 1000;
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import click
@@ -76,7 +79,7 @@ def run_timed(command: list[str]) -> tuple[float, str]:
     return time.perf_counter() - began, done.stdout
 
 
-def enhscan_scan(fasta: Path, model: Path, out: Path, device: str, extra: list[str]) -> dict:
+def enhscan_scan(fasta: Path, model: Path, out: Path, *, device: str, extra: list[str]) -> dict:
     command = genome_command(
         fasta, out, "--model", str(model), "--device", device, "--threshold", "0.5", *extra
     )
@@ -136,7 +139,14 @@ def token_counts(model: Path, fasta: Path, stride: int) -> tuple[dict, np.ndarra
 )
 @click.option("--stride", type=int, default=200, show_default=True)
 @click.option("--quantize/--no-quantize", default=True, help="Also time --quantize on CPU.")
-def main(device: str, windows: str, stride: int, quantize: bool) -> None:
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Runs of each scanner, interleaved (the order turns each round); medians are shown.",
+)
+def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -> None:
     import torch
 
     from enhscan.model import default_model_path, new_classifier, save_classifier
@@ -156,19 +166,30 @@ def main(device: str, windows: str, stride: int, quantize: bool) -> None:
             fasta = write_region(tmp, int(count), stride, 1000)
             config, tokens = token_counts(model, fasta, stride)
             flops = forward_flops(config, tokens)
-            naive = naive_scan(fasta, model, tmp / f"naive_{size}.tsv", device)
-            ours = enhscan_scan(fasta, model, tmp / f"enhscan_{size}", device, [])
-            diff = compare(tmp / f"naive_{size}.tsv", tmp / f"enhscan_{size}" / "scores.bw")
-            assert naive["windows"] == ours["windows"], (naive, ours)
-            rows.append((size, "enhscan", ours, diff, flops))
-            rows.append((size, "naive", naive, 0.0, flops))
-            inv = enhscan_scan(fasta, model, tmp / f"inv_{size}", device, ["--batch-invariant"])
-            idiff = compare(tmp / f"naive_{size}.tsv", tmp / f"inv_{size}" / "scores.bw")
-            rows.append((size, "enhscan --batch-inv", inv, idiff, flops))
+            ours = partial(enhscan_scan, fasta, model, device=device)
+            scanners = {
+                "naive": lambda out, fasta=fasta, model=model: naive_scan(
+                    fasta, model, out.with_suffix(".tsv"), device
+                ),
+                "enhscan": partial(ours, extra=[]),
+                "enhscan --batch-inv": partial(ours, extra=["--batch-invariant"]),
+            }
             if quantize and device == "cpu":
-                q = enhscan_scan(fasta, model, tmp / f"int8_{size}", device, ["--quantize"])
-                qdiff = compare(tmp / f"naive_{size}.tsv", tmp / f"int8_{size}" / "scores.bw")
-                rows.append((size, "enhscan --quantize", q, qdiff, flops))
+                scanners["enhscan --quantize"] = partial(ours, extra=["--quantize"])
+            # Interleaved rounds, the order turning each round, so that a slow spell of a
+            # shared machine falls on every scanner alike rather than on one.
+            runs: dict[str, list[dict]] = {who: [] for who in scanners}
+            order = list(scanners)
+            for round_ in range(repeats):
+                for who in order[round_ % len(order) :] + order[: round_ % len(order)]:
+                    out = tmp / f"{size}_{who.replace(' ', '_')}_{round_}"
+                    runs[who].append(scanners[who](out))
+            naive_tsv = tmp / f"{size}_naive_0.tsv"
+            for who, measured in runs.items():
+                assert {m["windows"] for m in measured} == {runs["naive"][0]["windows"]}
+                bigwig = tmp / f"{size}_{who.replace(' ', '_')}_0" / "scores.bw"
+                diff = 0.0 if who == "naive" else compare(naive_tsv, bigwig)
+                rows.append((size, who, measured, diff, flops))
             print(f"... {size}: done", file=sys.stderr)
 
     print(
@@ -182,22 +203,28 @@ def main(device: str, windows: str, stride: int, quantize: bool) -> None:
     )
     header = (
         f"{'model':8} {'scanner':19} {'windows':>7} {'wall s':>7} {'win/s e2e':>9} "
-        f"{'win/s loop':>10} {'x naive e2e':>11} {'x naive loop':>12} {'max |diff|':>10} "
+        f"{'win/s loop':>10} {'x naive e2e':>11} {'x naive loop':>12} {'by round':>12} "
+        f"{'max |diff|':>10} "
         f"{'% peak':>6} {'hg38 s200':>10} {'hg38 s1000':>10}"
     )
     print(header)
-    naive_rates = {r[0]: r[2] for r in rows if r[1] == "naive"}
-    for size, who, m, diff, flops in rows:
-        e2e, loop = m["windows"] / m["wall"], m["windows"] / m["loop"]
-        base = naive_rates[size]
-        x_e2e = e2e / (base["windows"] / base["wall"])
-        x_loop = loop / (base["windows"] / base["loop"])
-        share = flops / m["loop"] / peak
+    naive_runs = {r[0]: r[2] for r in rows if r[1] == "naive"}
+    for size, who, measured, diff, flops in rows:
+        windows_ = measured[0]["windows"]
+        wall = float(np.median([m["wall"] for m in measured]))
+        loop_s = float(np.median([m["loop"] for m in measured]))
+        e2e, loop = windows_ / wall, windows_ / loop_s
+        base = naive_runs[size]
+        x_e2e = float(np.median([b["wall"] for b in base])) / wall
+        x_loop = float(np.median([b["loop"] for b in base])) / loop_s
+        # the ratio within each round, to show how far the machine moved between rounds
+        rounds = [b["loop"] / m["loop"] for b, m in zip(base, measured, strict=True)]
+        share = flops / loop_s / peak
         proj = {s: n / loop / 60 for s, n in HG38_WINDOWS.items()}
         print(
-            f"{size:8} {who:19} {m['windows']:7,} {m['wall']:7.1f} {e2e:9.1f} {loop:10.1f} "
-            f"{x_e2e:11.2f} {x_loop:12.2f} {diff:10.2g} {share:6.1%} "
-            f"{proj[200]:8,.0f} m {proj[1000]:8,.0f} m"
+            f"{size:8} {who:19} {windows_:7,} {wall:7.1f} {e2e:9.1f} {loop:10.1f} "
+            f"{x_e2e:11.2f} {x_loop:12.2f} {min(rounds):6.2f}-{max(rounds):<5.2f} {diff:10.2g} "
+            f"{share:6.1%} {proj[200]:8,.0f} m {proj[1000]:8,.0f} m"
         )
 
 
