@@ -19,7 +19,7 @@ from enhscan.model.cnn import (
     one_hot,
 )
 from enhscan.model.encoding import pad_batch
-from enhscan.model.folder import _save_network
+from enhscan.model.folder import save_network
 from enhscan.model.hf_interop import CNNHFConfig, EnhancerCNNHF
 
 LENGTHS = [37, 250, 999, 1000, 1003]
@@ -194,7 +194,7 @@ def test_save_and_from_pretrained_roundtrip(tmp_path: Path) -> None:
     ids, mask = batch(["ACGTTGCA" * 20, "GATAAGATAAN"])
     with torch.no_grad():
         before = model(ids, mask).logits
-    _save_network(model, tmp_path)
+    save_network(model, tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model_type"] == "enhscan-cnn" and saved["channels"] == [16, 16]
 

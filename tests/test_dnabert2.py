@@ -18,7 +18,7 @@ from enhscan.model.dnabert2 import (
     attention_bias,
     probabilities,
 )
-from enhscan.model.folder import _save_network
+from enhscan.model.folder import save_network
 from enhscan.model.hf_interop import DNABert2HFConfig, DNABert2HFForSequenceClassification
 
 CLS, SEP, PAD = 1, 2, 3
@@ -307,7 +307,7 @@ def test_save_and_from_pretrained_roundtrip(tmp_path: Path) -> None:
     ids, mask = pad_batch(random_sequences([20, 9], seed=6))
     with torch.no_grad():
         before = model(ids, mask).logits
-    _save_network(model, tmp_path)
+    save_network(model, tmp_path)
     assert (tmp_path / "model.safetensors").exists()
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model_type"] == "dnabert2" and "auto_map" not in saved

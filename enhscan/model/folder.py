@@ -199,7 +199,7 @@ def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
     tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _save_network(classifier.network, tmp)
+        save_network(classifier.network, tmp)
         tokenizer_json = getattr(classifier.encoder, "tokenizer_json", None)
         if tokenizer_json is not None:
             (tmp / "tokenizer.json").write_text(tokenizer_json)
@@ -223,8 +223,11 @@ def save_classifier(classifier: Classifier, out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
-def _save_network(network: torch.nn.Module, folder: Path) -> None:
-    """Write ``network``'s ``config.json`` and ``model.safetensors`` into ``folder``."""
+def save_network(network: torch.nn.Module, folder: Path) -> None:
+    """Write ``network``'s ``config.json`` and ``model.safetensors`` into ``folder``.
+
+    The weights go to a temporary name first, so a ``model.safetensors`` is always whole.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     if hasattr(network, "save_pretrained"):  # a transformers model (DNABERT k-mer, hf family)
         from transformers.utils import logging as hf_logging
@@ -239,8 +242,11 @@ def _save_network(network: torch.nn.Module, folder: Path) -> None:
     else:
         from safetensors.torch import save_file
 
-        state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        # safetensors refuses tensors that share memory (the masked-LM's tied decoder): copies.
+        state = {k: v.detach().cpu().clone().contiguous() for k, v in network.state_dict().items()}
+        partial = folder / ".model.safetensors.partial"
+        save_file(state, str(partial), metadata={"format": "pt"})
+        os.replace(partial, folder / "model.safetensors")
         network.config.to_json_file(folder / "config.json")
     os.chmod(folder / "model.safetensors", 0o644)
 

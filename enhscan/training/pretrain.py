@@ -27,7 +27,7 @@ from enhscan.errors import EnhscanError
 from enhscan.io.atomic import write_json
 from enhscan.io.fasta import Genome, open_genomes
 from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
-from enhscan.model.folder import METADATA_NAME, ModelMetadata
+from enhscan.model.folder import METADATA_NAME, ModelMetadata, save_network
 from enhscan.processes import on_cpu
 from enhscan.sequence import count_non_acgt
 from enhscan.training.trainer import (
@@ -362,15 +362,7 @@ def _tokenizer(
 def _write_folder(
     model, encoder: BpeEncoder, out_dir: Path, arch: str, settings: PretrainSettings, summary: dict
 ) -> None:
-    from safetensors.torch import save_file
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # safetensors refuses tensors that share memory (the tied decoder): store copies.
-    state = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
-    tmp = out_dir / ".model.safetensors.partial"
-    save_file(state, str(tmp))
-    os.replace(tmp, out_dir / "model.safetensors")
-    model.config.to_json_file(str(out_dir / "config.json"))
+    save_network(model, out_dir)
     (out_dir / "tokenizer.json").write_text(encoder.tokenizer_json)
     metadata = ModelMetadata(
         window=settings.seq_bases,
