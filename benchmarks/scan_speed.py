@@ -13,7 +13,11 @@ processes, checks the two agree window by window (fp32: within 1e-4), and prints
 - the model FLOP/s enhscan achieved (a full forward at each window's real token count) as a
   fraction of the machine's measured matmul peak;
 - the hg38 projection: 14.5 million windows at stride 200, 2.9 million at stride 1000;
-- on the CPU, enhscan with --quantize (int8) as well, with how far its scores move.
+- on the CPU, enhscan with --quantize (int8) and with --dtype bf16 as well, with how far
+  their scores move;
+- from enhscan's run record, the share of the scan loop the model spent waiting for
+  tokenized input, and the reader's tokenizing rate (windows/s, on all the cores it sees):
+  whether tokenizing ever held the model back.
 
     python benchmarks/scan_speed.py [--device cpu|cuda] [--windows default=3000,base=128]
 
@@ -85,7 +89,14 @@ def enhscan_scan(fasta: Path, model: Path, out: Path, *, device: str, extra: lis
     )
     wall, _ = run_timed(command)
     record = json.loads((out / "run.json").read_text())
-    return {"wall": wall, "windows": record["windows"]["scored"], "loop": record["scan_seconds"]}
+    stages = record["stages"]
+    return {
+        "wall": wall,
+        "windows": record["windows"]["scored"],
+        "loop": record["scan_seconds"],
+        "wait": stages["input_wait_seconds"] / record["scan_seconds"],
+        "tokenize": record["windows"]["scored"] / max(stages["tokenize_seconds"], 1e-9),
+    }
 
 
 def naive_scan(fasta: Path, model: Path, out: Path, device: str) -> dict:
@@ -138,7 +149,11 @@ def token_counts(model: Path, fasta: Path, stride: int) -> tuple[dict, np.ndarra
     help="Windows per model size (size=count, comma-separated).",
 )
 @click.option("--stride", type=int, default=200, show_default=True)
-@click.option("--quantize/--no-quantize", default=True, help="Also time --quantize on CPU.")
+@click.option(
+    "--quantize/--no-quantize",
+    default=True,
+    help="Also time --quantize and --dtype bf16 on the CPU.",
+)
 @click.option(
     "--repeats",
     type=click.IntRange(min=1),
@@ -176,6 +191,9 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
             }
             if quantize and device == "cpu":
                 scanners["enhscan --quantize"] = partial(ours, extra=["--quantize"])
+                scanners["enhscan --dtype bf16"] = partial(ours, extra=["--dtype", "bf16"])
+            if device != "cpu":  # measured on the CPU to gain nothing (benchmarks/README.md)
+                scanners["enhscan --compile"] = partial(ours, extra=["--compile"])
             # Interleaved rounds, the order turning each round, so that a slow spell of a
             # shared machine falls on every scanner alike rather than on one.
             runs: dict[str, list[dict]] = {who: [] for who in scanners}
@@ -202,10 +220,10 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
         f"({'bf16' if device.startswith('cuda') else 'fp32'})"
     )
     header = (
-        f"{'model':8} {'scanner':19} {'windows':>7} {'wall s':>7} {'win/s e2e':>9} "
+        f"{'model':8} {'scanner':20} {'windows':>7} {'wall s':>7} {'win/s e2e':>9} "
         f"{'win/s loop':>10} {'x naive e2e':>11} {'x naive loop':>12} {'by round':>12} "
         f"{'max |diff|':>10} "
-        f"{'% peak':>6} {'hg38 s200':>10} {'hg38 s1000':>10}"
+        f"{'% peak':>6} {'wait %':>6} {'tok win/s':>9} {'hg38 s200':>10} {'hg38 s1000':>10}"
     )
     print(header)
     naive_runs = {r[0]: r[2] for r in rows if r[1] == "naive"}
@@ -219,12 +237,18 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
         x_loop = float(np.median([b["loop"] for b in base])) / loop_s
         # the ratio within each round, to show how far the machine moved between rounds
         rounds = [b["loop"] / m["loop"] for b, m in zip(base, measured, strict=True)]
-        share = flops / loop_s / peak
+        share = f"{flops / loop_s / peak:.1%}"
+        if "quantize" in who or "bf16" in who:  # not fp32: a share of the fp32 peak misleads
+            share = "(int8)" if "quantize" in who else "(bf16)"
         proj = {s: n / loop / 60 for s, n in HG38_WINDOWS.items()}
+        wait, tok = "-", "-"
+        if "wait" in measured[0]:
+            wait = f"{np.median([m['wait'] for m in measured]):.1%}"
+            tok = f"{np.median([m['tokenize'] for m in measured]):,.0f}"
         print(
-            f"{size:8} {who:19} {windows_:7,} {wall:7.1f} {e2e:9.1f} {loop:10.1f} "
+            f"{size:8} {who:20} {windows_:7,} {wall:7.1f} {e2e:9.1f} {loop:10.1f} "
             f"{x_e2e:11.2f} {x_loop:12.2f} {min(rounds):6.2f}-{max(rounds):<5.2f} {diff:10.2g} "
-            f"{share:6.1%} {proj[200]:8,.0f} m {proj[1000]:8,.0f} m"
+            f"{share:>6} {wait:>6} {tok:>9} {proj[200]:8,.0f} m {proj[1000]:8,.0f} m"
         )
 
 

@@ -3,6 +3,10 @@
 A short calibration scores windows sampled evenly across the planned scan (so a genome that
 starts with megabases of N still gives a fair sample), after one warm-up batch, and scales the
 measured rate to the whole plan. Nothing is written.
+
+Tokenizing and the model are timed apart, because a scan overlaps them (see
+:mod:`enhscan.stream`): on a GPU the slower of the two sets the pace, and the projection says
+which; on the CPU they share the cores, so their times add up.
 """
 
 from __future__ import annotations
@@ -42,9 +46,14 @@ class Projection:
         windows: windows the scan would tile.
         sampled: windows sampled for the calibration.
         sampled_skipped_n: of those, how many the N filter would skip.
-        windows_per_second: measured scoring rate (tokenizing and model; no file I/O).
+        windows_per_second: the scan's expected rate, tokenizing and model together (no file
+            I/O): see :func:`pipeline_rate`.
         projected_seconds: windows expected to be scored / rate.
-        device, dtype, batch_size, quantize, rc: how the calibration (and the scan) runs.
+        device, dtype, batch_size, quantize, rc, compiled: how the calibration (and the
+            scan) runs.
+        tokenize_windows_per_second: tokenizing and batching alone, on ``cpu_cores`` cores.
+        model_windows_per_second: the model alone.
+        cpu_cores: CPU cores this process may use.
     """
 
     chromosomes: int
@@ -59,6 +68,16 @@ class Projection:
     batch_size: int
     quantize: bool
     rc: str | None = None
+    compiled: bool = False
+    tokenize_windows_per_second: float = float("nan")
+    model_windows_per_second: float = float("nan")
+    cpu_cores: int = 1
+
+    @property
+    def pace_setter(self) -> str:
+        """``tokenizing`` when tokenizing is slower than the model, else ``model``."""
+        slower = self.tokenize_windows_per_second < self.model_windows_per_second
+        return "tokenizing" if slower else "model"
 
 
 def project_scan(
@@ -85,7 +104,8 @@ def project_scan(
             plan = plan_scan(genome, window, settings.stride, settings.chroms, regions, exclude)
             n_sample = scorer.batch_size * (CALIBRATION_BATCHES + 1)
             seqs, skipped = sample_windows(genome, plan, n_sample, settings.max_n)
-    rate = calibrate(scorer, seqs, settings.rc)
+    tokenize_rate, model_rate = calibrate(scorer, seqs, settings.rc)
+    rate = pipeline_rate(tokenize_rate, model_rate, scorer.device.type != "cpu")
     expected = plan.n_windows * (1 - skipped / max(len(seqs) + skipped, 1))
     return Projection(
         chromosomes=len(plan.stretches),
@@ -100,6 +120,10 @@ def project_scan(
         batch_size=scorer.batch_size,
         quantize=scorer.quantized,
         rc=settings.rc,
+        compiled=scorer.compiled,
+        tokenize_windows_per_second=tokenize_rate,
+        model_windows_per_second=model_rate,
+        cpu_cores=cpu_cores(),
     )
 
 
@@ -132,15 +156,43 @@ def sample_windows(genome: Genome, plan: ScanPlan, n: int, max_n: int) -> tuple[
     return seqs, skipped
 
 
-def calibrate(scorer: WindowScorer, seqs: list[str], rc: str | None = None) -> float:
-    """Windows per second for ``seqs`` (tokenizing included, both strands with ``rc``), after
-    one warm-up batch."""
+def calibrate(scorer: WindowScorer, seqs: list[str], rc: str | None = None) -> tuple[float, float]:
+    """Windows per second for ``seqs``, after one warm-up batch: (tokenizing and batching
+    alone, the model alone). With ``rc`` both strands are prepared and scored, as in a scan.
+    Both are NaN when there is nothing to time."""
     warm, timed = seqs[: scorer.batch_size], seqs[scorer.batch_size :]
     if not warm:
-        return float("nan")
+        return float("nan"), float("nan")
     scorer.score(warm, rc=rc)
     if not timed:
         timed = warm
+    if rc is not None:
+        from enhscan.sequence import reverse_complement
+
+        timed = [*timed, *(reverse_complement(s) for s in timed)]
     began = time.perf_counter()
-    scorer.score(timed, rc=rc)
-    return len(timed) / (time.perf_counter() - began)
+    batches = scorer.prepare(timed)
+    prepared = time.perf_counter()
+    scorer.run(batches, len(timed))
+    ran = time.perf_counter()
+    windows = len(timed) / (2 if rc is not None else 1)
+    return windows / max(prepared - began, 1e-9), windows / max(ran - prepared, 1e-9)
+
+
+def pipeline_rate(tokenize: float, model: float, separate_device: bool) -> float:
+    """Windows/s of a scan whose stages run at ``tokenize`` and ``model`` windows/s alone.
+
+    With the model on a GPU (``separate_device``) the two overlap and the slower sets the
+    pace; on the CPU they take turns on the same cores, so their times add up.
+    """
+    if separate_device:
+        return min(tokenize, model)
+    return 1.0 / (1.0 / tokenize + 1.0 / model)
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1

@@ -121,6 +121,10 @@ class WindowScorer:
             batch-mates, to the last bit: batches hold windows of one token count only (no
             padding), and every matrix multiply runs in blocks of a fixed number of rows
             (:func:`row_tiled_linears`). Costs some speed (measured in benchmarks/).
+        compile: run the network through ``torch.compile`` (dynamic shapes, so batches of
+            any size and token count share the compiled code). Compiling takes from seconds
+            to a minute at start-up, done here on a probe batch; scores change in the last
+            bits only. Not with ``quantize`` or ``batch_invariant``.
     """
 
     def __init__(
@@ -131,9 +135,13 @@ class WindowScorer:
         batch_size: int | None = None,
         quantize: bool = False,
         batch_invariant: bool = False,
+        compile: bool = False,
     ):
         if batch_size is not None and batch_size <= 0:
             raise ValueError("batch_size must be positive")
+        if compile and (quantize or batch_invariant):
+            other = "--quantize" if quantize else "--batch-invariant"
+            raise EnhscanError(f"--compile cannot be combined with {other}; drop one of them")
         self.classifier = classifier
         self.device = torch.device(device)
         self.dtype = dtype
@@ -145,6 +153,7 @@ class WindowScorer:
         # DNABERT-2 classifiers read only [CLS] of the last layer; let them skip the rest.
         self._forward_kwargs = {"first_only": True} if _takes_first_only(self.network) else {}
         self._pin = self.device.type == "cuda"
+        self._model = self.network
         if batch_size is None:
             batch_size = (
                 self._batch_size_from_memory()
@@ -152,6 +161,10 @@ class WindowScorer:
                 else default_batch_size(self.device, self.network)
             )
         self.batch_size = batch_size
+        self.compiled = compile
+        if compile:
+            self._model = torch.compile(self.network, dynamic=True)
+            self._compile_now()
 
     def _autocast(self):
         if self.dtype == torch.float32:
@@ -238,7 +251,7 @@ class WindowScorer:
     def _probabilities(self, ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         from enhscan.model.dnabert2 import probabilities
 
-        logits = self.network(input_ids=ids, attention_mask=mask, **self._forward_kwargs).logits
+        logits = self._model(input_ids=ids, attention_mask=mask, **self._forward_kwargs).logits
         return probabilities(logits, self.classifier.metadata.positive_index)
 
     # -- both -------------------------------------------------------------------------------
@@ -265,6 +278,28 @@ class WindowScorer:
     def score_encoded(self, encoded: Sequence[np.ndarray]) -> np.ndarray:
         """Like :meth:`score`, for sequences already encoded (int64 token id arrays)."""
         return self.run(self.prepare_encoded(encoded), len(encoded))
+
+    def _compile_now(self) -> None:
+        """Compile on two probe batches, one with padding and one without (each its own
+        graph), so the cost falls at start-up and a machine that cannot compile (no C++
+        compiler for the CPU, no Triton for the GPU) fails here, in one line."""
+        rng = np.random.default_rng(0)
+        window = self.classifier.metadata.window
+        probes = ["".join(rng.choice(list("ACGT"), size=window - shift)) for shift in (0, 50)]
+        encoded = self.classifier.encoder.encode(probes)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for batch in self.prepare_encoded([encoded[0], encoded[0]]):
+                    self.run([batch], 2)
+                self.run(self.prepare_encoded(encoded), 2)
+        except EnhscanError:
+            raise
+        except Exception as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise EnhscanError(
+                f"--compile failed on this machine ({first[:200]}); drop --compile"
+            ) from err
 
     def _batch_size_from_memory(self) -> int:
         """Measure one window's activation memory with a probe batch, then fill half the

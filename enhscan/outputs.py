@@ -212,11 +212,13 @@ def run_record(
     processes: int,
     shards: dict,
     browser: dict,
+    stages: dict,
 ) -> dict:
     """The run record (``run.json``): what ran, on what, how long, and what came out.
 
     ``scored_now``: windows scored by this run (a resumed run found the others done);
-    ``processes``, ``shards`` and ``browser`` (the browser files written) go in as given.
+    ``processes``, ``shards``, ``browser`` (the browser files written) and ``stages`` (the
+    main process's :meth:`~enhscan.stream.StageTimes.record`) go in as given.
     """
     wall = time.time() - started
     scored = sum(r.scored for r in results.values())
@@ -232,6 +234,7 @@ def run_record(
         "scan_windows_per_second": (
             round(scored_now / scan_seconds, 2) if scan_seconds > 0 else None
         ),
+        "stages": stages,
         "genome": {
             "path": str(Path(genome.path).resolve()),
             "file_bytes": Path(genome.path).stat().st_size,
@@ -263,6 +266,7 @@ def run_record(
             "quantize": settings.quantize,
             "rc": settings.rc,
             "batch_invariant": settings.batch_invariant,
+            "compile": settings.compile,
         },
         "windows": {
             "total": sum(r.windows for r in results.values()),

@@ -64,6 +64,7 @@ class ScanSettings:
         quantize: int8 dynamic quantization of the model's Linear layers (CPU only).
         batch_invariant: scores identical to the last bit whatever the batch size (see
             :class:`enhscan.engine.WindowScorer`); slower.
+        compile: run the model through ``torch.compile`` (compiled at start-up).
         chunk_bases: bases read from the genome at a time.
         rc: also score each window's reverse complement and keep the ``mean`` or the ``max``
             of the two strands (twice the work); None scores the forward strand only.
@@ -96,6 +97,7 @@ class ScanSettings:
     dtype: str = "auto"
     quantize: bool = False
     batch_invariant: bool = False
+    compile: bool = False
     chunk_bases: int = 1_000_000
     force: bool = False
     progress: bool = True
@@ -244,7 +246,7 @@ def scan_genome(
         finished = set(done)
         pending = [s for s in shards if s.index not in finished]
         scan_began = time.time()
-        score_shards(
+        stages = score_shards(
             genome, plan, pending[procs.rank :: procs.world], scorer, store, settings, procs
         )
         procs.wait_for_everyone()
@@ -281,6 +283,7 @@ def scan_genome(
                 "windows_each": settings.shard_windows,
             },
             browser=browser,
+            stages=stages.record(),
         )
     write_json(out_dir / OUTPUTS["record"], record)
     if not settings.keep_shards:
@@ -427,6 +430,7 @@ def load_scorer(
         settings.batch_size,
         settings.quantize,
         batch_invariant=settings.batch_invariant,
+        compile=settings.compile,
     )
     return classifier, scorer
 

@@ -8,13 +8,16 @@ the disk.
 The tokenizer works outside the GIL for most of its time, and bounded queues between the
 stages keep memory flat: the reader runs at most ``depth`` chunks ahead and the writer holds
 at most two jobs. An error in any stage stops the others and is raised in the caller's
-thread.
+thread. Each stage's time is kept (:class:`StageTimes`), so a run can say which one set its
+pace.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,8 +38,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 #: Chunks the reader thread prepares ahead of the model.
 READ_AHEAD = 2
+
+#: Share of the main thread's time spent waiting for input above which a scan warns that
+#: reading and tokenizing, not the model, set its pace.
+INPUT_BOUND_SHARE = 0.25
 
 
 @dataclass
@@ -49,6 +58,8 @@ class PreparedChunk:
         keep: bool [n], the chunk's windows that pass the N filter (the others get no score).
         batches: the kept windows, ready for :meth:`WindowScorer.run`.
         last: True on the shard's last chunk.
+        read_seconds: time spent reading the chunk's sequence and filtering its windows.
+        tokenize_seconds: time spent tokenizing and batching them.
     """
 
     shard: Shard
@@ -56,10 +67,74 @@ class PreparedChunk:
     keep: np.ndarray
     batches: list[Batch]
     last: bool
+    read_seconds: float = 0.0
+    tokenize_seconds: float = 0.0
 
     @property
     def n_windows(self) -> int:
         return len(self.keep)
+
+
+@dataclass
+class StageTimes:
+    """Seconds each stage of a scan took, in one process.
+
+    Attributes:
+        read: reader thread, reading sequence and filtering windows for N.
+        tokenize: reader thread, tokenizing and batching.
+        model: main thread, scoring (on a GPU its work included: scores come back to the host
+            once per chunk).
+        input_wait: main thread, waiting for the reader's next chunk (the first one included:
+            a pipeline must fill before it flows).
+        write_wait: main thread, waiting for the writer thread.
+        chunks: chunks scored.
+    """
+
+    read: float = 0.0
+    tokenize: float = 0.0
+    model: float = 0.0
+    input_wait: float = 0.0
+    write_wait: float = 0.0
+    chunks: int = 0
+
+    @property
+    def input_share(self) -> float:
+        """Share of the main thread's time spent waiting for input (0 when nothing ran)."""
+        busy = self.model + self.input_wait + self.write_wait
+        return self.input_wait / busy if busy > 0 else 0.0
+
+    def record(self) -> dict[str, float | int]:
+        """The run record's ``stages`` entry."""
+        return {
+            "read_seconds": round(self.read, 3),
+            "tokenize_seconds": round(self.tokenize, 3),
+            "model_seconds": round(self.model, 3),
+            "input_wait_seconds": round(self.input_wait, 3),
+            "write_wait_seconds": round(self.write_wait, 3),
+            "chunks": self.chunks,
+        }
+
+    def report(self) -> None:
+        """Log the times (``-v``), and warn when the model was kept waiting for input in a
+        scan long enough for the pipeline to have filled."""
+        log.info(
+            "stages: model %.1f s, waiting for input %.1f s (%.0f%%), waiting for the writer "
+            "%.1f s; reader: sequence %.1f s, tokenizing %.1f s; chunks: %d",
+            self.model,
+            self.input_wait,
+            100 * self.input_share,
+            self.write_wait,
+            self.read,
+            self.tokenize,
+            self.chunks,
+        )
+        if self.input_share > INPUT_BOUND_SHARE and self.chunks > 2 * READ_AHEAD:
+            log.warning(
+                "the model waited for tokenized input %.0f%% of the scan: reading and "
+                "tokenizing set the pace; give this process more CPU cores (the tokenizer "
+                "uses all it is allowed)",
+                100 * self.input_share,
+            )
 
 
 class ShardError(Exception):
@@ -118,6 +193,7 @@ def prepare_chunks(
                 yield PreparedChunk(shard, slice(0, 0), np.zeros(0, dtype=bool), [], True)
                 continue
             for i, part in enumerate(parts):
+                began = time.perf_counter()
                 chunk_starts = starts[part]
                 lo, hi = int(chunk_starts[0]), int(chunk_starts[-1]) + tiling.window
                 seq = genome.fetch(tiling.chrom, lo, hi)
@@ -126,8 +202,17 @@ def prepare_chunks(
                 seqs = [seq[o : o + tiling.window] for o in offsets[keep]]
                 if both_strands:
                     seqs += [reverse_complement(w) for w in seqs]
+                read = time.perf_counter()
                 batches = scorer.prepare(seqs)
-                yield PreparedChunk(shard, part, keep, batches, last=i == len(parts) - 1)
+                yield PreparedChunk(
+                    shard,
+                    part,
+                    keep,
+                    batches,
+                    last=i == len(parts) - 1,
+                    read_seconds=read - began,
+                    tokenize_seconds=time.perf_counter() - read,
+                )
         except Exception as err:
             raise ShardError(shard, err) from err
 
@@ -224,15 +309,29 @@ def score_chunks(
     on_shard: Callable[[Shard, np.ndarray], None],
     on_progress: Callable[[int], None] = lambda n: None,
     rc: str | None = None,
-) -> None:
+) -> StageTimes:
     """Score prepared chunks; call ``on_shard(shard, scores)`` as each shard completes.
 
     ``scores`` is float32 [shard.count], NaN where a window was skipped for N. With ``rc``
     (``mean`` or ``max``) the chunks hold both strands (see :func:`prepare_chunks`) and a
     window's score combines the two. Errors come out as :class:`ShardError`.
+
+    Returns:
+        the time each stage took (``on_shard`` counts as waiting for the writer).
     """
+    times = StageTimes()
     scores: np.ndarray | None = None
-    for chunk in chunks:
+    pending = iter(chunks)
+    while True:
+        began = time.perf_counter()
+        chunk = next(pending, None)
+        scoring = time.perf_counter()
+        times.input_wait += scoring - began
+        if chunk is None:
+            return times
+        times.read += chunk.read_seconds
+        times.tokenize += chunk.tokenize_seconds
+        times.chunks += 1
         try:
             if scores is None:
                 scores = np.full(chunk.shard.count, np.nan, dtype=np.float32)
@@ -246,9 +345,12 @@ def score_chunks(
                     part[chunk.keep] = combine_strands(both[:kept], both[kept:], rc)
         except Exception as err:
             raise ShardError(chunk.shard, err) from err
+        times.model += time.perf_counter() - scoring
         on_progress(chunk.n_windows)
         if chunk.last:
+            writing = time.perf_counter()
             on_shard(chunk.shard, scores)
+            times.write_wait += time.perf_counter() - writing
             scores = None
 
 
@@ -260,8 +362,11 @@ def score_shards(
     store: ShardStore,
     settings: ScanSettings,
     procs: Processes,
-) -> None:
+) -> StageTimes:
     """Score ``shards`` of ``plan`` and save each to ``store`` as it completes.
+
+    Returns:
+        the time each stage took in this process (also logged).
 
     Raises:
         EnhscanError: a shard failed; the message names it and where the finished ones are.
@@ -288,14 +393,16 @@ def score_shards(
     )
     stream = in_background(chunks, READ_AHEAD)
     try:
-        score_chunks(
+        times = score_chunks(
             stream,
             scorer,
             lambda shard, scores: saver.submit(store.save, shard, scores),
             bar.update,
             settings.rc,
         )
+        finishing = time.perf_counter()
         saver.finish()
+        times.write_wait += time.perf_counter() - finishing
     except ShardError as err:
         saver.abandon()
         raise EnhscanError(
@@ -309,3 +416,5 @@ def score_shards(
     finally:
         stream.close()  # stops the reader thread now, not whenever the generator is collected
         bar.close()
+    times.report()
+    return times

@@ -103,6 +103,9 @@ def test_scan_writes_track_calls_and_record(tmp_path, mini_fasta, tiny_model_dir
             assert int(line[1]) + int(line[9]) == call.summit
         assert record["per_chromosome"][chrom]["scored"] == scored.sum()
     assert len(all_calls) == record["calls"] > 0
+    stages = record["stages"]
+    assert stages["chunks"] >= 2 and stages["model_seconds"] > 0 and stages["tokenize_seconds"] > 0
+    assert stages["input_wait_seconds"] + stages["model_seconds"] <= record["scan_seconds"]
     # Calls are sorted and named uniquely.
     assert len({c[3] for c in all_calls}) == len(all_calls)
 
@@ -399,8 +402,46 @@ def test_dry_run_counts_windows_and_writes_nothing(tmp_path, mini_fasta, tiny_mo
     lines = result.output.splitlines()
     assert lines[0].startswith(f"windows to scan:  {expected:,} over ")
     assert "windows/s on cpu, float32" in lines[1]
-    assert lines[2].startswith("projected time:")
+    assert lines[2].startswith("stages:           tokenizing ")
+    assert "CPU cores, model " in lines[2]
+    assert lines[3].startswith("projected time:")
     assert not out.exists()
+
+
+def test_pipeline_rate_overlaps_on_a_gpu_and_adds_up_on_the_cpu() -> None:
+    from enhscan.dryrun import pipeline_rate
+
+    assert pipeline_rate(3000.0, 8000.0, separate_device=True) == 3000.0
+    assert pipeline_rate(30000.0, 8000.0, separate_device=True) == 8000.0
+    assert pipeline_rate(3000.0, 150.0, separate_device=False) == pytest.approx(
+        1 / (1 / 3000 + 1 / 150)
+    )
+
+
+def test_dry_run_names_the_stage_that_sets_the_pace() -> None:
+    from enhscan.cli.genome import pace_note
+    from enhscan.dryrun import Projection
+
+    def projection(device: str, tokenize: float, model: float) -> Projection:
+        return Projection(
+            chromosomes=1,
+            bases=1000,
+            windows=1,
+            sampled=1,
+            sampled_skipped_n=0,
+            windows_per_second=1.0,
+            projected_seconds=1.0,
+            device=device,
+            dtype="float32",
+            batch_size=8,
+            quantize=False,
+            tokenize_windows_per_second=tokenize,
+            model_windows_per_second=model,
+        )
+
+    assert pace_note(projection("cuda:0", 30000.0, 8000.0)) == "the model sets the pace"
+    assert "more CPU cores" in pace_note(projection("cuda:0", 3000.0, 8000.0))
+    assert "larger share of the CPU" in pace_note(projection("cpu", 100.0, 150.0))
 
 
 def test_out_is_required_without_dry_run(mini_fasta, tiny_model_dir) -> None:

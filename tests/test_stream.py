@@ -72,3 +72,57 @@ def test_ordered_writer_raises_a_job_error() -> None:
             writer.submit(lambda: None)
         writer.finish()
     writer.abandon()
+
+
+def test_score_chunks_times_each_stage(tiny_classifier) -> None:
+    """A reader slower than the model shows up as input wait; model time and the reader's
+    own times are kept, and the scores are those of direct scoring."""
+    from enhscan.engine import WindowScorer
+    from enhscan.shards import Shard
+    from enhscan.stream import PreparedChunk, score_chunks
+
+    rng = np.random.default_rng(3)
+    seqs = ["".join(rng.choice(list("ACGT"), 1000)) for _ in range(12)]
+    scorer = WindowScorer(tiny_classifier, batch_size=4)
+    shard = Shard(index=0, chrom="chr1", first=0, count=12)
+    keep = np.ones(4, dtype=bool)
+
+    def slow_reader():
+        for i in range(3):
+            time.sleep(0.2)
+            part = slice(4 * i, 4 * i + 4)
+            batches = scorer.prepare(seqs[part])
+            yield PreparedChunk(shard, part, keep, batches, i == 2, 0.01, 0.02)
+
+    saved = {}
+    times = score_chunks(slow_reader(), scorer, lambda s, scores: saved.update(s=scores))
+    np.testing.assert_allclose(saved["s"], scorer.score(seqs), atol=1e-6)
+    assert times.chunks == 3
+    assert times.read == pytest.approx(0.03) and times.tokenize == pytest.approx(0.06)
+    assert times.input_wait >= 0.6
+    assert 0 < times.model < times.input_wait
+    assert times.input_share > 0.5
+    assert set(times.record()) == {
+        "read_seconds",
+        "tokenize_seconds",
+        "model_seconds",
+        "input_wait_seconds",
+        "write_wait_seconds",
+        "chunks",
+    }
+
+
+def test_stage_times_warn_only_when_input_bound_after_the_pipeline_fills(caplog) -> None:
+    from enhscan.stream import StageTimes
+
+    with caplog.at_level("INFO", logger="enhscan.stream"):
+        StageTimes(model=10.0, input_wait=1.0, chunks=50).report()
+        StageTimes(model=1.0, input_wait=3.0, chunks=2).report()  # only the first chunks
+    assert [r.levelname for r in caplog.records] == ["INFO", "INFO"]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="enhscan.stream"):
+        StageTimes(model=1.0, input_wait=3.0, chunks=50).report()
+    assert caplog.records[-1].levelname == "WARNING"
+    assert "75%" in caplog.records[-1].getMessage()
+    assert "more CPU cores" in caplog.records[-1].getMessage()
+    assert StageTimes().input_share == 0.0

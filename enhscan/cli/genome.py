@@ -81,6 +81,12 @@ from enhscan.cli.options import (
 )
 @quantize_option
 @click.option(
+    "--compile",
+    is_flag=True,
+    help="Run the model through torch.compile, for GPUs: compiling takes up to a minute at "
+    "start-up; on the CPU it was measured to gain nothing.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Count the windows and time a short calibration on this device, print the "
@@ -159,6 +165,7 @@ def format_projection(p, stride: int) -> str:
     """The dry-run report, a few lines of text."""
     skipped = p.sampled_skipped_n / p.sampled if p.sampled else 0.0
     how = f"{p.device}, {p.dtype}, batch {p.batch_size}" + (", int8" if p.quantize else "")
+    how += ", compiled" if p.compiled else ""
     how += f", both strands ({p.rc})" if p.rc else ""
     return "\n".join(
         [
@@ -166,10 +173,22 @@ def format_projection(p, stride: int) -> str:
             f"({p.bases:,} bp, stride {stride})",
             f"calibration:      {p.windows_per_second:,.1f} windows/s on {how} "
             f"({p.sampled:,} windows sampled, {skipped:.0%} skipped for N)",
+            f"stages:           tokenizing {p.tokenize_windows_per_second:,.1f} windows/s on "
+            f"{p.cpu_cores} CPU cores, model {p.model_windows_per_second:,.1f} windows/s: "
+            + pace_note(p),
             f"projected time:   {format_duration(p.projected_seconds)} of scoring "
             "(plus a few seconds to start)",
         ]
     )
+
+
+def pace_note(p) -> str:
+    """Which stage will set the scan's pace, and what to do when it is not the model."""
+    if p.pace_setter == "model":
+        return "the model sets the pace"
+    if p.device == "cpu":
+        return "tokenizing takes the larger share of the CPU"
+    return "tokenizing sets the pace; more CPU cores for this process would speed it up"
 
 
 def format_duration(seconds: float) -> str:
