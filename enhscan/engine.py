@@ -280,9 +280,10 @@ class WindowScorer:
         return self.run(self.prepare_encoded(encoded), len(encoded))
 
     def _compile_now(self) -> None:
-        """Compile on two probe batches, one with padding and one without (each its own
-        graph), so the cost falls at start-up and a machine that cannot compile (no C++
-        compiler for the CPU, no Triton for the GPU) fails here, in one line."""
+        """Compile on probe batches: two windows without padding, two with, and one alone
+        (each its own graph: PyTorch specializes a batch of one), so the cost falls at
+        start-up and a machine that cannot compile (no C++ compiler for the CPU, no Triton
+        for the GPU) fails here, in one line."""
         rng = np.random.default_rng(0)
         window = self.classifier.metadata.window
         probes = ["".join(rng.choice(list("ACGT"), size=window - shift)) for shift in (0, 50)]
@@ -290,9 +291,9 @@ class WindowScorer:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                for batch in self.prepare_encoded([encoded[0], encoded[0]]):
-                    self.run([batch], 2)
+                self.run(self.prepare_encoded([encoded[0]] * 2), 2)
                 self.run(self.prepare_encoded(encoded), 2)
+                self.run(self.prepare_encoded(encoded[:1]), 1)
         except EnhscanError:
             raise
         except Exception as err:

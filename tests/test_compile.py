@@ -30,12 +30,18 @@ needs_compiler = pytest.mark.skipif(
 
 @needs_compiler
 def test_compiled_scores_match_eager_for_any_batch(tiny_classifier) -> None:
+    from torch._dynamo.utils import counters
+
     eager = WindowScorer(tiny_classifier, batch_size=64).score(SEQS)
-    compiled = WindowScorer(tiny_classifier, batch_size=2, compile=True)
+    compiled = WindowScorer(tiny_classifier, batch_size=4, compile=True)
     assert compiled.compiled
-    # batches of 2 and 1 windows, padded and not, all through the compiled code
+    graphs = counters["stats"]["unique_graphs"]
+    # batches of 4, 2 and 1 windows, padded and not, all through the compiled code...
     np.testing.assert_allclose(compiled.score(SEQS), eager, atol=1e-5)
     np.testing.assert_allclose(compiled.score(SEQS[:1]), eager[:1], atol=1e-5)
+    np.testing.assert_allclose(compiled.score(SEQS[2:5]), eager[2:5], atol=1e-5)
+    # ...compiled at start-up: none of them compiles anew mid-scan
+    assert counters["stats"]["unique_graphs"] == graphs
     assert not WindowScorer(tiny_classifier).compiled
 
 
