@@ -167,9 +167,9 @@ def calibrate(scorer: WindowScorer, seqs: list[str], rc: str | None = None) -> t
     if not timed:
         timed = warm
     if rc is not None:
-        from enhscan.sequence import reverse_complement
+        from enhscan.sequence import with_reverse_complements
 
-        timed = [*timed, *(reverse_complement(s) for s in timed)]
+        timed = with_reverse_complements(timed)
     began = time.perf_counter()
     batches = scorer.prepare(timed)
     prepared = time.perf_counter()

@@ -269,9 +269,9 @@ class WindowScorer:
         """
         if rc is None:
             return self.run(self.prepare(seqs), len(seqs))
-        from enhscan.sequence import reverse_complement
+        from enhscan.sequence import with_reverse_complements
 
-        both = [*seqs, *(reverse_complement(s) for s in seqs)]
+        both = with_reverse_complements(list(seqs))
         scores = self.run(self.prepare(both), len(both))
         return combine_strands(scores[: len(seqs)], scores[len(seqs) :], rc)
 
@@ -279,23 +279,26 @@ class WindowScorer:
         """Like :meth:`score`, for sequences already encoded (int64 token id arrays)."""
         return self.run(self.prepare_encoded(encoded), len(encoded))
 
+    @staticmethod
+    def _probe_windows(lengths: list[int]) -> list[str]:
+        """Random ACGT sequences of these lengths (the same every time) for start-up probes;
+        they tokenize into more tokens than real DNA, so probes err on the heavy side."""
+        rng = np.random.default_rng(0)
+        return ["".join(rng.choice(list("ACGT"), size=n)) for n in lengths]
+
     def _compile_now(self) -> None:
         """Compile on probe batches: two windows without padding, two with, and one alone
         (each its own graph: PyTorch specializes a batch of one), so the cost falls at
         start-up and a machine that cannot compile (no C++ compiler for the CPU, no Triton
         for the GPU) fails here, in one line."""
-        rng = np.random.default_rng(0)
         window = self.classifier.metadata.window
-        probes = ["".join(rng.choice(list("ACGT"), size=window - shift)) for shift in (0, 50)]
-        encoded = self.classifier.encoder.encode(probes)
+        encoded = self.classifier.encoder.encode(self._probe_windows([window, window - 50]))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.run(self.prepare_encoded([encoded[0]] * 2), 2)
                 self.run(self.prepare_encoded(encoded), 2)
                 self.run(self.prepare_encoded(encoded[:1]), 1)
-        except EnhscanError:
-            raise
         except Exception as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise EnhscanError(
@@ -306,10 +309,8 @@ class WindowScorer:
         """Measure one window's activation memory with a probe batch, then fill half the
         free GPU memory. The probe is random sequence a window long, which tokenizes into
         more tokens than real DNA, so real batches stay below the estimate."""
-        rng = np.random.default_rng(0)
-        window = self.classifier.metadata.window
-        probe = "".join(rng.choice(list("ACGT"), size=window))
         n = 8
+        probe = self._probe_windows([self.classifier.metadata.window])[0]
         batches = self.prepare_encoded(self.classifier.encoder.encode([probe] * n))
         torch.cuda.synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)

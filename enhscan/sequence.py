@@ -34,6 +34,12 @@ def reverse_complement(seq: str) -> str:
     return seq.encode("ascii", "replace").translate(_COMPLEMENT)[::-1].decode("ascii")
 
 
+def with_reverse_complements(seqs: list[str]) -> list[str]:
+    """``seqs`` followed by their reverse complements, in the same order (2n strings): the
+    layout in which a scan scores both strands."""
+    return [*seqs, *(reverse_complement(s) for s in seqs)]
+
+
 def canonical(seq: str) -> str:
     """The lesser of ``seq`` and its reverse complement: one name for both strands."""
     return min(seq, reverse_complement(seq))

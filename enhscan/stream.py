@@ -29,7 +29,7 @@ from enhscan.engine import Batch, WindowScorer, combine_strands
 from enhscan.errors import EnhscanError
 from enhscan.io.fasta import Genome
 from enhscan.processes import Processes
-from enhscan.sequence import IS_ACGT, reverse_complement
+from enhscan.sequence import IS_ACGT, with_reverse_complements
 from enhscan.shards import Shard, ShardStore, describe
 from enhscan.tiling import ChromTiling, chunk_windows, tile_chrom
 
@@ -201,7 +201,7 @@ def prepare_chunks(
                 keep = window_ok(seq, offsets, tiling.window, max_n)
                 seqs = [seq[o : o + tiling.window] for o in offsets[keep]]
                 if both_strands:
-                    seqs += [reverse_complement(w) for w in seqs]
+                    seqs = with_reverse_complements(seqs)
                 read = time.perf_counter()
                 batches = scorer.prepare(seqs)
                 yield PreparedChunk(
