@@ -11,13 +11,20 @@ CHR20 = ROOT.parent / "shared" / "data" / "genomes" / "grch37_chr20.fa.gz"
 REGION_START = 40_000_000  # GRCh37 chr20 q arm: real sequence, no N for megabases
 
 
-def write_region(tmp: Path, n_windows: int, stride: int, window: int) -> Path:
-    """A FASTA of real chr20 sequence holding exactly ``n_windows`` windows."""
+def region_sequence(n_windows: int, stride: int, window: int) -> str:
+    """Real chr20 sequence from REGION_START holding exactly ``n_windows`` windows."""
     from enhscan.io.fasta import open_genome
 
     length = (n_windows - 1) * stride + window
     with open_genome(CHR20) as genome:
-        seq = genome.fetch("20", REGION_START, REGION_START + length)
+        return genome.fetch("20", REGION_START, REGION_START + length)
+
+
+def write_region(tmp: Path, n_windows: int, stride: int, window: int) -> Path:
+    """A FASTA of real chr20 sequence holding exactly ``n_windows`` windows."""
+    from enhscan.io.fasta import open_genome
+
+    seq = region_sequence(n_windows, stride, window)
     path = tmp / f"chr20_{n_windows}.fa"
     body = "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60))
     path.write_text(f">chr20\n{body}\n")

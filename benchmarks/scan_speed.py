@@ -42,6 +42,7 @@ import numpy as np
 from common import CHR20, ROOT, genome_command, write_region
 
 HG38_WINDOWS = {200: 14_500_000, 1000: 2_900_000}  # about 2.9 Gb of non-N sequence
+FP32_TOLERANCE = 1e-4  # "the same scores" in fp32
 
 
 def matmul_peak(device: str) -> float:
@@ -227,6 +228,7 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
     )
     print(header)
     naive_runs = {r[0]: r[2] for r in rows if r[1] == "naive"}
+    differ = []
     for size, who, measured, diff, flops in rows:
         windows_ = measured[0]["windows"]
         wall = float(np.median([m["wall"] for m in measured]))
@@ -240,6 +242,8 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
         share = f"{flops / loop_s / peak:.1%}"
         if "quantize" in who or "bf16" in who:  # not fp32: a share of the fp32 peak misleads
             share = "(int8)" if "quantize" in who else "(bf16)"
+        elif not device.startswith("cuda") and diff > FP32_TOLERANCE:
+            differ.append(f"{size} {who}")
         proj = {s: n / loop / 60 for s, n in HG38_WINDOWS.items()}
         wait, tok = "-", "-"
         if "wait" in measured[0]:
@@ -249,6 +253,11 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
             f"{size:8} {who:20} {windows_:7,} {wall:7.1f} {e2e:9.1f} {loop:10.1f} "
             f"{x_e2e:11.2f} {x_loop:12.2f} {min(rounds):6.2f}-{max(rounds):<5.2f} {diff:10.2g} "
             f"{share:>6} {wait:>6} {tok:>9} {proj[200]:8,.0f} m {proj[1000]:8,.0f} m"
+        )
+    if differ:
+        sys.exit(
+            f"fp32 scores differ from the naive loop's by more than {FP32_TOLERANCE}: "
+            + ", ".join(differ)
         )
 
 
