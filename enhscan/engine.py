@@ -181,8 +181,12 @@ class WindowScorer:
         """
         return self.prepare_encoded(self.classifier.encoder.encode(seqs))
 
-    def prepare_encoded(self, encoded: Sequence[np.ndarray]) -> list[Batch]:
-        """Like :meth:`prepare`, for sequences already encoded (int64 token id arrays)."""
+    def prepare_encoded(
+        self, encoded: Sequence[np.ndarray], batch_size: int | None = None
+    ) -> list[Batch]:
+        """Like :meth:`prepare`, for sequences already encoded (int64 token id arrays);
+        ``batch_size`` overrides the scorer's own."""
+        batch_size = batch_size or self.batch_size
         lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
         order = np.argsort(lengths, kind="stable")
         pad_id = self.classifier.encoder.pad_id
@@ -190,9 +194,7 @@ class WindowScorer:
             groups = np.split(order, np.flatnonzero(np.diff(lengths[order])) + 1)
         else:
             groups = [order]
-        slices = [
-            g[i : i + self.batch_size] for g in groups for i in range(0, len(g), self.batch_size)
-        ]
+        slices = [g[i : i + batch_size] for g in groups for i in range(0, len(g), batch_size)]
         batches = []
         for rows in slices:
             rows_lengths = lengths[rows]
@@ -305,13 +307,22 @@ class WindowScorer:
                 f"--compile failed on this machine ({first[:200]}); drop --compile"
             ) from err
 
+    def _memory_probe(self, n: int) -> list[Batch]:
+        """One batch of ``n`` probe windows for :meth:`_batch_size_from_memory`: n - 1 a
+        window long and one shorter, so the batch is padded and carries a mask."""
+        window = self.classifier.metadata.window
+        probes = self._probe_windows([window, window - 50])
+        encoded = self.classifier.encoder.encode(probes[:1] * (n - 1) + probes[1:])
+        return self.prepare_encoded(encoded, batch_size=n)
+
     def _batch_size_from_memory(self) -> int:
         """Measure one window's activation memory with a probe batch, then fill half the
         free GPU memory. The probe is random sequence a window long, which tokenizes into
-        more tokens than real DNA, so real batches stay below the estimate."""
+        more tokens than real DNA, so real batches stay below the estimate. One probe window
+        is shorter, so the batch is padded and the per-window attention mask is counted too
+        (after the length sort, most real batches hold more than one token count)."""
         n = 8
-        probe = self._probe_windows([self.classifier.metadata.window])[0]
-        batches = self.prepare_encoded(self.classifier.encoder.encode([probe] * n))
+        batches = self._memory_probe(n)
         torch.cuda.synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
         before = torch.cuda.memory_allocated(self.device)

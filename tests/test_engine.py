@@ -75,6 +75,18 @@ def test_batch_size_for_memory() -> None:
     assert batch_size_for_memory(8 * gb, 0) == high
 
 
+def test_gpu_memory_probe_is_one_padded_batch_and_needs_no_batch_size(tiny_classifier) -> None:
+    # On a GPU the probe runs inside __init__ to choose the batch size, so it must not read
+    # one; it is padded so that the attention mask's memory is measured too.
+    scorer = WindowScorer(tiny_classifier, batch_size=2)
+    del scorer.batch_size
+    (batch,) = scorer._memory_probe(8)
+    assert len(batch.rows) == 8 and batch.mask is not None
+    assert batch.mask.sum(1).unique().numel() == 2
+    scores = scorer.run([batch], 8)
+    assert scores.shape == (8,) and np.isfinite(scores).all()
+
+
 def test_default_batch_size_follows_the_device_and_the_model_width(tiny_classifier) -> None:
     from enhscan.engine import default_batch_size
     from enhscan.model import new_classifier
