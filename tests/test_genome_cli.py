@@ -533,3 +533,15 @@ def test_processes_refuse_a_missing_gpu_before_launching(tmp_path, mini_fasta, t
     result = scan(mini_fasta, tiny_model_dir, out, "--processes", "2", "--device", "cuda", expect=1)
     assert "PyTorch sees no CUDA GPU; use --device cpu" in result.output
     assert not out.exists()
+
+
+def test_launched_processes_share_the_cores() -> None:
+    from enhscan.cli.genome import launch_environment
+
+    cpus = launch_environment({"PATH": "/bin"}, 4, on_gpus=False, cores=16)
+    assert cpus["RAYON_NUM_THREADS"] == cpus["OMP_NUM_THREADS"] == "4"
+    assert cpus["PATH"] == "/bin"
+    gpus = launch_environment({}, 8, on_gpus=True, cores=4)  # torchrun sets OMP on GPUs
+    assert gpus["RAYON_NUM_THREADS"] == "1" and "OMP_NUM_THREADS" not in gpus
+    mine = launch_environment({"RAYON_NUM_THREADS": "3"}, 2, on_gpus=True, cores=16)
+    assert mine["RAYON_NUM_THREADS"] == "3"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import click
 
 from enhscan.cli.options import (
@@ -219,6 +221,7 @@ def launch_processes(n: int, device: str) -> int:
 
     import torch
 
+    from enhscan.dryrun import cpu_cores
     from enhscan.engine import resolve_device
 
     if os.environ.get("WORLD_SIZE"):
@@ -247,10 +250,23 @@ def launch_processes(n: int, device: str) -> int:
         "--dynamo_backend",
         "no",
     ]
-    env = dict(os.environ)
-    if not gpus:  # share the cores out (torchrun would give each process one thread)
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
+    env = launch_environment(os.environ, n, on_gpus=bool(gpus), cores=cpu_cores())
     return subprocess.call([*command, "-m", "enhscan", *args], env=env)
+
+
+def launch_environment(
+    environ: Mapping[str, str], n: int, on_gpus: bool, cores: int
+) -> dict[str, str]:
+    """The environment of ``n`` launched processes: each gets its share of the CPU cores
+    for its tokenizer's threads (``RAYON_NUM_THREADS``; left alone, every process's
+    tokenizer would start a thread per core) and, without GPUs, for PyTorch's
+    (``OMP_NUM_THREADS``; torchrun would give each process one). Values the user set win."""
+    env = dict(environ)
+    share = str(max(1, cores // n))
+    env.setdefault("RAYON_NUM_THREADS", share)
+    if not on_gpus:
+        env.setdefault("OMP_NUM_THREADS", share)
+    return env
 
 
 def _without_option(args: list[str], name: str) -> list[str]:
