@@ -53,7 +53,7 @@ class Projection:
             scan) runs.
         tokenize_windows_per_second: tokenizing and batching alone, on ``cpu_cores`` cores.
         model_windows_per_second: the model alone.
-        cpu_cores: CPU cores this process may use.
+        cpu_cores: CPU cores the tokenizer runs on (:func:`tokenizer_cores`).
     """
 
     chromosomes: int
@@ -123,7 +123,7 @@ def project_scan(
         compiled=scorer.compiled,
         tokenize_windows_per_second=tokenize_rate,
         model_windows_per_second=model_rate,
-        cpu_cores=cpu_cores(),
+        cpu_cores=tokenizer_cores(),
     )
 
 
@@ -196,3 +196,13 @@ def cpu_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+def tokenizer_cores() -> int:
+    """CPU cores the tokenizer runs on: ``RAYON_NUM_THREADS`` where it is set to a positive
+    number (``--processes`` sets each process's share), at most :func:`cpu_cores`."""
+    try:
+        threads = int(os.environ.get("RAYON_NUM_THREADS", ""))
+    except ValueError:
+        threads = 0
+    return min(threads, cpu_cores()) if threads > 0 else cpu_cores()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -403,9 +404,23 @@ def test_dry_run_counts_windows_and_writes_nothing(tmp_path, mini_fasta, tiny_mo
     assert lines[0].startswith(f"windows to scan:  {expected:,} over ")
     assert "windows/s on cpu, float32" in lines[1]
     assert lines[2].startswith("stages:           tokenizing ")
-    assert "CPU cores, model " in lines[2]
+    assert re.search(r" on \d+ CPU cores?, model ", lines[2])
     assert lines[3].startswith("projected time:")
     assert not out.exists()
+
+
+def test_dry_run_counts_the_cores_the_tokenizer_may_use(monkeypatch) -> None:
+    from enhscan.dryrun import cpu_cores, tokenizer_cores
+
+    monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
+    assert tokenizer_cores() == cpu_cores()
+    monkeypatch.setenv("RAYON_NUM_THREADS", "1")  # as --processes sets it
+    assert tokenizer_cores() == 1
+    for ignored in ("0", "many"):
+        monkeypatch.setenv("RAYON_NUM_THREADS", ignored)
+        assert tokenizer_cores() == cpu_cores()
+    monkeypatch.setenv("RAYON_NUM_THREADS", str(cpu_cores() + 8))
+    assert tokenizer_cores() == cpu_cores()
 
 
 def test_pipeline_rate_overlaps_on_a_gpu_and_adds_up_on_the_cpu() -> None:

@@ -176,8 +176,8 @@ def format_projection(p, stride: int) -> str:
             f"calibration:      {p.windows_per_second:,.1f} windows/s on {how} "
             f"({p.sampled:,} windows sampled, {skipped:.0%} skipped for N)",
             f"stages:           tokenizing {p.tokenize_windows_per_second:,.1f} windows/s on "
-            f"{p.cpu_cores} CPU cores, model {p.model_windows_per_second:,.1f} windows/s: "
-            + pace_note(p),
+            f"{p.cpu_cores} CPU core{'' if p.cpu_cores == 1 else 's'}, "
+            f"model {p.model_windows_per_second:,.1f} windows/s: " + pace_note(p),
             f"projected time:   {format_duration(p.projected_seconds)} of scoring "
             "(plus a few seconds to start)",
         ]
