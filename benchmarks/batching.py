@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 
 import click
 import numpy as np
-from common import CHR20, region_sequence
+from common import CHR20, FP32_TOLERANCE, region_sequence
 
 PAD_TO = 512  # what the naive loop pads every window to
 WINDOW = 1000
@@ -239,8 +239,8 @@ def main(
             f"| {min(ratios):.2f}-{max(ratios):.2f} | {diff:.1e} |",
             flush=True,
         )
-        if dtype == torch.float32 and diff > 1e-4:
-            sys.exit(f"{size}: packed and sorted fp32 scores differ by {diff:.1e} (> 1e-4)")
+        if dtype == torch.float32 and diff > FP32_TOLERANCE:
+            sys.exit(f"{size}: packed and sorted fp32 scores differ by {diff:.1e}")
 
 
 if __name__ == "__main__":

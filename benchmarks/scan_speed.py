@@ -39,10 +39,9 @@ from pathlib import Path
 
 import click
 import numpy as np
-from common import CHR20, ROOT, genome_command, write_region
+from common import CHR20, FP32_TOLERANCE, ROOT, genome_command, write_region
 
 HG38_WINDOWS = {200: 14_500_000, 1000: 2_900_000}  # about 2.9 Gb of non-N sequence
-FP32_TOLERANCE = 1e-4  # "the same scores" in fp32
 
 
 def matmul_peak(device: str) -> float:

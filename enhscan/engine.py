@@ -281,20 +281,21 @@ class WindowScorer:
         """Like :meth:`score`, for sequences already encoded (int64 token id arrays)."""
         return self.run(self.prepare_encoded(encoded), len(encoded))
 
-    @staticmethod
-    def _probe_windows(lengths: list[int]) -> list[str]:
-        """Random ACGT sequences of these lengths (the same every time) for start-up probes;
-        they tokenize into more tokens than real DNA, so probes err on the heavy side."""
+    def _probe_encoded(self) -> list[np.ndarray]:
+        """Two start-up probe windows, encoded: random ACGT (the same every time) a window
+        long and 50 bases shorter, so that a batch of both is padded. Random sequence
+        tokenizes into more tokens than real DNA, so probes err on the heavy side."""
         rng = np.random.default_rng(0)
-        return ["".join(rng.choice(list("ACGT"), size=n)) for n in lengths]
+        window = self.classifier.metadata.window
+        probes = ["".join(rng.choice(list("ACGT"), size=n)) for n in (window, window - 50)]
+        return self.classifier.encoder.encode(probes)
 
     def _compile_now(self) -> None:
         """Compile on probe batches: two windows without padding, two with, and one alone
         (each its own graph: PyTorch specializes a batch of one), so the cost falls at
         start-up and a machine that cannot compile (no C++ compiler for the CPU, no Triton
         for the GPU) fails here, in one line."""
-        window = self.classifier.metadata.window
-        encoded = self.classifier.encoder.encode(self._probe_windows([window, window - 50]))
+        encoded = self._probe_encoded()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -310,17 +311,15 @@ class WindowScorer:
     def _memory_probe(self, n: int) -> list[Batch]:
         """One batch of ``n`` probe windows for :meth:`_batch_size_from_memory`: n - 1 a
         window long and one shorter, so the batch is padded and carries a mask."""
-        window = self.classifier.metadata.window
-        probes = self._probe_windows([window, window - 50])
-        encoded = self.classifier.encoder.encode(probes[:1] * (n - 1) + probes[1:])
-        return self.prepare_encoded(encoded, batch_size=n)
+        full, shorter = self._probe_encoded()
+        return self.prepare_encoded([full] * (n - 1) + [shorter], batch_size=n)
 
     def _batch_size_from_memory(self) -> int:
         """Measure one window's activation memory with a probe batch, then fill half the
         free GPU memory. The probe is random sequence a window long, which tokenizes into
-        more tokens than real DNA, so real batches stay below the estimate. One probe window
-        is shorter, so the batch is padded and the per-window attention mask is counted too
-        (after the length sort, most real batches hold more than one token count)."""
+        more tokens than real DNA, so real batches stay below the estimate. The batch is
+        padded, so the per-window attention mask is counted too (after the length sort, most
+        real batches hold more than one token count)."""
         n = 8
         batches = self._memory_probe(n)
         torch.cuda.synchronize(self.device)
