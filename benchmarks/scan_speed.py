@@ -13,8 +13,8 @@ processes, checks the two agree window by window (fp32: within 1e-4), and prints
 - the model FLOP/s enhscan achieved (a full forward at each window's real token count) as a
   fraction of the machine's measured matmul peak;
 - the hg38 projection: 14.5 million windows at stride 200, 2.9 million at stride 1000;
-- on the CPU, enhscan with --quantize (int8) and with --dtype bf16 as well, with how far
-  their scores move;
+- on the CPU, enhscan with --kernels plain (PyTorch's own kernels instead of the fused
+  oneDNN ones), --quantize (int8) and --dtype bf16 as well, with how far their scores move;
 - from enhscan's run record, the share of the scan loop the model spent waiting for
   tokenized input, and the reader's tokenizing rate (windows/s, on all the cores it sees):
   whether tokenizing ever held the model back.
@@ -44,25 +44,43 @@ from common import CHR20, FP32_TOLERANCE, ROOT, genome_command, write_region
 HG38_WINDOWS = {200: 14_500_000, 1000: 2_900_000}  # about 2.9 Gb of non-N sequence
 
 
-def matmul_peak(device: str) -> float:
-    """Measured FLOP/s of a large square matmul (fp32 on the CPU, bf16 on a GPU)."""
+def matmul_peak(device: str) -> dict[str, float]:
+    """Measured FLOP/s of a large square matmul (fp32 on the CPU, bf16 on a GPU), by library.
+
+    On a GPU: ``torch`` (cuBLAS). On the CPU: ``torch`` (PyTorch's own fp32 matmul, MKL) and
+    ``onednn`` (the library of enhscan's fused kernels), each the best of three timings; the
+    peak is the faster of the two.
+    """
     import torch
 
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    n = 8192 if device.startswith("cuda") else 2048
+    cuda = device.startswith("cuda")
+    dtype = torch.bfloat16 if cuda else torch.float32
+    n = 8192 if cuda else 2048
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    reps = 20 if device.startswith("cuda") else 5
-    for _ in range(2):
-        a @ b
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    began = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return reps * 2 * n**3 / (time.perf_counter() - began)
+    reps = 20 if cuda else 3
+    multiplies = {"torch": lambda: a @ b}
+    if not cuda and torch.backends.mkldnn.is_available():
+        bt = b.t().contiguous()  # a Linear's weight is [out, in]
+        multiplies["onednn"] = lambda: torch.ops.mkldnn._linear_pointwise(
+            a, bt, None, "none", [], ""
+        )
+    rates = {}
+    for name, multiply in multiplies.items():
+        for _ in range(2):
+            multiply()
+        best = float("inf")
+        for _ in range(1 if cuda else 3):
+            if cuda:
+                torch.cuda.synchronize()
+            began = time.perf_counter()
+            for _ in range(reps):
+                multiply()
+            if cuda:
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - began)
+        rates[name] = reps * 2 * n**3 / best
+    return rates
 
 
 def forward_flops(config: dict, tokens: np.ndarray) -> float:
@@ -169,7 +187,8 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
     if not CHR20.exists():
         sys.exit(f"needs {CHR20} (the shared data folder next to the repository)")
     sizes = dict(item.split("=") for item in windows.split(","))
-    peak = matmul_peak(device)
+    peaks = matmul_peak(device)
+    peak = max(peaks.values())
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -189,6 +208,8 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
                 "enhscan": partial(ours, extra=[]),
                 "enhscan --batch-inv": partial(ours, extra=["--batch-invariant"]),
             }
+            if device == "cpu":  # what the fused CPU kernels bring, side by side
+                scanners["enhscan --kernels plain"] = partial(ours, extra=["--kernels", "plain"])
             if quantize and device == "cpu":
                 scanners["enhscan --quantize"] = partial(ours, extra=["--quantize"])
                 scanners["enhscan --dtype bf16"] = partial(ours, extra=["--dtype", "bf16"])
@@ -217,15 +238,17 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
     )
     print(
         f"measured matmul peak: {peak / 1e9:,.0f} GFLOP/s "
-        f"({'bf16' if device.startswith('cuda') else 'fp32'})"
+        f"({'bf16' if device.startswith('cuda') else 'fp32'}; "
+        + ", ".join(f"{name} {rate / 1e9:,.0f}" for name, rate in peaks.items())
+        + ")"
     )
     header = (
-        f"{'model':8} {'scanner':20} {'windows':>7} {'wall s':>7} {'win/s e2e':>9} "
+        f"{'model':8} {'scanner':24} {'windows':>7} {'wall s':>7} {'win/s e2e':>9} "
         f"{'win/s loop':>10} {'x naive e2e':>11} {'x naive loop':>12} {'by round':>12} "
         f"{'max |diff|':>10} "
         f"{'% peak':>6} {'wait %':>6} {'tok win/s':>9} {'hg38 s200':>10} {'hg38 s1000':>10}"
     )
-    print(header)
+    print(header)  # "% peak": of the faster library's peak
     naive_runs = {r[0]: r[2] for r in rows if r[1] == "naive"}
     differ = []
     for size, who, measured, diff, flops in rows:
@@ -249,7 +272,7 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
             wait = f"{np.median([m['wait'] for m in measured]):.1%}"
             tok = f"{np.median([m['tokenize'] for m in measured]):,.0f}"
         print(
-            f"{size:8} {who:20} {windows_:7,} {wall:7.1f} {e2e:9.1f} {loop:10.1f} "
+            f"{size:8} {who:24} {windows_:7,} {wall:7.1f} {e2e:9.1f} {loop:10.1f} "
             f"{x_e2e:11.2f} {x_loop:12.2f} {min(rounds):6.2f}-{max(rounds):<5.2f} {diff:10.2g} "
             f"{share:>6} {wait:>6} {tok:>9} {proj[200]:8,.0f} m {proj[1000]:8,.0f} m"
         )

@@ -49,8 +49,8 @@ class Projection:
         windows_per_second: the scan's expected rate, tokenizing and model together (no file
             I/O): see :func:`pipeline_rate`.
         projected_seconds: windows expected to be scored / rate.
-        device, dtype, batch_size, quantize, rc, compiled: how the calibration (and the
-            scan) runs.
+        device, dtype, batch_size, quantize, rc, compiled, kernels: how the calibration
+            (and the scan) runs.
         tokenize_windows_per_second: tokenizing and batching alone, on ``cpu_cores`` cores.
         model_windows_per_second: the model alone.
         cpu_cores: CPU cores the tokenizer runs on (:func:`tokenizer_cores`).
@@ -69,6 +69,7 @@ class Projection:
     quantize: bool
     rc: str | None = None
     compiled: bool = False
+    kernels: str = "plain"
     tokenize_windows_per_second: float = float("nan")
     model_windows_per_second: float = float("nan")
     cpu_cores: int = 1
@@ -121,6 +122,7 @@ def project_scan(
         quantize=scorer.quantized,
         rc=settings.rc,
         compiled=scorer.compiled,
+        kernels=scorer.kernels,
         tokenize_windows_per_second=tokenize_rate,
         model_windows_per_second=model_rate,
         cpu_cores=tokenizer_cores(),

@@ -37,8 +37,15 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: Bounds of the batch size picked from free GPU memory.
 GPU_BATCH_LIMITS = (8, 1024)
 
+#: What the fused CPU kernels may change in a probability, at most, in the start-up check
+#: against PyTorch's own: the "same scores" tolerance of benchmarks/scan_speed.py.
+FUSED_TOLERANCE = 1e-4
+
+#: Choices of ``WindowScorer(kernels=...)`` and ``--kernels``.
+KERNELS = ("auto", "fused", "plain")
+
 #: Rows per matrix multiply in batch-invariant scoring, by device type (see
-#: :func:`row_tiled_linears`): large enough that the BLAS kernels run at full speed.
+#: :func:`batch_invariant_kernels`): large enough that the BLAS kernels run at full speed.
 ROW_TILE = {"cpu": 512, "cuda": 8192}
 
 
@@ -119,12 +126,20 @@ class WindowScorer:
             works on a quantized copy; ``classifier.network`` is left as it was.
         batch_invariant: make each window's score independent of the batch size and of its
             batch-mates, to the last bit: batches hold windows of one token count only (no
-            padding), and every matrix multiply runs in blocks of a fixed number of rows
-            (:func:`row_tiled_linears`). Costs some speed (measured in benchmarks/).
+            padding), every matrix multiply runs in blocks of a fixed number of rows, and
+            attention one window at a time (:func:`batch_invariant_kernels`). Costs some
+            speed (measured in benchmarks/).
         compile: run the network through ``torch.compile`` (dynamic shapes, so batches of
             any size and token count share the compiled code). Compiling takes from seconds
             to a minute at start-up, done here on a probe batch; scores change in the last
             bits only. Not with ``quantize`` or ``batch_invariant``.
+        kernels: ``fused``: compute with the oneDNN kernels of
+            :mod:`enhscan.model.fused_cpu` (fp32 on the CPU; not with ``quantize``,
+            ``batch_invariant`` or ``compile``); ``plain``: PyTorch's own; ``auto``: fused
+            where they apply, else plain. Fused kernels are checked at start-up against plain
+            ones on probe windows; ``auto`` falls back to plain (with a warning) if they
+            fail or differ by more than :data:`FUSED_TOLERANCE`. The choice made is
+            ``self.kernels``.
     """
 
     def __init__(
@@ -136,9 +151,12 @@ class WindowScorer:
         quantize: bool = False,
         batch_invariant: bool = False,
         compile: bool = False,
+        kernels: str = "auto",
     ):
         if batch_size is not None and batch_size <= 0:
             raise ValueError("batch_size must be positive")
+        if kernels not in KERNELS:
+            raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, not {kernels!r}")
         if compile and (quantize or batch_invariant):
             other = "--quantize" if quantize else "--batch-invariant"
             raise EnhscanError(f"--compile cannot be combined with {other}; drop one of them")
@@ -154,6 +172,10 @@ class WindowScorer:
         self._forward_kwargs = {"first_only": True} if _takes_first_only(self.network) else {}
         self._pin = self.device.type == "cuda"
         self._model = self.network
+        self.compiled = compile
+        self.kernels = "plain"
+        if kernels != "plain":
+            self.kernels = self._choose_fused(kernels == "fused")
         if batch_size is None:
             batch_size = (
                 self._batch_size_from_memory()
@@ -161,7 +183,6 @@ class WindowScorer:
                 else default_batch_size(self.device, self.network)
             )
         self.batch_size = batch_size
-        self.compiled = compile
         if compile:
             self._model = torch.compile(self.network, dynamic=True)
             self._compile_now()
@@ -232,12 +253,7 @@ class WindowScorer:
         was_training = self.network.training
         self.network.eval()
         outputs = []
-        tiles = (
-            row_tiled_linears(self.network, ROW_TILE.get(self.device.type, ROW_TILE["cpu"]))
-            if self.batch_invariant
-            else nullcontext()
-        )
-        with torch.inference_mode(), self._autocast(), tiles:
+        with torch.inference_mode(), self._autocast(), self._kernels():
             for batch in batches:
                 ids = batch.ids.to(self.device, non_blocking=True)
                 mask = batch.mask
@@ -249,6 +265,18 @@ class WindowScorer:
         self.network.train(was_training)
         scores[np.concatenate([b.rows for b in batches])] = flat
         return scores
+
+    def _kernels(self):
+        """The context the network computes in: row-tiled for batch invariance, fused
+        oneDNN kernels, or PyTorch as it is."""
+        if self.batch_invariant:
+            tile = ROW_TILE.get(self.device.type, ROW_TILE["cpu"])
+            return batch_invariant_kernels(self.network, tile)
+        if self.kernels == "fused":
+            from enhscan.model.fused_cpu import fused_cpu_kernels
+
+            return fused_cpu_kernels(self.network)
+        return nullcontext()
 
     def _probabilities(self, ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         from enhscan.model.dnabert2 import probabilities
@@ -289,6 +317,50 @@ class WindowScorer:
         window = self.classifier.metadata.window
         probes = ["".join(rng.choice(list("ACGT"), size=n)) for n in (window, window - 50)]
         return self.classifier.encoder.encode(probes)
+
+    def _choose_fused(self, required: bool) -> str:
+        """``fused`` if the fused CPU kernels serve this scorer and pass a check against
+        PyTorch's own on probe windows (a padded batch, and each window alone); else
+        ``plain``, or with ``required`` an error saying why."""
+        from enhscan.model.fused_cpu import fused_kernels_apply
+
+        why = fused_kernels_apply(self.network, self.device, self.dtype)
+        for flag, on in (
+            ("--quantize", self.quantized),
+            ("--batch-invariant", self.batch_invariant),
+            ("--compile", self.compiled),
+        ):
+            if on:
+                why = f"not with {flag}"
+        if why is None:
+            why = self._check_fused()
+            if why is not None and not required:
+                log.warning("fused CPU kernels not used: %s", why)
+        if why is None:
+            return "fused"
+        if required:
+            raise EnhscanError(f"--kernels fused: {why}; use --kernels auto or plain")
+        return "plain"
+
+    def _check_fused(self) -> str | None:
+        """Score the probe windows with plain and with fused kernels: None if they agree
+        within :data:`FUSED_TOLERANCE`, else what went wrong."""
+        encoded = self._probe_encoded()
+        probes = [self.prepare_encoded(encoded, 2), self.prepare_encoded(encoded, 1)]
+        try:
+            self.kernels = "plain"
+            plain = [self.run(b, 2) for b in probes]
+            self.kernels = "fused"
+            fused = [self.run(b, 2) for b in probes]
+        except Exception as err:  # a oneDNN build without one of the kernels or post-ops
+            return f"they failed on this machine ({type(err).__name__}: {str(err)[:120]})"
+        finally:
+            self.kernels = "plain"
+        diff = max(float(np.abs(f - p).max()) for f, p in zip(fused, plain, strict=True))
+        log.debug("fused CPU kernels: probe scores within %.1e of plain ones", diff)
+        if not diff <= FUSED_TOLERANCE:
+            return f"their probe scores differ from plain ones by {diff:.1e}"
+        return None
 
     def _compile_now(self) -> None:
         """Compile on probe batches: two windows without padding, two with, and one alone
@@ -348,24 +420,34 @@ def combine_strands(forward: np.ndarray, reverse: np.ndarray, how: str) -> np.nd
 
 
 @contextmanager
-def row_tiled_linears(network: torch.nn.Module, tile: int) -> Iterator[None]:
+def batch_invariant_kernels(network: torch.nn.Module, tile: int) -> Iterator[None]:
     """Within the block, every ``nn.Linear`` of ``network`` multiplies in blocks of exactly
-    ``tile`` rows (the last block zero-padded).
+    ``tile`` rows (the last block zero-padded), and DNABERT-2 attention runs one window at
+    a time.
 
     Why: BLAS libraries choose their kernel, and with it the order in which a dot product is
     summed, from the matrix shapes. Measured with PyTorch 2.13 on an x86 CPU, a row of
     ``x @ W`` (K = 3072) comes out differently in the last bits with 16 or 333 rows than with
     700. With every multiply the same shape, a row's result depends on that row alone.
-    Quantized Linear layers are left as they are.
+    PyTorch's CPU attention shares its work out by batch and head: on an AMD EPYC a window's
+    attention output differed in the last bits between batches of 1 and 7. Quantized Linear
+    layers are left as they are.
     """
+    from enhscan.model.dnabert2 import DNABert2SelfAttention
+
     linears = [m for m in network.modules() if type(m) is torch.nn.Linear]
+    attentions = [m for m in network.modules() if isinstance(m, DNABert2SelfAttention)]
     for m in linears:
         m.forward = _tiled_forward(m, tile)
+    for m in attentions:
+        m.one_window_at_a_time = True
     try:
         yield
     finally:
         for m in linears:
             del m.forward
+        for m in attentions:
+            m.one_window_at_a_time = False
 
 
 def _tiled_forward(linear: torch.nn.Linear, tile: int):

@@ -209,6 +209,7 @@ def run_record(
     regions: BedIntervals | None,
     exclude: BedIntervals | None,
     *,
+    kernels: str,
     processes: int,
     shards: dict,
     browser: dict,
@@ -217,8 +218,9 @@ def run_record(
     """The run record (``run.json``): what ran, on what, how long, and what came out.
 
     ``scored_now``: windows scored by this run (a resumed run found the others done);
-    ``processes``, ``shards``, ``browser`` (the browser files written) and ``stages`` (the
-    main process's :meth:`~enhscan.stream.StageTimes.record`) go in as given.
+    ``kernels``: the CPU kernels that ran (``fused`` or ``plain``); ``processes``, ``shards``,
+    ``browser`` (the browser files written) and ``stages`` (the main process's
+    :meth:`~enhscan.stream.StageTimes.record`) go in as given.
     """
     wall = time.time() - started
     scored = sum(r.scored for r in results.values())
@@ -267,6 +269,7 @@ def run_record(
             "rc": settings.rc,
             "batch_invariant": settings.batch_invariant,
             "compile": settings.compile,
+            "kernels": kernels,
         },
         "windows": {
             "total": sum(r.windows for r in results.values()),

@@ -134,6 +134,7 @@ def predict(
     dtype: str = "auto",
     batch_size: int | None = None,
     quantize: bool = False,
+    kernels: str = "auto",
     force: bool = False,
 ) -> dict:
     """Score every sequence of ``input_path`` and write a TSV to ``out_path``.
@@ -154,7 +155,9 @@ def predict(
         raise EnhscanError(f"{out_path} exists; use --force to overwrite it")
     if threshold is not None and not 0 <= threshold <= 1:
         raise EnhscanError(f"threshold must be in [0, 1], got {threshold}")
-    settings = ScanSettings(device=device, dtype=dtype, batch_size=batch_size, quantize=quantize)
+    settings = ScanSettings(
+        device=device, dtype=dtype, batch_size=batch_size, quantize=quantize, kernels=kernels
+    )
     classifier, scorer = load_scorer(model, settings)
     meta = classifier.metadata
     queries = read_queries(input_path, genome_path, meta.window, as_is)

@@ -65,6 +65,8 @@ class ScanSettings:
         batch_invariant: scores identical to the last bit whatever the batch size (see
             :class:`enhscan.engine.WindowScorer`); slower.
         compile: run the model through ``torch.compile`` (compiled at start-up).
+        kernels: ``auto``, ``fused`` or ``plain``: the CPU fp32 kernels (see
+            :class:`enhscan.engine.WindowScorer`).
         chunk_bases: bases read from the genome at a time.
         rc: also score each window's reverse complement and keep the ``mean`` or the ``max``
             of the two strands (twice the work); None scores the forward strand only.
@@ -98,6 +100,7 @@ class ScanSettings:
     quantize: bool = False
     batch_invariant: bool = False
     compile: bool = False
+    kernels: str = "auto"
     chunk_bases: int = 1_000_000
     force: bool = False
     progress: bool = True
@@ -230,8 +233,8 @@ def scan_genome(
             plan, shards, regions, exclude = _plan(genome, window, settings)
             return _open_store(store, genome, classifier, plan, settings, threshold, scorer)
 
-    batch_size, done = _on_main(procs, preflight)
-    scorer.batch_size = batch_size
+    batch_size, kernels, done = _on_main(procs, preflight)
+    scorer.batch_size, scorer.kernels = batch_size, kernels
     settings = replace(settings, batch_size=batch_size)  # the record shows what ran
 
     with open_genome(genome_path, index_dir=out_dir) as genome:
@@ -276,6 +279,7 @@ def scan_genome(
             scored_now,
             regions,
             exclude,
+            kernels=scorer.kernels,
             processes=procs.world,
             shards={
                 "total": len(shards),
@@ -320,6 +324,7 @@ def scan_identity(
     threshold: float,
     scorer: WindowScorer,
     batch_size: int,
+    kernels: str,
 ) -> dict:
     """What a scan is, as recorded in its shard manifest: a resume must match it."""
     stretches = json.dumps(plan.stretches, sort_keys=True).encode()
@@ -340,6 +345,8 @@ def scan_identity(
         "quantize": settings.quantize,
         "rc": settings.rc,
         "batch_invariant": settings.batch_invariant,
+        # Fused and plain kernels differ in the last bits: a resume keeps the ones it had.
+        "kernels": kernels,
         # Without batch invariance the batch size changes the last bits: a resume keeps it.
         "batch_size": None if settings.batch_invariant else batch_size,
         "shard_windows": settings.shard_windows,
@@ -355,17 +362,18 @@ def _open_store(
     threshold: float,
     scorer: WindowScorer,
 ) -> tuple[int, list[int]]:
-    """Start or continue the scan's shard store; return (batch size, finished shards)."""
-    batch_size = scorer.batch_size
-    if (
-        store.exists()
-        and settings.resume
-        and settings.batch_size is None
-        and not settings.batch_invariant
-    ):
+    """Start or continue the scan's shard store; return (batch size, kernels, finished
+    shards)."""
+    batch_size, kernels = scorer.batch_size, scorer.kernels
+    resuming = store.exists() and settings.resume
+    if resuming and settings.batch_size is None and not settings.batch_invariant:
         # Keep the batches of the interrupted run, so the resumed one scores identically.
         batch_size = store.manifest().get("batch_size", batch_size)
-    identity = scan_identity(genome, classifier, plan, settings, threshold, scorer, batch_size)
+    if resuming and settings.kernels == "auto" and store.recorded("kernels") == "plain":
+        kernels = "plain"  # the same goes for the kernels; plain ones run anywhere
+    identity = scan_identity(
+        genome, classifier, plan, settings, threshold, scorer, batch_size, kernels
+    )
     if store.exists() and settings.resume:
         differences = store.differences(identity)
         if differences:
@@ -375,7 +383,7 @@ def _open_store(
                 + ". Rerun with the same settings, or start again with --force"
             )
         store.clean_partials()
-        return batch_size, sorted(store.done())
+        return batch_size, kernels, sorted(store.done())
     if store.exists() and not settings.force:
         raise EnhscanError(
             f"{store.folder.parent} holds an unfinished scan ({len(store.done())} shards "
@@ -383,7 +391,7 @@ def _open_store(
         )
     make_output(Path(store.folder.parent))
     store.create(identity)
-    return batch_size, []
+    return batch_size, kernels, []
 
 
 def check_settings(settings: ScanSettings) -> None:
@@ -431,6 +439,7 @@ def load_scorer(
         settings.quantize,
         batch_invariant=settings.batch_invariant,
         compile=settings.compile,
+        kernels=settings.kernels,
     )
     return classifier, scorer
 

@@ -44,9 +44,13 @@ IDENTITY_NAMES = {
     "quantize": "--quantize",
     "rc": "--rc",
     "batch_invariant": "--batch-invariant",
+    "kernels": "--kernels",
     "batch_size": "--batch-size",
     "shard_windows": "the shard size",
 }
+
+#: What a manifest written before a key existed meant by leaving it out.
+IDENTITY_BEFORE = {"kernels": "plain"}
 
 
 @dataclass(frozen=True)
@@ -109,12 +113,16 @@ class ShardStore:
         self.folder.mkdir(parents=True)
         write_json(self.manifest_path, identity)
 
+    def recorded(self, key: str):
+        """The manifest's value of ``key`` (for a key that came later, what its absence meant)."""
+        return self.manifest().get(key, IDENTITY_BEFORE.get(key))
+
     def differences(self, identity: dict) -> list[str]:
         """What differs between this store's scan and ``identity``, one phrase per key."""
         recorded = self.manifest()
         out = []
         for key, name in IDENTITY_NAMES.items():
-            before, now = recorded.get(key), identity.get(key)
+            before, now = recorded.get(key, IDENTITY_BEFORE.get(key)), identity.get(key)
             if before != now:
                 out.append(f"{name} ({_short(before)} then, {_short(now)} now)")
         return out

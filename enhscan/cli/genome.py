@@ -10,6 +10,7 @@ from enhscan.cli.options import (
     comma_list,
     device_options,
     force_option,
+    kernels_option,
     model_option,
     quantize_option,
     rc_option,
@@ -82,6 +83,7 @@ from enhscan.cli.options import (
     "free memory); up to about 25% slower on the CPU.",
 )
 @quantize_option
+@kernels_option
 @click.option(
     "--compile",
     is_flag=True,
@@ -168,6 +170,7 @@ def format_projection(p, stride: int) -> str:
     skipped = p.sampled_skipped_n / p.sampled if p.sampled else 0.0
     how = f"{p.device}, {p.dtype}, batch {p.batch_size}" + (", int8" if p.quantize else "")
     how += ", compiled" if p.compiled else ""
+    how += ", fused kernels" if p.kernels == "fused" else ""
     how += f", both strands ({p.rc})" if p.rc else ""
     return "\n".join(
         [

@@ -100,6 +100,16 @@ quantize_option = click.option(
     "faster, scores move by up to about 0.01.",
 )
 
+kernels_option = click.option(
+    "--kernels",
+    type=click.Choice(["auto", "fused", "plain"]),
+    default="auto",
+    show_default=True,
+    help="fp32 on the CPU: fused oneDNN kernels (matmuls with the GELU, gate and residual "
+    "folded in; scores move in the last bits only) or PyTorch's plain ones. auto: fused "
+    "where they apply and pass a start-up check.",
+)
+
 rc_option = click.option(
     "--rc",
     type=click.Choice(["mean", "max"]),

@@ -7,6 +7,7 @@ import click
 from enhscan.cli.options import (
     device_options,
     force_option,
+    kernels_option,
     model_option,
     quantize_option,
     rc_option,
@@ -45,6 +46,7 @@ from enhscan.cli.options import (
 @rc_option
 @device_options
 @quantize_option
+@kernels_option
 @force_option
 @click.pass_context
 def predict(ctx: click.Context, input_path: str, out: str, model: str | None, **options) -> None:

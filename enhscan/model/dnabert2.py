@@ -234,6 +234,11 @@ class DNABert2SelfAttention(nn.Module):
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.dropout_p = config.attention_probs_dropout_prob
         self.Wqkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        # Attend one window at a time, so a window's result cannot depend on its batch-mates:
+        # PyTorch's CPU attention kernel shares its work out by batch and head, and the last
+        # bits then depend on the batch size (seen with torch 2.13 on an AMD EPYC). Set by
+        # batch-invariant scoring.
+        self.one_window_at_a_time = False
 
     def forward(self, x: Tensor, attn_bias: Tensor, first_only: bool = False) -> Tensor:
         """x: [B, L, H]; attn_bias: [B or 1, nh, L, L] additive -> context [B, Q, H] (dtype of
@@ -243,13 +248,23 @@ class DNABert2SelfAttention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, nh, L, hd]
         if first_only:
             q, attn_bias = q[:, :, :1], attn_bias[:, :, :1]
-        y = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=attn_bias.to(q.dtype),
-            dropout_p=self.dropout_p if self.training else 0.0,
-        )
+        attn_bias = attn_bias.to(q.dtype)
+        dropout_p = self.dropout_p if self.training else 0.0
+        if self.one_window_at_a_time:
+            y = torch.cat(
+                [
+                    F.scaled_dot_product_attention(
+                        q[i : i + 1],
+                        k[i : i + 1],
+                        v[i : i + 1],
+                        attn_mask=attn_bias[i : i + 1] if len(attn_bias) > 1 else attn_bias,
+                        dropout_p=dropout_p,
+                    )
+                    for i in range(B)
+                ]
+            )
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, dropout_p=dropout_p)
         return y.transpose(1, 2).reshape(B, q.shape[2], H)
 
 
