@@ -157,6 +157,10 @@ class WindowScorer:
             raise ValueError("batch_size must be positive")
         if kernels not in KERNELS:
             raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, not {kernels!r}")
+        # Before anything runs: PyTorch's own ops (GELU, bf16 matmuls) use oneDNN too.
+        from enhscan.model.fused_cpu import bound_kernel_caches
+
+        bound_kernel_caches()
         if compile and (quantize or batch_invariant):
             other = "--quantize" if quantize else "--batch-invariant"
             raise EnhscanError(f"--compile cannot be combined with {other}; drop one of them")

@@ -77,6 +77,22 @@ def test_fused_kernels_replace_the_forwards_only_within_the_block(two_layer_clas
     assert not any("forward" in m.__dict__ for m in modules)
 
 
+def test_fused_kernels_bound_onednn_kernel_caches(two_layer_classifier, monkeypatch) -> None:
+    """oneDNN keeps a compiled kernel per matrix shape, 1,024 by default, which grew a
+    scan's memory with its length; enhscan keeps a few, unless the user says otherwise."""
+    import os
+
+    from enhscan.model.fused_cpu import CACHE_VARIABLES, PRIMITIVE_CACHE
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    monkeypatch.setenv("LRU_CACHE_CAPACITY", "100")
+    with fused_cpu_kernels(two_layer_classifier.network):
+        pass
+    assert CACHE_VARIABLES == ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(PRIMITIVE_CACHE) == "16"
+    assert os.environ["LRU_CACHE_CAPACITY"] == "100"
+
+
 def test_where_fused_kernels_apply(tiny_classifier) -> None:
     cpu = torch.device("cpu")
     network = tiny_classifier.network

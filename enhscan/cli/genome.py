@@ -80,7 +80,7 @@ from enhscan.cli.options import (
     "--batch-invariant",
     is_flag=True,
     help="Scores identical to the last bit whatever --batch-size (and so on GPUs with other "
-    "free memory); up to about 25% slower on the CPU.",
+    "free memory); up to about half as fast on the CPU.",
 )
 @quantize_option
 @kernels_option
