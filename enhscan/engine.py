@@ -328,22 +328,26 @@ class WindowScorer:
         ``plain``, or with ``required`` an error saying why."""
         from enhscan.model.fused_cpu import fused_kernels_apply
 
-        why = fused_kernels_apply(self.network, self.device, self.dtype)
-        for flag, on in (
+        modes = (
             ("--quantize", self.quantized),
             ("--batch-invariant", self.batch_invariant),
             ("--compile", self.compiled),
-        ):
-            if on:
-                why = f"not with {flag}"
-        if why is None:
+        )
+        clash = next((flag for flag, on in modes if on), None)
+        why = (
+            f"not with {clash}"
+            if clash
+            else fused_kernels_apply(self.network, self.device, self.dtype)
+        )
+        checked = why is None
+        if checked:
             why = self._check_fused()
-            if why is not None and not required:
-                log.warning("fused CPU kernels not used: %s", why)
         if why is None:
             return "fused"
         if required:
             raise EnhscanError(f"--kernels fused: {why}; use --kernels auto or plain")
+        if checked:  # they should have run here and did not: say so
+            log.warning("fused CPU kernels not used: %s", why)
         return "plain"
 
     def _check_fused(self) -> str | None:
