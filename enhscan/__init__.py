@@ -12,11 +12,12 @@ The Python API (see :mod:`enhscan.api`)::
     enhscan.scan_genome("genome.fa", "tracks/", model, stride=200)
     enhscan.predict_file("peaks.bed", "scores.tsv", model, genome_path="genome.fa")
     enhscan.train("my_model/", data={"sequences": "labelled.csv"})
+    enhscan.calibrate("my_model/", "genome.fa", chroms=["chrX"])
 """
 
 __version__ = "0.1.0"
 
-_API = ("load_model", "score_sequences", "scan_genome", "predict_file", "train")
+_API = ("load_model", "score_sequences", "scan_genome", "predict_file", "train", "calibrate")
 __all__ = ["__version__", *_API]
 
 

@@ -76,8 +76,8 @@ def scan_genome(
         out_dir: output folder.
         model: a loaded model, a folder, or None for the default model.
         settings: fields of :class:`enhscan.scan.ScanSettings` (stride, chroms, regions,
-            threshold, call_top, rc, formats, device, resume, ...); no progress bar unless
-            ``progress=True``.
+            fdr, threshold, call_top, track, rc, formats, device, resume, ...); no progress
+            bar unless ``progress=True``.
 
     Returns:
         The run record (``run.json``).
@@ -88,6 +88,16 @@ def scan_genome(
     classifier = model if isinstance(model, Classifier) else load_model(model)
     settings.setdefault("progress", False)
     return scan_to_files(genome, classifier, out_dir, ScanSettings(**settings))
+
+
+def calibrate(model_dir: str | os.PathLike, genome: str | os.PathLike, **options) -> dict:
+    """Score random windows of ``genome`` and store them as the background null of the model
+    folder ``model_dir``, as ``enhscan calibrate`` does; ``options`` as
+    :func:`enhscan.calibrate.calibrate_model` (windows, chroms, exclude, max_n, seed, device,
+    batch_size). Returns the null's provenance (``background_null.json``)."""
+    from enhscan.calibrate import calibrate_model
+
+    return calibrate_model(model_dir, genome, **options).info
 
 
 def predict_file(

@@ -1,4 +1,4 @@
-"""Calls: regions where the score track reaches a threshold.
+"""Calls: regions where the score track reaches a threshold, and the rules that choose it.
 
 A call is a maximal run of adjacent track bins (see :mod:`enhscan.tiling`) whose window scores
 are all at or above the threshold. Runs break at a bin below the threshold, at a skipped window
@@ -71,3 +71,53 @@ def call_regions(
             )
         )
     return calls
+
+
+#: The false-discovery rate calls are made at when no other rule is given.
+DEFAULT_FDR = 0.05
+#: The kinds of :class:`CallRule`.
+RULES = ("fdr", "threshold", "top")
+
+
+@dataclass(frozen=True)
+class CallRule:
+    """How a scan decides which windows are called.
+
+    Attributes:
+        kind: ``fdr`` (windows whose Benjamini-Hochberg q-value is at most ``value``),
+            ``threshold`` (windows whose probability is at least ``value``) or ``top`` (the
+            best-scoring ``value`` fraction of the scored windows).
+        value: the rate, probability or fraction.
+    """
+
+    kind: str
+    value: float
+
+    @classmethod
+    def from_options(
+        cls, threshold: float | None, call_top: float | None, fdr: float | None
+    ) -> CallRule:
+        """The rule the options ask for: at most one of them; none means FDR 0.05.
+
+        Raises:
+            ValueError: more than one given, or a value out of range.
+        """
+        given = [(k, v) for k, v in (("threshold", threshold), ("top", call_top), ("fdr", fdr))]
+        given = [(k, v) for k, v in given if v is not None]
+        if len(given) > 1:
+            raise ValueError("give one of --fdr, --threshold and --call-top")
+        kind, value = given[0] if given else ("fdr", DEFAULT_FDR)
+        if kind == "threshold" and not 0 <= value <= 1:
+            raise ValueError(f"--threshold must be in [0, 1], got {value}")
+        if kind != "threshold" and not 0 < value <= 1:
+            option = "--fdr" if kind == "fdr" else "--call-top"
+            raise ValueError(f"{option} must be in (0, 1], got {value}")
+        return cls(kind, float(value))
+
+    def describe(self) -> str:
+        """``FDR 0.05``, ``probability >= 0.8`` or ``top 2% of windows``."""
+        if self.kind == "fdr":
+            return f"FDR {self.value:g}"
+        if self.kind == "threshold":
+            return f"probability >= {self.value:g}"
+        return f"top {100 * self.value:g}% of windows"

@@ -10,7 +10,9 @@ Two views of the same scan:
   negative count as negatives).
 
 Calls are checked by overlap: precision is the share of calls that overlap a known enhancer,
-recall the share of known enhancers overlapped by a call. Truth regions on sequences the
+recall the share of known enhancers overlapped by a call; and by bases: the fold enrichment
+is the share of called bases inside known enhancers over the share of all scored bases inside
+them (1 for calls placed at random). Truth regions on sequences the
 genome lacks, past a chromosome end, or where the scan has no value are counted and listed,
 never silently dropped. Coordinates are 0-based, half-open.
 """
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from enhscan.errors import EnhscanError
-from enhscan.intervals import merge
+from enhscan.intervals import merge, overlap_bp, overlap_intervals
 from enhscan.io.bed import iter_bed
 from enhscan.naming import match_chrom
 from enhscan.outputs import OUTPUTS
@@ -118,7 +120,7 @@ def evaluate_scan(
     import pyBigWig
 
     from enhscan.metrics import binary_metrics
-    from enhscan.plots import plot_pr_roc, plot_score_distributions
+    from enhscan.plots import plot_pr_roc, plot_precision_by_calls, plot_score_distributions
 
     if region_score not in REGION_SCORES:
         raise ValueError(f"region_score must be one of {REGION_SCORES}")
@@ -163,7 +165,7 @@ def evaluate_scan(
                     "overlapping enhancers": scores[labels == 1],
                     "other windows": scores[labels == 0],
                 }
-        report["calls"] = _call_overlap(tracks_dir, truth.regions, merged)
+        report["calls"], ranked_hits = _call_overlap(tracks_dir, bw, truth.regions, merged)
     finally:
         bw.close()
 
@@ -172,14 +174,26 @@ def evaluate_scan(
         plots = plot_pr_roc(curves, out_dir, title="scan vs known regions")
         report["plots"] = {k: str(v) for k, v in plots.items()}
     if distributions and all(len(v) for v in distributions.values()):
-        threshold = _run_threshold(tracks_dir)
+        threshold, kind = _run_threshold(tracks_dir)
+        top = max(float(v.max()) for v in distributions.values())
         path = plot_score_distributions(
             distributions,
             out_dir / "score_distributions.png",
             threshold=threshold,
             title="track scores",
+            limits=(0.0, 1.0) if kind == "probability" else (0.0, max(1.0, top)),
+            xlabel="Probability of enhancer" if kind == "probability" else "Track: -log10 p",
         )
         report.setdefault("plots", {})["distributions"] = str(path)
+    if report["calls"] and len(ranked_hits):
+        calls = report["calls"]
+        base_rate = (
+            calls["enhancer_bases"] / calls["scored_bases"] if calls["scored_bases"] else None
+        )
+        path = plot_precision_by_calls(
+            ranked_hits, out_dir / "precision_by_calls.png", base_rate, f"calls ({calls['rule']})"
+        )
+        report.setdefault("plots", {})["precision_by_calls"] = str(path)
     from enhscan.io.atomic import write_json
 
     write_json(out_dir / "evaluation.json", report)
@@ -237,20 +251,28 @@ def _window_labels(bw, truth: dict, sizes: dict[str, int], with_negatives: bool)
     return np.concatenate(all_labels), np.concatenate(all_scores)
 
 
-def _call_overlap(tracks_dir: Path, regions, truth: dict) -> dict | None:
+def _call_overlap(tracks_dir: Path, bw, regions, truth: dict) -> tuple[dict | None, np.ndarray]:
+    """Calls against the known enhancers: precision and recall by overlap, and the fold
+    enrichment of enhancer bases in called bases over their share of all scored bases.
+
+    Returns:
+        The report entry (None without a calls file), and whether each call overlaps a known
+        enhancer, best call (highest signalValue) first.
+    """
     calls_file = tracks_dir / OUTPUTS["calls"]
     if not calls_file.exists():
-        return None
+        return None, np.zeros(0, dtype=bool)
     calls: dict[str, list[tuple[int, int]]] = {}
+    signal: list[float] = []
+    hit: list[bool] = []
     for line in calls_file.read_text().splitlines():
-        chrom, start, end = line.split("\t")[:3]
-        calls.setdefault(chrom, []).append((int(start), int(end)))
+        fields = line.split("\t")
+        chrom, start, end = fields[0], int(fields[1]), int(fields[2])
+        calls.setdefault(chrom, []).append((start, end))
+        signal.append(float(fields[6]))
+        on_enhancer = _overlaps(np.array([start]), np.array([end]), truth.get((chrom, 1), []))
+        hit.append(bool(on_enhancer[0]))
     merged_calls = {chrom: merge(intervals) for chrom, intervals in calls.items()}
-    n_calls = sum(len(v) for v in calls.values())
-    hit_calls = 0
-    for chrom, chrom_calls in calls.items():
-        cs = np.array(chrom_calls)
-        hit_calls += int(_overlaps(cs[:, 0], cs[:, 1], truth.get((chrom, 1), [])).sum())
     hits = {1: 0, 0: 0}
     counts = {1: 0, 0: 0}
     for chrom, start, end, label in regions:
@@ -258,19 +280,62 @@ def _call_overlap(tracks_dir: Path, regions, truth: dict) -> dict | None:
         hits[label] += bool(
             _overlaps(np.array([start]), np.array([end]), merged_calls.get(chrom, []))[0]
         )
-    n_pos, n_neg = counts[1], counts[0]
+    n_calls, n_pos, n_neg = len(hit), counts[1], counts[0]
+    ranked = np.array(hit, dtype=bool)[np.argsort(-np.array(signal), kind="stable")]
     return {
         "calls": n_calls,
-        "precision": hit_calls / n_calls if n_calls else None,
+        "rule": _run_calling(tracks_dir),
+        "precision": sum(hit) / n_calls if n_calls else None,
         "recall": hits[1] / n_pos if n_pos else None,
         "enhancers_called": hits[1],
         "negatives_called": hits[0] if n_neg else None,
         "negative_call_rate": hits[0] / n_neg if n_neg else None,
+        **_base_enrichment(bw, merged_calls, truth),
+    }, ranked
+
+
+def _base_enrichment(bw, calls: dict[str, list[tuple[int, int]]], truth: dict) -> dict:
+    """Bases scored, called, in known enhancers, and both; the fold enrichment of enhancer
+    bases among called bases over their share of scored bases."""
+    scored = called = enhancer = both = 0
+    for chrom in bw.chroms():
+        bins = bw.intervals(chrom) or ()
+        covered = merge((int(start), int(end)) for start, end, _ in bins)
+        positives = truth.get((chrom, 1), [])
+        chrom_calls = calls.get(chrom, [])
+        scored += sum(end - start for start, end in covered)
+        called += overlap_bp(chrom_calls, covered)
+        enhancer += overlap_bp(positives, covered)
+        both += overlap_bp(overlap_intervals(chrom_calls, covered), positives)
+    share_called = both / called if called else None
+    share_scored = enhancer / scored if scored else None
+    return {
+        "scored_bases": scored,
+        "called_bases": called,
+        "called_fraction": called / scored if scored else None,
+        "enhancer_bases": enhancer,
+        "enhancer_bases_called": both,
+        "fold_enrichment": (
+            share_called / share_scored if share_called is not None and share_scored else None
+        ),
     }
 
 
-def _run_threshold(tracks_dir: Path) -> float | None:
+def _run_calling(tracks_dir: Path) -> str | None:
     record = tracks_dir / OUTPUTS["record"]
     if not record.exists():
         return None
-    return json.loads(record.read_text()).get("parameters", {}).get("threshold")
+    return json.loads(record.read_text()).get("calling", {}).get("described")
+
+
+def _run_threshold(tracks_dir: Path) -> tuple[float | None, str]:
+    """The scan's call threshold in the track's units, and what the track holds
+    (``probability`` or ``log10p``; scans from before the choice hold probabilities)."""
+    record = tracks_dir / OUTPUTS["record"]
+    if not record.exists():
+        return None, "probability"
+    data = json.loads(record.read_text())
+    kind = data.get("parameters", {}).get("track", "probability")
+    if kind == "probability":
+        return data.get("parameters", {}).get("threshold"), kind
+    return data.get("calling", {}).get("log10p_threshold"), kind

@@ -71,3 +71,31 @@ def widen(intervals: Iterable[Interval], width: int, chrom_length: int) -> list[
             end = min(start + width, chrom_length)
         widened.append((start, end))
     return merge(widened)
+
+
+def overlap_bp(a: list[Interval], b: list[Interval]) -> int:
+    """Bases covered by both of two merged, sorted interval lists.
+
+    >>> overlap_bp([(0, 10), (20, 30)], [(5, 25)])
+    10
+    """
+    return sum(end - start for start, end in overlap_intervals(a, b))
+
+
+def overlap_intervals(a: list[Interval], b: list[Interval]) -> list[Interval]:
+    """The intervals covered by both of two merged, sorted interval lists.
+
+    >>> overlap_intervals([(0, 10), (20, 30)], [(5, 25)])
+    [(5, 10), (20, 25)]
+    """
+    out: list[Interval] = []
+    i, j = 0, 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if start < end:
+            out.append((start, end))
+        if a[i][1] <= b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out

@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from enhscan import __version__
-from enhscan.calling import call_regions
+from enhscan.calling import Call, CallRule, call_regions
 from enhscan.io.atomic import partial_path
 from enhscan.io.bed import BedIntervals, format_narrowpeak
 from enhscan.io.bedgraph import BedGraphWriter
 from enhscan.io.bigwig import BigWigWriter
+from enhscan.io.browser import TrackStyle
 from enhscan.io.fasta import Genome
 from enhscan.model.folder import Classifier
 from enhscan.shards import Shard, ShardStore
+from enhscan.significance import ScanSignificance
 from enhscan.tiling import tile_chrom
 from enhscan.versions import package_versions
 
@@ -56,16 +58,118 @@ class ChromResult:
     uncovered_bp: int = 0
 
 
-def top_fraction_threshold(shards: list[Shard], store: ShardStore, fraction: float) -> float:
-    """The score of the ``ceil(fraction * n)``-th best of the n scored windows: calling at it
-    calls the top ``fraction`` of windows (more where scores tie). 1.0 when none is scored."""
-    scores = [store.load(s) for s in shards]
-    flat = np.concatenate(scores) if scores else np.zeros(0, dtype=np.float32)
-    flat = flat[~np.isnan(flat)]
+def top_fraction_threshold(flat: np.ndarray, fraction: float) -> float:
+    """The score of the ``ceil(fraction * n)``-th best of the n scored windows (``flat``, no
+    NaN): calling at it calls the top ``fraction`` of windows (more where scores tie). 1.0
+    when none is scored."""
     if len(flat) == 0:
         return 1.0
     k = min(len(flat), max(1, int(np.ceil(fraction * len(flat)))))
     return float(np.partition(flat, len(flat) - k)[len(flat) - k])
+
+
+#: What ``--track`` can put in the track file.
+TRACK_VALUES = ("log10p", "probability")
+
+
+@dataclass
+class Calling:
+    """How a finished scan's windows are called and what its track holds.
+
+    Attributes:
+        rule: the rule asked for.
+        threshold: the probability threshold the rule implies (None: no window passes).
+        significance: p- and q-values of every scored window.
+        track_values: ``log10p`` (-log10 p of each window) or ``probability``.
+        windows_called: scored windows at or above the threshold.
+    """
+
+    rule: CallRule
+    threshold: float | None
+    significance: ScanSignificance
+    track_values: str
+    windows_called: int
+
+    def track(self, scores: np.ndarray) -> np.ndarray:
+        """The track's values for window scores (float32)."""
+        if self.track_values == "probability":
+            return scores
+        return _minus_log10(self.significance.pvalues(scores)).astype(np.float32)
+
+    def summit_stats(self, calls: list[Call]) -> list[tuple[float, float]]:
+        """-log10 p and -log10 q of each call's best window."""
+        best = np.array([c.max_score for c in calls], dtype=np.float32)
+        p = _minus_log10(self.significance.pvalues(best))
+        q = _minus_log10(self.significance.qvalues(best))
+        return list(zip(p.tolist(), q.tolist(), strict=True))
+
+    def record(self) -> dict:
+        """The run record's ``calling`` entry."""
+        threshold = self.threshold
+        p_at = None if threshold is None else float(self.significance.pvalues([threshold])[0])
+        return {
+            "rule": self.rule.kind,
+            "value": self.rule.value,
+            "described": self.rule.describe(),
+            "probability_threshold": threshold,
+            "log10p_threshold": None if p_at is None else round(float(-np.log10(p_at)), 6),
+            "windows_called": self.windows_called,
+            "null": self.significance.describe_null(),
+            "track": self.track_values,
+        }
+
+    def style(self) -> TrackStyle:
+        """How the browsers label the track and the calls."""
+        calls = f"enhscan calls ({self.rule.describe()})"
+        if self.track_values == "probability":
+            return TrackStyle(
+                "enhscan probability",
+                "enhscan enhancer probability of the 1 kb window centred at each base",
+                1.0,
+                calls,
+            )
+        top = self.track(np.array([self.significance.max_score], dtype=np.float32))[0]
+        return TrackStyle(
+            "enhscan -log10 p",
+            "enhscan -log10 p of the window centred at each base, against random genome windows",
+            float(max(3.0, np.ceil(top))),
+            calls,
+        )
+
+    @property
+    def track_threshold(self) -> float | None:
+        """The threshold in the track's own units."""
+        if self.threshold is None or self.track_values == "probability":
+            return self.threshold
+        return float(self.track(np.array([self.threshold], dtype=np.float32))[0])
+
+
+def _minus_log10(p: np.ndarray) -> np.ndarray:
+    return -np.log10(np.asarray(p, dtype=np.float64))
+
+
+def decide_calling(
+    shards: list[Shard],
+    store: ShardStore,
+    rule: CallRule,
+    null_sorted: np.ndarray | None,
+    track_values: str = "log10p",
+) -> Calling:
+    """Load every finished shard's scores and decide the calling: the p- and q-values against
+    ``null_sorted`` (the model's background sample; None: the scan's own empirical null) and
+    the probability threshold ``rule`` implies."""
+    parts = [store.load(s) for s in shards]
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    flat = flat[~np.isnan(flat)]
+    significance = ScanSignificance(flat, null_sorted)
+    if rule.kind == "fdr":
+        threshold = significance.fdr_threshold(rule.value)
+    elif rule.kind == "top":
+        threshold = top_fraction_threshold(flat, rule.value)
+    else:
+        threshold = rule.value
+    called = 0 if threshold is None else int((flat >= threshold).sum())
+    return Calling(rule, threshold, significance, track_values, called)
 
 
 def write_outputs(
@@ -74,12 +178,13 @@ def write_outputs(
     shards: list[Shard],
     store: ShardStore,
     out_dir: Path,
-    threshold: float,
+    calling: Calling,
     formats: tuple[str, ...] = ("bigwig",),
 ) -> tuple[dict[str, ChromResult], dict[int, int]]:
     """Assemble the finished shards, chromosome by chromosome, into the track (``scores.bw``
-    and/or ``scores.bedGraph``, as ``formats`` asks) and ``calls.narrowPeak`` in ``out_dir``.
-    Files are written under temporary names and renamed when all are complete.
+    and/or ``scores.bedGraph``, as ``formats`` asks, holding ``calling.track``) and
+    ``calls.narrowPeak`` in ``out_dir``, called by ``calling``. Files are written under
+    temporary names and renamed when all are complete.
 
     Returns:
         Counts per chromosome, and the windows scored in each shard (by shard index).
@@ -107,10 +212,16 @@ def write_outputs(
                     scored_by_shard[shard.index] = int((~np.isnan(parts[-1])).sum())
                 scores = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
                 done = ~np.isnan(scores)
+                values = calling.track(scores[done])
                 for track in tracks:
-                    track.add(chrom, tiling.bin_starts[done], tiling.bin_ends[done], scores[done])
+                    track.add(chrom, tiling.bin_starts[done], tiling.bin_ends[done], values)
+                threshold = np.inf if calling.threshold is None else calling.threshold
                 calls = call_regions(tiling.bin_starts, tiling.bin_ends, scores, threshold)
-                calls_out.write(format_narrowpeak(chrom, calls, first_index=n_calls + 1))
+                calls_out.write(
+                    format_narrowpeak(
+                        chrom, calls, calling.summit_stats(calls), first_index=n_calls + 1
+                    )
+                )
                 n_calls += len(calls)
                 results[chrom] = ChromResult(
                     length=tiling.length,
@@ -137,7 +248,7 @@ def write_browser_files(
     out_dir: Path,
     genome: Genome,
     formats: tuple[str, ...],
-    threshold: float,
+    calling: Calling,
     assembly: str | None,
 ) -> dict:
     """Write the IGV session and, when there is a bigWig, the UCSC track hub (with the calls
@@ -155,13 +266,14 @@ def write_browser_files(
 
     calls_path = out_dir / OUTPUTS["calls"]
     track = OUTPUTS["bigwig"] if "bigwig" in formats else OUTPUTS["bedgraph"]
+    style = calling.style()
     write_igv_session(
         out_dir / OUTPUTS["igv"],
         genome.path,
         _opening_locus(calls_path, genome),
         track,
         OUTPUTS["calls"],
-        threshold,
+        style,
     )
     written = [OUTPUTS["igv"]]
     guessed = assembly is None
@@ -173,7 +285,7 @@ def write_browser_files(
             bigbed = OUTPUTS["calls_bigbed"]
             written.append(bigbed)
         label = Path(genome.path).name
-        written += write_track_hub(out_dir, assembly or "UNKNOWN", track, bigbed, label, threshold)
+        written += write_track_hub(out_dir, assembly or "UNKNOWN", track, bigbed, label, style)
     return {"files": written, "ucsc_assembly": assembly, "assembly_guessed": guessed}
 
 
@@ -200,7 +312,7 @@ def run_record(
     plan: ScanPlan,
     results: dict[str, ChromResult],
     settings: ScanSettings,
-    threshold: float,
+    calling: Calling,
     device,
     dtype,
     started: float,
@@ -256,8 +368,10 @@ def run_record(
             "window": plan.window,
             "stride": plan.stride,
             "max_n": settings.max_n,
-            "threshold": threshold,
+            "threshold": calling.threshold,
             "call_top": settings.call_top,
+            "fdr": calling.rule.value if calling.rule.kind == "fdr" else None,
+            "track": calling.track_values,
             "formats": list(settings.formats),
             "chroms": settings.chroms,
             "regions": settings.regions,
@@ -277,6 +391,7 @@ def run_record(
             "skipped_n": sum(r.skipped_n for r in results.values()),
         },
         "calls": sum(r.calls for r in results.values()),
+        "calling": calling.record(),
         "chromosomes_too_short": plan.too_short,
         "regions": _bed_summary(regions),
         "exclude": _bed_summary(exclude),

@@ -120,8 +120,10 @@ def plot_score_distributions(
     out_path: Path,
     threshold: float | None = None,
     title: str = "",
+    limits: tuple[float, float] = (0.0, 1.0),
+    xlabel: str = "Score (probability of enhancer)",
 ) -> Path:
-    """Overlaid step histograms of scores per class on [0, 1], e.g. enhancer vs background.
+    """Overlaid step histograms of scores per class on ``limits``, e.g. enhancer vs background.
 
     Each histogram is normalised to density, so classes of very different sizes compare; the
     legend gives each class's count.
@@ -132,12 +134,14 @@ def plot_score_distributions(
         out_path: the PNG to write (its folder is created if missing).
         threshold: if given, drawn as a vertical line.
         title: figure title.
+        limits: the range of the scores (default probabilities, [0, 1]).
+        xlabel: what the scores are.
 
     Returns:
         ``out_path``.
 
     Raises:
-        ValueError: no classes, NaN scores, or scores outside [0, 1].
+        ValueError: no classes, NaN scores, or scores outside ``limits``.
     """
     if not scores_by_class:
         raise ValueError("plot_score_distributions needs at least one class of scores")
@@ -146,15 +150,15 @@ def plot_score_distributions(
         scores = np.asarray(scores, dtype=np.float64).ravel()
         if np.isnan(scores).any():
             raise ValueError(f"scores of {name!r} contain NaN")
-        if scores.size and (scores.min() < 0 or scores.max() > 1):
-            raise ValueError(f"scores of {name!r} must be probabilities in [0, 1]")
+        if scores.size and (scores.min() < limits[0] or scores.max() > limits[1]):
+            raise ValueError(f"scores of {name!r} must lie in [{limits[0]:g}, {limits[1]:g}]")
         arrays[name] = scores
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
 
     fig = _new_figure(6.5, 4.0)
     ax = fig.add_subplot()
-    bins = np.linspace(0.0, 1.0, 51)
+    bins = np.linspace(limits[0], limits[1], 51)
     for name, scores in arrays.items():
         label = f"{name} (n={scores.size:,})"
         if scores.size:
@@ -169,10 +173,42 @@ def plot_score_distributions(
             linewidth=1,
             label=f"threshold {threshold:.3g}",
         )
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("Score (probability of enhancer)")
+    ax.set_xlim(*limits)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("Density")
     ax.set_title(title or "Score distributions")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    return _save_png(fig, out_path)
+
+
+def plot_precision_by_calls(
+    hits: np.ndarray, out_path: Path, base_rate: float | None = None, title: str = ""
+) -> Path:
+    """Precision of the best k calls against k: the share of them that overlap a known enhancer.
+
+    Args:
+        hits: bool [n], calls ranked best first, True where a call overlaps a known enhancer.
+        out_path: the PNG to write.
+        base_rate: if given, the share of scored bases in known enhancers (what random calls
+            would reach), drawn as a horizontal line.
+        title: figure title.
+    """
+    hits = np.asarray(hits, dtype=bool)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig = _new_figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    k = np.arange(1, len(hits) + 1)
+    if len(hits):
+        ax.plot(k, np.cumsum(hits) / k, color="#c0392b", linewidth=1.5, label="best k calls")
+    if base_rate is not None:
+        ax.axhline(base_rate, color="grey", linestyle="--", linewidth=1, label="random bases")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Number of calls (best first)")
+    ax.set_ylabel("Precision (calls overlapping a known enhancer)")
+    ax.set_title(title or "Precision against the number of calls")
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     return _save_png(fig, out_path)

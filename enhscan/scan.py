@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from enhscan.calling import CallRule
 from enhscan.engine import WindowScorer, resolve_device, resolve_dtype
 from enhscan.errors import EnhscanError
 from enhscan.intervals import Interval, subtract, widen
@@ -29,8 +30,9 @@ from enhscan.naming import select_chroms
 from enhscan.outputs import (
     OUTPUTS,
     TRACK_FORMATS,
+    TRACK_VALUES,
+    decide_calling,
     run_record,
-    top_fraction_threshold,
     write_browser_files,
     write_outputs,
 )
@@ -45,16 +47,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ScanSettings:
-    """How to scan. ``None`` for window or threshold means "the model's own".
+    """How to scan. ``None`` for window means "the model's own".
 
     Attributes:
         window: window width in bases.
         stride: distance between consecutive window starts.
         max_n: windows with more non-ACGT bases than this are skipped (no track value).
-        threshold: call threshold on the enhancer probability, in [0, 1].
-        call_top: instead of a threshold, call the best-scoring fraction of the scored
-            windows, genome-wide (e.g. 0.02: the top 2%); the threshold is then found after
-            scoring and recorded.
+        fdr: call the windows whose Benjamini-Hochberg q-value (against the model's
+            background null, or the scan's own empirical null) is at most this. The default
+            rule: with none of ``fdr``, ``threshold`` and ``call_top`` given, FDR 0.05.
+        threshold: instead, call windows whose enhancer probability is at least this.
+        call_top: instead, call the best-scoring fraction of the scored windows,
+            genome-wide (e.g. 0.02: the top 2%).
+        track: what the track holds: ``log10p`` (-log10 p of each window against the null)
+            or ``probability`` (the model's enhancer probability).
         chroms: names or shell patterns of the sequences to scan; None scans all.
         regions: BED of regions to scan (shorter ones are widened to one window).
         exclude: BED of regions never scored (a blacklist).
@@ -86,8 +92,10 @@ class ScanSettings:
     window: int | None = None
     stride: int = 200
     max_n: int = 0
+    fdr: float | None = None
     threshold: float | None = None
     call_top: float | None = None
+    track: str = "log10p"
     formats: tuple[str, ...] = ("bigwig",)
     rc: str | None = None
     assembly: str | None = None
@@ -222,7 +230,7 @@ def scan_genome(
     procs = Processes.current(cpu=settings.device == "cpu")
     classifier, scorer = load_scorer(model, settings, procs.device)
     window = settings.window or classifier.metadata.window
-    threshold = classifier.metadata.threshold if settings.threshold is None else settings.threshold
+    rule = call_rule(settings)
     store = ShardStore(out_dir)
 
     # The main process checks the output folder, builds a missing FASTA index and reads the
@@ -231,7 +239,7 @@ def scan_genome(
         check_output(out_dir, settings.force)
         with open_genome(genome_path, index_dir=out_dir) as genome:
             plan, shards, regions, exclude = _plan(genome, window, settings)
-            return _open_store(store, genome, classifier, plan, settings, threshold, scorer)
+            return _open_store(store, genome, classifier, plan, settings, scorer)
 
     batch_size, kernels, done = _on_main(procs, preflight)
     scorer.batch_size, scorer.kernels = batch_size, kernels
@@ -255,14 +263,19 @@ def scan_genome(
         procs.wait_for_everyone()
         if not procs.is_main:
             return None
-        if settings.call_top is not None:
-            threshold = top_fraction_threshold(shards, store, settings.call_top)
+        calling = decide_calling(
+            shards, store, rule, _null_of(classifier, settings), settings.track
+        )
+        if calling.significance.gaussian is not None:
+            log.warning(
+                "%s has no background null: p-values come from the scan's own scores (an "
+                "empirical null); store one with `enhscan calibrate MODEL --genome REF.fa`",
+                classifier.path or "the model",
+            )
         results, scored_by_shard = write_outputs(
-            genome, plan, shards, store, out_dir, threshold, settings.formats
+            genome, plan, shards, store, out_dir, calling, settings.formats
         )
-        browser = write_browser_files(
-            out_dir, genome, settings.formats, threshold, settings.assembly
-        )
+        browser = write_browser_files(out_dir, genome, settings.formats, calling, settings.assembly)
         scan_seconds = time.time() - scan_began
         scored_now = sum(n for i, n in scored_by_shard.items() if i not in finished)
         record = run_record(
@@ -271,7 +284,7 @@ def scan_genome(
             plan,
             results,
             settings,
-            threshold,
+            calling,
             scorer.device,
             scorer.dtype,
             started,
@@ -321,7 +334,6 @@ def scan_identity(
     classifier: Classifier,
     plan: ScanPlan,
     settings: ScanSettings,
-    threshold: float,
     scorer: WindowScorer,
     batch_size: int,
     kernels: str,
@@ -339,7 +351,6 @@ def scan_identity(
         "window": plan.window,
         "stride": plan.stride,
         "max_n": settings.max_n,
-        "threshold": threshold if settings.call_top is None else f"top {settings.call_top}",
         "plan": hashlib.sha256(stretches).hexdigest(),
         "dtype": str(scorer.dtype).removeprefix("torch."),
         "quantize": settings.quantize,
@@ -359,7 +370,6 @@ def _open_store(
     classifier: Classifier,
     plan: ScanPlan,
     settings: ScanSettings,
-    threshold: float,
     scorer: WindowScorer,
 ) -> tuple[int, list[int]]:
     """Start or continue the scan's shard store; return (batch size, kernels, finished
@@ -371,9 +381,7 @@ def _open_store(
         batch_size = store.manifest().get("batch_size", batch_size)
     if resuming and settings.kernels == "auto" and store.recorded("kernels") == "plain":
         kernels = "plain"  # the same goes for the kernels; plain ones run anywhere
-    identity = scan_identity(
-        genome, classifier, plan, settings, threshold, scorer, batch_size, kernels
-    )
+    identity = scan_identity(genome, classifier, plan, settings, scorer, batch_size, kernels)
     if store.exists() and settings.resume:
         differences = store.differences(identity)
         if differences:
@@ -398,8 +406,9 @@ def check_settings(settings: ScanSettings) -> None:
     """Refuse settings no scan can use."""
     if settings.stride <= 0 or (settings.window is not None and settings.window <= 0):
         raise EnhscanError("window and stride must be positive")
-    if settings.threshold is not None and not 0 <= settings.threshold <= 1:
-        raise EnhscanError(f"threshold must be in [0, 1], got {settings.threshold}")
+    call_rule(settings)
+    if settings.track not in TRACK_VALUES:
+        raise EnhscanError(f"--track takes {' or '.join(TRACK_VALUES)}, not {settings.track!r}")
     unknown = [f for f in settings.formats if f not in TRACK_FORMATS]
     if unknown or not settings.formats:
         raise EnhscanError(
@@ -408,11 +417,33 @@ def check_settings(settings: ScanSettings) -> None:
         )
     if settings.rc not in (None, "mean", "max"):
         raise EnhscanError(f"--rc takes mean or max, not {settings.rc!r}")
-    if settings.call_top is not None:
-        if not 0 < settings.call_top <= 1:
-            raise EnhscanError(f"--call-top must be in (0, 1], got {settings.call_top}")
-        if settings.threshold is not None:
-            raise EnhscanError("give --threshold or --call-top, not both")
+
+
+def call_rule(settings: ScanSettings) -> CallRule:
+    """The calling rule the settings ask for (FDR 0.05 unless another is given)."""
+    try:
+        return CallRule.from_options(settings.threshold, settings.call_top, settings.fdr)
+    except ValueError as err:
+        raise EnhscanError(str(err)) from None
+
+
+def _null_of(classifier: Classifier, settings: ScanSettings):
+    """The model folder's background sample for this scan's strands, or None."""
+    from enhscan.model.null import load_null
+
+    null = load_null(classifier.path, classifier.identity)
+    if null is None:
+        return None
+    if null.info.get("window") not in (None, settings.window or classifier.metadata.window):
+        log.warning(
+            "the background null of %s was scored on %s bp windows, this scan's are %s bp: "
+            "p-values come from the scan's own scores instead",
+            classifier.path,
+            null.info.get("window"),
+            settings.window,
+        )
+        return None
+    return null.for_strands(settings.rc)
 
 
 def load_scorer(

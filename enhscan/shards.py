@@ -38,7 +38,6 @@ IDENTITY_NAMES = {
     "window": "--window",
     "stride": "--stride",
     "max_n": "--max-n",
-    "threshold": "--threshold",
     "plan": "the scanned regions (--chroms / --regions / --exclude)",
     "dtype": "--dtype",
     "quantize": "--quantize",

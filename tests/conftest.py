@@ -50,3 +50,23 @@ def tiny_model_dir(tmp_path_factory, tiny_classifier) -> Path:
     from enhscan.model import save_classifier
 
     return save_classifier(tiny_classifier, tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_with_null(tmp_path_factory, tiny_model_dir) -> Path:
+    """The tiny model with a stored background null in which its upper half never occurs
+    (uniform on [0, 0.6]), so that scans at FDR 0.05 make calls. Synthetic on purpose: for
+    the calling machinery (storage, p- and q-values, resume, processes); real nulls are tested
+    in test_calibrate.py."""
+    import numpy as np
+
+    from enhscan.model import load_classifier
+    from enhscan.model.null import BackgroundNull, save_null
+
+    folder = tmp_path_factory.mktemp("models") / "tiny_null"
+    shutil.copytree(tiny_model_dir, folder)
+    low = np.linspace(0.0, 0.6, 2000, dtype=np.float32)
+    identity = load_classifier(folder).identity
+    info = {"model_identity": identity, "window": 1000, "source": "synthetic, for tests"}
+    save_null(folder, BackgroundNull({"forward": low, "mean": low, "max": low}, info))
+    return folder

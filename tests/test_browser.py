@@ -39,7 +39,14 @@ def test_igv_session_points_at_the_files(scanned, mini_fasta) -> None:
     assert paths == ["scores.bw", "calls.narrowPeak"]
     assert all((scanned / p).exists() for p in paths)
     data_range = root.find(".//DataRange")
-    assert (data_range.get("minimum"), data_range.get("maximum")) == ("0.0", "1.0")
+    # The track holds -log10 p: the range starts at 0 and reaches its highest value.
+    import pyBigWig
+
+    with pyBigWig.open(str(scanned / "scores.bw")) as bw:
+        top = max(bw.header()["maxVal"], 3.0)
+    assert data_range.get("minimum") == "0.0" and float(data_range.get("maximum")) >= top
+    names = [t.get("name") for t in root.iter("Track")]
+    assert names == ["enhscan -log10 p", "enhscan calls (top 10% of windows)"]
     # The session opens on the best call, 5 kb either side.
     calls = [line.split("\t") for line in (scanned / "calls.narrowPeak").read_text().splitlines()]
     best = max(calls, key=lambda c: float(c[6]))
@@ -64,6 +71,31 @@ def test_track_hub_files_and_bigbed_calls(scanned) -> None:
             for row in bbi.fetch_intervals(str(scanned / "calls.bb"), chrom, 0, 10**9)
         ]
     assert sorted(got) == sorted(tuple(c) for c in calls)
+    # p and q of every call are there, and the hub declares the calls as bigNarrowPeak.
+    assert all(float(c[7]) >= 0 and float(c[8]) >= 0 for c in calls)
+    assert "type bigNarrowPeak" in stanzas[1] and "type bigWig 0 " in stanzas[0]
+    import pybigtools
+
+    fields = [
+        line.split()[1].rstrip(";")
+        for line in pybigtools.open(str(scanned / "calls.bb")).sql().splitlines()
+        if line.strip().startswith(("string", "uint", "int", "float", "char"))
+    ]
+    assert fields == [
+        "chrom",
+        "chromStart",
+        "chromEnd",
+        "name",
+        "score",
+        "strand",
+        "signalValue",
+        "pValue",
+        "qValue",
+        "peak",
+    ]
+    header = (scanned / "calls.bb").read_bytes()[:36]
+    assert int.from_bytes(header[32:34], "little") == 10  # fieldCount
+    assert int.from_bytes(header[34:36], "little") == 6  # definedFieldCount: BED6 + 4
     record = json.loads((scanned / "run.json").read_text())
     assert record["browser"]["ucsc_assembly"] == "hg38"
     assert not record["browser"]["assembly_guessed"]

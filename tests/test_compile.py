@@ -49,8 +49,17 @@ def test_compiled_scores_match_eager_for_any_batch(tiny_classifier) -> None:
 def test_genome_compile_scans_as_eager(tmp_path, mini_fasta, tiny_model_dir) -> None:
     import pyBigWig
 
-    scan(mini_fasta, tiny_model_dir, tmp_path / "eager", "--device", "cpu")
-    scan(mini_fasta, tiny_model_dir, tmp_path / "compiled", "--device", "cpu", "--compile")
+    probability = ("--track", "probability")  # scores compared as they came out
+    scan(mini_fasta, tiny_model_dir, tmp_path / "eager", "--device", "cpu", *probability)
+    scan(
+        mini_fasta,
+        tiny_model_dir,
+        tmp_path / "compiled",
+        "--device",
+        "cpu",
+        "--compile",
+        *probability,
+    )
     record = json.loads((tmp_path / "compiled" / "run.json").read_text())
     assert record["parameters"]["compile"] is True
     with (

@@ -65,8 +65,25 @@ def test_region_and_window_level_by_hand(tracks, truth):
     calls = report["calls"]
     assert calls["precision"] == 0.5 and calls["recall"] == 0.5
     assert calls["negatives_called"] == 0
+    # Bases: 1000 scored (chr1), 300 called, 300 in enhancers ([100, 300), [500, 600); the
+    # one past the end is left out), 200 both: enhancer bases are 200/300 of the called bases
+    # against 300/1000 of the scored ones.
+    assert (calls["scored_bases"], calls["called_bases"], calls["called_fraction"]) == (
+        1000,
+        300,
+        0.3,
+    )
+    assert (calls["enhancer_bases"], calls["enhancer_bases_called"]) == (300, 200)
+    assert calls["fold_enrichment"] == pytest.approx((200 / 300) / (300 / 1000))
+    assert calls["rule"] is None  # a run record from before calling rules were recorded
     out = tracks / "evaluation"
-    for name in ("evaluation.json", "pr_curve.png", "roc_curve.png", "score_distributions.png"):
+    for name in (
+        "evaluation.json",
+        "pr_curve.png",
+        "roc_curve.png",
+        "score_distributions.png",
+        "precision_by_calls.png",
+    ):
         assert (out / name).exists(), name
 
 

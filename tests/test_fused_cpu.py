@@ -219,8 +219,9 @@ def test_scans_record_their_kernels_and_resume_with_them(
 
 def test_cli_kernels_option(tmp_path, mini_fasta, tiny_model_dir) -> None:
     def scan(out, *options):
-        args = ["-q", "genome", str(mini_fasta), "--out", str(tmp_path / out)]
-        return CliRunner().invoke(cli, [*args, "--model", str(tiny_model_dir), *options])
+        args = ["-q", "genome", str(mini_fasta), "--out", str(tmp_path / out), "--track"]
+        args += ["probability", "--model", str(tiny_model_dir)]  # scores as they came out
+        return CliRunner().invoke(cli, [*args, *options])
 
     for out, options in (("a", ()), ("b", ("--kernels", "plain"))):
         result = scan(out, *options)

@@ -64,7 +64,7 @@ def read_calls(path: Path) -> list[list[str]]:
 
 def test_scan_writes_track_calls_and_record(tmp_path, mini_fasta, tiny_model_dir, tiny_classifier):
     out = tmp_path / "tracks"
-    scan(mini_fasta, tiny_model_dir, out, "--threshold", "0.6")
+    scan(mini_fasta, tiny_model_dir, out, "--threshold", "0.6", "--track", "probability")
     assert sorted(p.name for p in out.iterdir()) == [
         "calls.bb",
         "calls.narrowPeak",
@@ -208,18 +208,38 @@ def test_regions_and_exclude_with_other_chrom_naming(tmp_path, mini_fasta, tiny_
     assert read_track(tmp_path / "o" / "scores.bw", "chr22_32000000") == []
 
 
-def test_threshold_defaults_to_the_models(tmp_path, mini_fasta, tiny_classifier):
-    import dataclasses
+def test_default_rule_calls_at_fdr_005_against_the_scans_own_null(
+    tmp_path, mini_fasta, tiny_model_dir
+):
+    """A model folder without a background null: the scan's own scores make an empirical
+    null, the run record says so, and the calls are the windows with BH q <= the rate: none
+    at 0.05 for this random model (it has nothing to find), some at 0.95."""
+    from enhscan.significance import ScanSignificance
 
-    from enhscan.model import save_classifier
-
-    strict = dataclasses.replace(
-        tiny_classifier, metadata=dataclasses.replace(tiny_classifier.metadata, threshold=1.0)
-    )
-    folder = save_classifier(strict, tmp_path / "strict")
-    run("genome", str(mini_fasta), "-m", str(folder), "-o", str(tmp_path / "o"))
-    record = json.loads((tmp_path / "o" / "run.json").read_text())
-    assert record["parameters"]["threshold"] == 1.0 and record["calls"] == 0
+    out, raw = tmp_path / "o", tmp_path / "raw"
+    run("genome", str(mini_fasta), "-m", str(tiny_model_dir), "-o", str(out))
+    scan(mini_fasta, tiny_model_dir, raw, "--track", "probability")
+    record = json.loads((out / "run.json").read_text())
+    calling = record["calling"]
+    assert (calling["rule"], calling["value"], calling["described"]) == ("fdr", 0.05, "FDR 0.05")
+    assert calling["null"]["source"] == "scan" and calling["track"] == "log10p"
+    chroms = ("chr2", "chr22_32000000")
+    flat = np.concatenate([[v for *_, v in read_track(raw / "scores.bw", c)] for c in chroms])
+    flat = flat.astype(np.float32)
+    sig = ScanSignificance(flat, None)
+    q = sig.qvalues(flat)
+    assert calling["windows_called"] == int((q <= 0.05).sum()) == 0
+    loose = tmp_path / "loose"
+    scan(mini_fasta, tiny_model_dir, loose, "--fdr", "0.95")
+    loose_calling = json.loads((loose / "run.json").read_text())["calling"]
+    assert 0 < loose_calling["windows_called"] == int((q <= 0.95).sum())
+    cut = loose_calling["probability_threshold"]
+    assert np.all(q[flat >= cut] <= 0.95) and np.all(q[flat < cut] > 0.95)
+    # The track holds -log10 p of each window.
+    track = np.concatenate([[v for *_, v in read_track(out / "scores.bw", c)] for c in chroms])
+    np.testing.assert_allclose(track, -np.log10(sig.pvalues(flat)), rtol=1e-5)
+    assert read_calls(out / "calls.narrowPeak") == read_calls(raw / "calls.narrowPeak")
+    assert record["parameters"]["fdr"] == 0.05 and record["parameters"]["threshold"] is None
 
 
 def test_existing_outputs_need_force(tmp_path, mini_fasta, tiny_model_dir):
@@ -485,7 +505,7 @@ def test_format_duration() -> None:
 
 def test_call_top_calls_the_best_fraction_of_windows(tmp_path, mini_fasta, tiny_model_dir):
     out = tmp_path / "top"
-    scan(mini_fasta, tiny_model_dir, out, "--call-top", "0.1")
+    scan(mini_fasta, tiny_model_dir, out, "--call-top", "0.1", "--track", "probability")
     record = json.loads((out / "run.json").read_text())
     threshold = record["parameters"]["threshold"]
     assert record["parameters"]["call_top"] == 0.1
@@ -498,7 +518,10 @@ def test_call_top_calls_the_best_fraction_of_windows(tmp_path, mini_fasta, tiny_
     assert (values >= threshold).sum() == int(np.ceil(0.1 * n))  # random scores: no ties
     called_bp = sum(int(c[2]) - int(c[1]) for c in read_calls(out / OUTPUTS["calls"]))
     assert called_bp > 0
-    scan(mini_fasta, tiny_model_dir, out, "-f", "--call-top", "0.1", "--threshold", "0.5", expect=1)
+    result = scan(
+        mini_fasta, tiny_model_dir, out, "-f", "--call-top", "0.1", "--threshold", "0.5", expect=1
+    )
+    assert "give one of --fdr, --threshold and --call-top" in result.output
 
 
 def test_bedgraph_track_holds_the_bigwig_values(tmp_path, mini_fasta, tiny_model_dir):
@@ -529,7 +552,17 @@ def test_rc_combines_both_strands(tmp_path, mini_fasta, tiny_model_dir, tiny_cla
     from enhscan.sequence import reverse_complement
 
     out = tmp_path / how
-    scan(mini_fasta, tiny_model_dir, out, "--rc", how, "--chroms", "chr22_32000000")
+    scan(
+        mini_fasta,
+        tiny_model_dir,
+        out,
+        "--rc",
+        how,
+        "--chroms",
+        "chr22_32000000",
+        "--track",
+        "probability",
+    )
     chrom = "chr22_32000000"
     with open_genome(mini_fasta) as genome:
         tiling = tile_chrom(chrom, genome.lengths[chrom], [(0, genome.lengths[chrom])], 1000, 200)

@@ -74,6 +74,8 @@ def test_dnabert_model_folder_round_trip_and_scan(tmp_path, mini_fasta) -> None:
         "chr22_32000000",
         "--stride",
         "100",
+        "--track",
+        "probability",
     )
     record = json.loads((out / "run.json").read_text())
     assert record["model"]["family"] == "dnabert" and record["parameters"]["window"] == 200

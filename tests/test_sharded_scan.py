@@ -64,21 +64,35 @@ def test_make_shards_cuts_each_chromosome_in_order() -> None:
 
 
 def test_resumed_scan_equals_an_uninterrupted_one(
-    tmp_path, monkeypatch, mini_fasta, tiny_classifier
+    tmp_path, monkeypatch, mini_fasta, tiny_model_with_null
 ) -> None:
+    model = tiny_model_with_null  # a stored null: FDR calls are made after all shards are in
     clean = tmp_path / "clean"
-    scan_genome(mini_fasta, tiny_classifier, clean, settings())
+    scan_genome(mini_fasta, model, clean, settings())
     assert not (clean / SHARD_DIR).exists()  # removed once the run is complete
+    assert (clean / "calls.narrowPeak").read_text().count("\n") > 3
 
     out = tmp_path / "killed"
-    interrupted_scan(monkeypatch, mini_fasta, tiny_classifier, out, after=5)
+    interrupted_scan(monkeypatch, mini_fasta, model, out, after=5)
     assert len(ShardStore(out).done()) == 5
     assert not any((out / name).exists() for name in FILES)
 
-    record = scan_genome(mini_fasta, tiny_classifier, out, settings(resume=True))
+    record = scan_genome(mini_fasta, model, out, settings(resume=True))
     same_files(clean, out)
     assert record["shards"]["resumed"] == 5
     assert not (out / SHARD_DIR).exists()
+
+
+def test_a_resume_may_change_the_calling_rule(
+    tmp_path, monkeypatch, mini_fasta, tiny_model_with_null
+) -> None:
+    """Calls are made once all shards are in, so a resume may ask for another rule."""
+    clean = tmp_path / "clean"
+    scan_genome(mini_fasta, tiny_model_with_null, clean, settings(fdr=0.001))
+    out = tmp_path / "killed"
+    interrupted_scan(monkeypatch, mini_fasta, tiny_model_with_null, out, after=5)
+    scan_genome(mini_fasta, tiny_model_with_null, out, settings(resume=True, fdr=0.001))
+    same_files(clean, out)
 
 
 def test_unfinished_scan_needs_resume_or_force(
@@ -109,7 +123,7 @@ def test_resume_with_other_settings_is_refused(
         )
     message = str(caught.value)
     assert message.startswith(f"cannot resume the scan in {out}: ")
-    assert "--stride (200 then, 300 now)" in message and "--threshold (" in message
+    assert "--stride (200 then, 300 now)" in message and "--threshold" not in message
     assert "the model" not in message
     other = new_classifier("tiny", seed=99)
     with pytest.raises(EnhscanError, match="the model"):
@@ -181,8 +195,9 @@ def free_port() -> int:
 
 
 def test_two_processes_and_two_machines_write_the_same_files(
-    tmp_path, mini_fasta, tiny_model_dir
+    tmp_path, mini_fasta, tiny_model_with_null
 ) -> None:
+    tiny_model_dir = tiny_model_with_null  # a stored null: FDR calls after all shards
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = tmp_path / "one"
     subprocess.run(
@@ -196,6 +211,7 @@ def test_two_processes_and_two_machines_write_the_same_files(
     args.remove("cpu")
     subprocess.run(enhscan_command(*args), check=True, env=env)
     same_files(one, two)
+    assert (one / "calls.narrowPeak").read_text().count("\n") > 3
     assert json.loads((two / "run.json").read_text())["processes"] == 2
 
     # Two "machines" of one process each, on this host: accelerate's multi-machine options.
@@ -238,8 +254,9 @@ def test_two_processes_and_two_machines_write_the_same_files(
 
 
 def test_scan_killed_with_sigkill_then_resumed_equals_a_clean_scan(
-    tmp_path, mini_fasta, tiny_model_dir
+    tmp_path, mini_fasta, tiny_model_with_null
 ) -> None:
+    tiny_model_dir = tiny_model_with_null  # a stored null: FDR calls after all shards
     extra = ("--stride", "50", "--batch-size", "1")  # slow enough to be killed part-way
     clean = tmp_path / "clean"
     subprocess.run(

@@ -100,6 +100,7 @@ def train_cli(*args: str, expect: int = 0):
 
 COHN = ["--sequences", str(DATA / "cohn_sample.csv")]
 FAST = ["--arch", "tiny", "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--window", "200"]
+FAST += ["--null-windows", "300"]  # with --genome: a small background null
 
 
 def test_train_from_sequences_then_scan(tmp_path, mini_fasta):

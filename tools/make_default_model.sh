@@ -10,6 +10,8 @@
 #    never seen, not even unlabelled.
 # 3. `enhscan train --base` on chr20 windows, chrX held out for testing, with the CNN and the
 #    GC/CpG baselines on the same windows; the same training from scratch for comparison.
+#    Training ends by scoring 20,000 random chrX windows as the model's background null
+#    (p- and q-values, and calls at a false-discovery rate, in scans).
 # 4. Scan the held-out chrX labelled regions with `enhscan genome` and score the scan with
 #    `enhscan evaluate`.
 # 5. Copy the model into enhscan/data/default_model (only with INSTALL=1).
@@ -40,7 +42,8 @@ common=(--genome "$G/grch37_chr20.fa.gz" --genome "$G/grch37_chrX_0-70M.fa.gz"
         --positives "$work/labels/positive.bed" --negatives "$work/labels/negative.bed"
         --holdout-chroms chrX --epochs 4 --batch-size 32 --lr 2e-4 --patience 2 --seed 0)
 enhscan train "${common[@]}" --base "$work/pretrained" --out "$work/model" --resume
-enhscan train "${common[@]}" --arch small --no-baseline --out "$work/scratch" --resume
+enhscan train "${common[@]}" --arch small --no-baseline --null-windows 0 --out "$work/scratch" \
+    --resume
 
 cat "$work/labels/chrX_positive.bed" "$work/labels/chrX_negative.bed" > "$work/labels/chrX_all.bed"
 enhscan genome "$G/grch37_chrX_0-70M.fa.gz" --model "$work/model" --out "$work/chrX_scan" \
@@ -68,5 +71,6 @@ if [ "${INSTALL:-0}" = 1 ]; then
     target="$here/enhscan/data/default_model"
     rm -rf "$target" && mkdir -p "$target"
     cp "$work"/model/{config.json,model.safetensors,tokenizer.json,enhscan.json} "$target/"
+    cp "$work"/model/background_null.{npz,json} "$target/"
     echo "installed the model in $target"
 fi

@@ -3,7 +3,8 @@
 
     python tools/plot_locus.py TRACKS_DIR chr2:100000-160000 locus.png [--truth known.bed]
 
-Shows the enhancer probability track (scores.bw), the threshold of the run, the called
+Shows the track (scores.bw: -log10 p against the model's background null, or the enhancer
+probability, as the scan chose), the cut-off of the run's calls in the same units, the called
 regions (calls.narrowPeak) and, with --truth, known enhancers from a BED file. Coordinates
 are 0-based, half-open; chromosome names in --truth may be chr20 or 20.
 """
@@ -63,9 +64,15 @@ def main(tracks_dir: Path, locus: str, out_png: Path, truth: Path | None, title:
             raise click.BadParameter(f"{chrom} is not in the track", param_hint="LOCUS")
         values = np.array(bw.values(chrom, start, min(end, bw.chroms()[chrom])), dtype=float)
     record = tracks_dir / "run.json"
-    threshold = (
-        json.loads(record.read_text())["parameters"]["threshold"] if record.exists() else None
-    )
+    run = json.loads(record.read_text()) if record.exists() else {}
+    kind = run.get("parameters", {}).get("track", "probability")
+    calling = run.get("calling", {})
+    if kind == "probability":
+        threshold, label, top = run.get("parameters", {}).get("threshold"), "probability", 1.0
+    else:
+        threshold, label = calling.get("log10p_threshold"), "-log10 p"
+        top = max(3.0, float(np.nanmax(values)) * 1.1, (threshold or 0) * 1.1)
+    rule = calling.get("described", "threshold")
     calls = _intervals(tracks_dir / "calls.narrowPeak", chrom, start, end)
     known = _intervals(truth, chrom, start, end) if truth else []
 
@@ -73,11 +80,11 @@ def main(tracks_dir: Path, locus: str, out_png: Path, truth: Path | None, title:
     ax, lanes = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     x = np.arange(start, start + len(values))
     ax.fill_between(x, np.nan_to_num(values), step="post", color="#3b6ea8", alpha=0.35, lw=0)
-    ax.plot(x, values, color="#3b6ea8", lw=1, drawstyle="steps-post", label="enhancer probability")
+    ax.plot(x, values, color="#3b6ea8", lw=1, drawstyle="steps-post", label=f"track ({label})")
     if threshold is not None:
-        ax.axhline(threshold, color="#c0392b", lw=1, ls="--", label=f"threshold {threshold:.2f}")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("probability")
+        ax.axhline(threshold, color="#c0392b", lw=1, ls="--", label=f"calls: {rule}")
+    ax.set_ylim(0, top)
+    ax.set_ylabel(label)
     ax.legend(loc="upper right", fontsize=8, frameon=False)
     ax.set_title(title or f"enhscan {chrom}:{start:,}-{end:,}", fontsize=10)
     for y, intervals, colour in ((1, calls, "#c0392b"), (0, known, "#2e8b57")):

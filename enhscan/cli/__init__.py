@@ -44,6 +44,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
+    from enhscan.cli.calibrate import calibrate
     from enhscan.cli.evaluate import evaluate
     from enhscan.cli.genome import genome
     from enhscan.cli.predict import predict
@@ -55,6 +56,7 @@ def _register() -> None:
     cli.add_command(pretrain)
     cli.add_command(evaluate)
     cli.add_command(predict)
+    cli.add_command(calibrate)
 
 
 _register()

@@ -44,7 +44,8 @@ def evaluate(
 ) -> None:
     """Compare the track and calls in TRACKS_DIR (from `enhscan genome`) with known regions.
 
-    Writes evaluation.json, pr_curve.png, roc_curve.png and score_distributions.png.
+    Writes evaluation.json, pr_curve.png, roc_curve.png, score_distributions.png and
+    precision_by_calls.png.
     """
     from enhscan.evaluate import evaluate_scan
 
@@ -62,8 +63,10 @@ def evaluate(
     calls = report.get("calls")
     if calls and calls["calls"]:
         click.echo(
-            f"calls: {calls['calls']}, precision {calls['precision']:.3f}, recall "
-            f"{calls['recall']:.3f} (by overlap)"
+            f"calls ({calls['rule'] or 'rule not recorded'}): {calls['calls']}, precision "
+            f"{calls['precision']:.3f}, recall {calls['recall']:.3f} (by overlap); "
+            f"{calls['called_fraction']:.1%} of scored bases called, enhancer bases "
+            f"{_fold(calls['fold_enrichment'])} enriched in them"
         )
     left = report["truth_left_out"]
     if any(left.values()):
@@ -78,3 +81,7 @@ def evaluate(
     unscored = report.get("truth_unscored")
     if unscored and any(unscored.values()):
         click.echo(f"unscored (no track value: not scanned or N): {unscored}", err=True)
+
+
+def _fold(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"

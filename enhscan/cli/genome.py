@@ -41,20 +41,36 @@ from enhscan.cli.options import (
     help="UCSC assembly name for the track hub (hg38, hg19, mm10, ...)  [default: guessed "
     "from the FASTA's file name]",
 )
+@click.option(
+    "--track",
+    type=click.Choice(["log10p", "probability"]),
+    default="log10p",
+    show_default=True,
+    help="What the track holds: -log10 p of each window against the model's background null "
+    "(2 = as high as 1 random genome window in 100), or the model's enhancer probability.",
+)
 @model_option
 @window_options
+@click.option(
+    "--fdr",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    metavar="RATE",
+    help="Call windows at this false-discovery rate (Benjamini-Hochberg over all scored "
+    "windows)  [default: 0.05 unless --threshold or --call-top]",
+)
 @click.option(
     "--threshold",
     type=click.FloatRange(0, 1),
     default=None,
-    help="Call threshold on the enhancer probability  [default: the model's]",
+    help="Instead of --fdr, call windows whose enhancer probability is at least this.",
 )
 @click.option(
     "--call-top",
     type=click.FloatRange(0, 1, min_open=True),
     default=None,
     metavar="FRACTION",
-    help="Instead of a threshold, call the best-scoring FRACTION of the scored windows "
+    help="Instead of --fdr, call the best-scoring FRACTION of the scored windows "
     "genome-wide (0.02: the top 2%).",
 )
 @click.option(
@@ -135,8 +151,9 @@ def genome(
 ) -> None:
     """Slide windows over every chromosome of FASTA and score each with the model.
 
-    Writes OUT/scores.bw (enhancer probability track), OUT/calls.narrowPeak (regions at or
-    above the threshold) and OUT/run.json (parameters, counts, timing, versions).
+    Writes OUT/scores.bw (the track: -log10 p of each window against the model's background
+    null), OUT/calls.narrowPeak (regions called at FDR 0.05, with p- and q-values) and
+    OUT/run.json (parameters, calling rule, counts, timing, versions).
     FASTA may be plain or bgzip-compressed (a missing .fai is built), or .2bit.
     """
     from enhscan.scan import ScanSettings, scan_genome

@@ -183,6 +183,15 @@ _file = click.Path(dir_okay=False, path_type=str)
     show_default=True,
     help="Also train the CNN baseline on the same split and compare.",
 )
+@click.option(
+    "--null-windows",
+    type=click.IntRange(min=0),
+    default=20_000,
+    show_default=True,
+    help="With --genome: random windows of the held-out chromosomes to score as the model's "
+    "background null (p- and q-values in scans); 0: none (add one later with enhscan "
+    "calibrate).",
+)
 @click.option("--resume", is_flag=True, help="Continue a stopped run or search in OUT.")
 @click.option("--keep-checkpoints", is_flag=True, help="Keep training checkpoints in OUT.")
 @force_option
@@ -257,6 +266,7 @@ def train(ctx: click.Context, **o) -> None:
         force=o["force"],
         progress=not quiet,
         keep_checkpoints=o["keep_checkpoints"],
+        null_windows=o["null_windows"],
     )
     if not quiet:
         click.echo(_summary_table(report), err=True)

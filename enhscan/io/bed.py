@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,18 +147,31 @@ def read_bed(
     return result
 
 
-def format_narrowpeak(chrom: str, calls: Iterable[Call], first_index: int = 1) -> str:
+def format_narrowpeak(
+    chrom: str,
+    calls: Sequence[Call],
+    significance: Sequence[tuple[float, float]] | None = None,
+    first_index: int = 1,
+) -> str:
     """Calls of one chromosome as narrowPeak lines (BED6+4).
 
     Columns: chrom, start, end, name (``enhscan_N``), score (``round(1000 * max prob)``), strand
-    ``.``, signalValue (max window probability), pValue and qValue ``-1`` (not computed),
-    peak (summit offset from start).
+    ``.``, signalValue (max window probability), pValue and qValue (-log10 p and -log10 q of
+    the best window, from ``significance``, one pair per call; ``-1`` without), peak (summit
+    offset from start).
     """
     lines = []
-    for i, call in enumerate(calls, start=first_index):
+    for i, call in enumerate(calls):
         score = min(1000, max(0, round(1000 * call.max_score)))
+        p, q = significance[i] if significance is not None else (-1.0, -1.0)
         lines.append(
-            f"{chrom}\t{call.start}\t{call.end}\tenhscan_{i}\t{score}\t.\t"
-            f"{call.max_score:.6f}\t-1\t-1\t{call.summit - call.start}\n"
+            f"{chrom}\t{call.start}\t{call.end}\tenhscan_{first_index + i}\t{score}\t.\t"
+            f"{call.max_score:.6f}\t{_log10_text(p)}\t{_log10_text(q)}\t"
+            f"{call.summit - call.start}\n"
         )
     return "".join(lines)
+
+
+def _log10_text(value: float) -> str:
+    # -log10(1) is -0.0; adding 0.0 writes it as 0.
+    return "-1" if value < 0 else f"{value + 0.0:.5f}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -27,6 +29,23 @@ _ASSEMBLY_PATTERNS = [
 ]
 
 
+@dataclass(frozen=True)
+class TrackStyle:
+    """How the browsers show a scan's files.
+
+    Attributes:
+        name: the score track's short name.
+        description: one line on what the score track's values are.
+        maximum: the top of the score track's view range (its bottom is 0).
+        calls_label: the calls track's name, saying the rule that made them.
+    """
+
+    name: str
+    description: str
+    maximum: float
+    calls_label: str
+
+
 def guess_assembly(fasta: str | os.PathLike) -> str | None:
     """The UCSC assembly a FASTA file name suggests (``hg38.fa`` -> ``hg38``), or None."""
     name = Path(fasta).name
@@ -39,7 +58,7 @@ def write_igv_session(
     locus: str,
     track: str,
     calls: str,
-    threshold: float,
+    style: TrackStyle,
 ) -> None:
     """Write an IGV session (File > Open Session) showing the track and the calls.
 
@@ -49,7 +68,7 @@ def write_igv_session(
         locus: where IGV opens, ``chrom:start-end`` (1-based, inclusive, as IGV shows it).
         track, calls: file names of the bigWig (or bedGraph) and the calls, relative to the
             session's folder.
-        threshold: the call threshold, shown in the calls track's name.
+        style: the tracks' names and the score track's range.
     """
     genome = str(Path(genome).resolve())
     text = f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
@@ -59,10 +78,10 @@ def write_igv_session(
         <Resource path={quoteattr(calls)}/>
     </Resources>
     <Panel name="DataPanel">
-        <Track attributeKey={quoteattr(track)} autoScale="false" clazz="org.broad.igv.track.DataSourceTrack" color="{SCORE_COLOUR}" fontSize="10" id={quoteattr(track)} name="enhscan enhancer probability" renderer="BAR_CHART" visible="true" windowFunction="mean">
-            <DataRange baseline="0.0" drawBaseline="true" flipAxis="false" maximum="1.0" minimum="0.0" type="LINEAR"/>
+        <Track attributeKey={quoteattr(track)} autoScale="false" clazz="org.broad.igv.track.DataSourceTrack" color="{SCORE_COLOUR}" fontSize="10" id={quoteattr(track)} name={quoteattr(style.name)} renderer="BAR_CHART" visible="true" windowFunction="mean">
+            <DataRange baseline="0.0" drawBaseline="true" flipAxis="false" maximum="{style.maximum:g}" minimum="0.0" type="LINEAR"/>
         </Track>
-        <Track attributeKey={quoteattr(calls)} clazz="org.broad.igv.track.FeatureTrack" color="{CALL_COLOUR}" displayMode="EXPANDED" fontSize="10" id={quoteattr(calls)} name={quoteattr(f"enhscan calls (probability >= {threshold:.3g})")} visible="true"/>
+        <Track attributeKey={quoteattr(calls)} clazz="org.broad.igv.track.FeatureTrack" color="{CALL_COLOUR}" displayMode="EXPANDED" fontSize="10" id={quoteattr(calls)} name={quoteattr(style.calls_label)} visible="true"/>
     </Panel>
 </Session>
 """  # noqa: E501 - one XML element per line reads best
@@ -76,19 +95,21 @@ def write_track_hub(
     track: str,
     calls_bigbed: str | None,
     label: str,
-    threshold: float,
+    style: TrackStyle,
 ) -> list[str]:
     """Write a UCSC track hub (``hub.txt``, ``genomes.txt``, ``trackDb.txt``) in ``out_dir``.
 
     Once the folder is served over HTTP, the hub's URL (``.../hub.txt``) goes into the
     browser's Track Hubs page (My Data). UCSC reads only indexed binary files from hubs, so
-    the hub shows the bigWig and the calls as bigBed.
+    the hub shows the bigWig and the calls as bigNarrowPeak (whose p- and q-values UCSC shows
+    on each call's page).
 
     Args:
         assembly: the UCSC assembly name (hg38, hg19, ...) the FASTA's names match.
         track, calls_bigbed: file names of the bigWig and the bigBed, in ``out_dir`` (None
             when there are no calls: the hub then has the score track only).
         label: what the scan was of, for the labels.
+        style: the tracks' names and the score track's range.
     Returns:
         The names of the files written.
     """
@@ -106,10 +127,10 @@ def write_track_hub(
         "trackDb.txt": (
             "track enhscan_probability\n"
             f"bigDataUrl {track}\n"
-            "shortLabel enhscan score\n"
-            "longLabel enhscan enhancer probability of the 1 kb window centred at each base\n"
-            "type bigWig 0 1\n"
-            "viewLimits 0:1\n"
+            f"shortLabel {style.name}\n"
+            f"longLabel {style.description}\n"
+            f"type bigWig 0 {style.maximum:g}\n"
+            f"viewLimits 0:{style.maximum:g}\n"
             "autoScale off\n"
             "maxHeightPixels 100:50:16\n"
             f"color {SCORE_COLOUR}\n"
@@ -122,8 +143,8 @@ def write_track_hub(
             "track enhscan_calls\n"
             f"bigDataUrl {calls_bigbed}\n"
             "shortLabel enhscan calls\n"
-            f"longLabel enhscan enhancer calls (probability >= {threshold:.3g})\n"
-            "type bigBed 6 +\n"
+            f"longLabel {style.calls_label}\n"
+            "type bigNarrowPeak\n"
             f"color {CALL_COLOUR}\n"
             "visibility dense\n"
         )
@@ -133,10 +154,33 @@ def write_track_hub(
     return list(files)
 
 
+#: The autoSql of the calls' bigBed: the ten narrowPeak columns, as UCSC's bigNarrowPeak
+#: track type reads them.
+NARROWPEAK_AUTOSQL = """table enhscanCalls
+"enhscan enhancer calls (narrowPeak columns)"
+    (
+    string chrom;        "Sequence name"
+    uint   chromStart;   "Start of the call, 0-based"
+    uint   chromEnd;     "End of the call, exclusive"
+    string name;         "Call name, enhscan_N"
+    uint   score;        "1000 x the best window's enhancer probability"
+    char[1] strand;      "Always . (calls have no strand)"
+    float  signalValue;  "Best window's enhancer probability"
+    float  pValue;       "-log10 p of the best window against the model's background null"
+    float  qValue;       "-log10 Benjamini-Hochberg q of the best window"
+    int    peak;         "Summit: offset of the best window's centre from chromStart"
+    )
+"""
+# bigBed header: definedFieldCount (uint16) at byte 34. bedToBigBed -type=bed6+4 writes 6 there
+# (the standard BED fields; the other four are extra); pybigtools writes the total, 10.
+_DEFINED_FIELD_COUNT_OFFSET = 34
+
+
 def write_calls_bigbed(
     path: str | os.PathLike, narrowpeak: str | os.PathLike, chrom_sizes: dict[str, int]
 ) -> None:
-    """Convert the calls (narrowPeak, sorted) to bigBed with pybigtools, for the track hub."""
+    """Convert the calls (narrowPeak, sorted) to a bigNarrowPeak bigBed with pybigtools, for
+    the track hub."""
     import pybigtools
 
     def entries():
@@ -149,7 +193,12 @@ def write_calls_bigbed(
     # pybigtools wants the .bb extension, so the temporary name keeps it.
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
-        pybigtools.open(str(tmp), "w").write(dict(chrom_sizes), entries())
+        pybigtools.open(str(tmp), "w").write(
+            dict(chrom_sizes), entries(), autosql=NARROWPEAK_AUTOSQL
+        )
+        with open(tmp, "r+b") as handle:
+            handle.seek(_DEFINED_FIELD_COUNT_OFFSET)
+            handle.write(struct.pack("<H", 6))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from enhscan.calibrate import DEFAULT_NULL_WINDOWS
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import atomic_output, write_json
 from enhscan.model.folder import (
@@ -274,8 +275,13 @@ def train_model(
     force: bool = False,
     progress: bool = True,
     keep_checkpoints: bool = False,
+    null_windows: int = DEFAULT_NULL_WINDOWS,
 ) -> dict:
     """Run the whole pipeline (see the module docstring) and return the metrics report.
+
+    With a genome, the finished model then scores ``null_windows`` random windows of the
+    held-out chromosomes (test and validation; all chromosomes with a stratified split) and
+    stores them as its background null (:mod:`enhscan.model.null`); 0 skips that.
 
     Under ``accelerate launch`` every process prepares the same data and trains its share of
     each batch; only the main process writes files.
@@ -352,13 +358,53 @@ def train_model(
         _write_predictions(
             report_dir / "test_predictions.tsv", data.test, test_scores, baseline_scores
         )
-        write_json(report_dir / "metrics.json", report)
         save_classifier(classifier, out_dir)
+        if null_windows and data_options.genome:
+            report["background_null"] = _store_null(
+                classifier, data_options, null_windows, out_dir, progress
+            )
+        write_json(report_dir / "metrics.json", report)
         if not keep_checkpoints:
             shutil.rmtree(report_dir / "work" / "checkpoint", ignore_errors=True)
             shutil.rmtree(report_dir / "baseline_work" / "checkpoint", ignore_errors=True)
     state.wait_for_everyone()
     return report
+
+
+def _store_null(
+    classifier: Classifier, options: DataOptions, windows: int, out_dir: Path, progress: bool
+) -> dict:
+    """Score random windows of the held-out chromosomes and store them as the model's
+    background null; its provenance."""
+    from enhscan.calibrate import compute_null
+    from enhscan.io.bed import read_bed
+    from enhscan.io.fasta import open_genomes
+    from enhscan.model.null import save_null
+
+    chroms = None
+    if options.holdout_chroms:
+        chroms = [*options.holdout_chroms, *(options.val_chroms or [])]
+    log.info(
+        "scoring %d random windows of %s for the background null", windows, chroms or "the genome"
+    )
+    with open_genomes(options.genome) as genome:
+        exclude = (
+            read_bed(options.exclude, genome.lengths, clip=True).by_chrom
+            if options.exclude
+            else None
+        )
+        null = compute_null(
+            classifier,
+            genome,
+            windows=windows,
+            chroms=chroms,
+            exclude=exclude,
+            max_n=options.max_n,
+            seed=options.seed,
+            progress=progress,
+        )
+    save_null(out_dir, null)
+    return {k: v for k, v in null.info.items() if k != "versions"}
 
 
 def _write_summary(report_dir: Path, summary: dict, progress: bool) -> None:
