@@ -3,7 +3,8 @@
 how enriched known enhancers are in the called bases.
 
     python benchmarks/calls_enrichment.py [--model DIR] [--region hg38|chrX|both]
-                                          [--chrx-stride 200] [--work DIR]
+                                          [--chrx-stride 200] [--fdr RATE | --call-top F]
+                                          [--work DIR]
 
 * ``hg38``: hg38 chr2:0-2,333,275 (``../shared/data``), stride 200, against the positive
   intervals of the Genomic Benchmarks ``human_enhancers_ensembl`` and ``human_enhancers_cohn``
@@ -75,8 +76,10 @@ def chrx_positives(path: Path) -> int:
     return len(rows)
 
 
-def scan_and_evaluate(fasta: Path, positives: Path, out: Path, model: str | None, stride: int):
-    options = ["--stride", str(stride), "--device", "cpu"]
+def scan_and_evaluate(
+    fasta: Path, positives: Path, out: Path, model: str | None, stride: int, rule: list[str]
+):
+    options = ["--stride", str(stride), "--device", "cpu", *rule]
     options += ["--model", model] if model else []
     resume = ["--resume"] if (out / ".enhscan-shards").exists() else ["--force"]
     began = time.time()
@@ -122,13 +125,26 @@ def _num(value: float | None) -> str:
 @click.option("--region", type=click.Choice(["hg38", "chrX", "both"]), default="hg38")
 @click.option("--chrx-stride", type=int, default=200, show_default=True)
 @click.option(
+    "--fdr", type=float, default=None, help="Call at this FDR  [default: enhscan's, 0.05]"
+)
+@click.option("--call-top", type=float, default=None, help="Call this top fraction instead.")
+@click.option(
     "--work",
     type=click.Path(file_okay=False, path_type=Path),
     default=ROOT / "build" / "calls_enrichment",
     show_default=True,
 )
-def main(model: str | None, region: str, chrx_stride: int, work: Path) -> None:
+def main(
+    model: str | None,
+    region: str,
+    chrx_stride: int,
+    fdr: float | None,
+    call_top: float | None,
+    work: Path,
+) -> None:
     work.mkdir(parents=True, exist_ok=True)
+    rule = ["--fdr", str(fdr)] if fdr is not None else []
+    rule += ["--call-top", str(call_top)] if call_top is not None else []
     lines = [
         "| region | windows scored | known enhancers | rule | calls | bases called | "
         "fold enrichment | precision | recall | window ROC-AUC | scan |",
@@ -137,12 +153,14 @@ def main(model: str | None, region: str, chrx_stride: int, work: Path) -> None:
     if region in ("hg38", "both"):
         bed = work / "hg38_chr2_positives.bed"
         n = hg38_positives(bed)
-        record, report, seconds = scan_and_evaluate(HG38, bed, work / "hg38", model, 200)
+        record, report, seconds = scan_and_evaluate(HG38, bed, work / "hg38", model, 200, rule)
         lines.append(row("hg38 chr2:0-2.33M, stride 200", n, record, report, seconds))
     if region in ("chrX", "both"):
         bed = work / "chrX_positives.bed"
         n = chrx_positives(bed)
-        record, report, seconds = scan_and_evaluate(CHRX, bed, work / "chrX", model, chrx_stride)
+        record, report, seconds = scan_and_evaluate(
+            CHRX, bed, work / "chrX", model, chrx_stride, rule
+        )
         lines.append(row(f"GRCh37 chrX:0-70M, stride {chrx_stride}", n, record, report, seconds))
     print("\n".join(lines))
 

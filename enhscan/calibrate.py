@@ -200,6 +200,7 @@ def compute_null(
         "seed": seed,
         "exclude_intervals": sum(len(v) for v in exclude.values()) if exclude else 0,
         "model_identity": classifier.identity,
+        "task": scorer.task,
         "seconds": round(time.time() - began, 1),
         "quantiles": {
             mode: {str(q): round(float(np.quantile(s, q)), 6) for q in (0.5, 0.9, 0.99, 0.999)}

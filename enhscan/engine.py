@@ -140,6 +140,8 @@ class WindowScorer:
             ones on probe windows; ``auto`` falls back to plain (with a warning) if they
             fail or differ by more than :data:`FUSED_TOLERANCE`. The choice made is
             ``self.kernels``.
+        task: for a multi-task model, the task to score (the sigmoid of its logit); None
+            takes ``any`` where the model has it. Classifiers take None.
     """
 
     def __init__(
@@ -152,6 +154,7 @@ class WindowScorer:
         batch_invariant: bool = False,
         compile: bool = False,
         kernels: str = "auto",
+        task: str | None = None,
     ):
         if batch_size is not None and batch_size <= 0:
             raise ValueError("batch_size must be positive")
@@ -165,6 +168,7 @@ class WindowScorer:
             other = "--quantize" if quantize else "--batch-invariant"
             raise EnhscanError(f"--compile cannot be combined with {other}; drop one of them")
         self.classifier = classifier
+        self.task, self._column, self._sigmoid = output_column(classifier.metadata, task)
         self.device = torch.device(device)
         self.dtype = dtype
         self.network = classifier.network.to(self.device).eval()
@@ -286,7 +290,9 @@ class WindowScorer:
         from enhscan.model.dnabert2 import probabilities
 
         logits = self._model(input_ids=ids, attention_mask=mask, **self._forward_kwargs).logits
-        return probabilities(logits, self.classifier.metadata.positive_index)
+        if self._sigmoid:
+            return torch.sigmoid(logits[..., self._column].float())
+        return probabilities(logits, self._column)
 
     # -- both -------------------------------------------------------------------------------
 
@@ -413,6 +419,39 @@ class WindowScorer:
             "batch size %d (%.1f MB per window, %.1f GB free)", size, per_window / 1e6, free / 1e9
         )
         return size
+
+
+def output_column(metadata, task: str | None) -> tuple[str | None, int, bool]:
+    """Which logit a scorer reads and how: ``(task, column, sigmoid)``.
+
+    A classifier reads the softmax probability of its positive label (``task`` must be None);
+    a multi-task model the sigmoid of ``task``'s logit (None: ``any``, where it has one).
+
+    Raises:
+        EnhscanError: a task for a classifier, or a task the model does not have.
+    """
+    if metadata.task_type != "multilabel":
+        if task is not None:
+            raise EnhscanError(
+                "--task is for multi-task models (enhscan pretrain --targets); this model is a "
+                "classifier: drop --task"
+            )
+        return None, metadata.positive_index, False
+    from enhscan.model.folder import ANY_TASK
+
+    if task is None:
+        if ANY_TASK not in metadata.labels:
+            raise EnhscanError(
+                f"this model predicts {len(metadata.labels)} tasks; choose one with --task ("
+                + ", ".join(metadata.labels[:6])
+                + (", ..." if len(metadata.labels) > 6 else "")
+                + ")"
+            )
+        task = ANY_TASK
+    if task not in metadata.labels:
+        shown = ", ".join(metadata.labels[:8]) + (", ..." if len(metadata.labels) > 8 else "")
+        raise EnhscanError(f"--task {task}: the model has no such task; it has {shown}")
+    return task, metadata.labels.index(task), True
 
 
 def combine_strands(forward: np.ndarray, reverse: np.ndarray, how: str) -> np.ndarray:

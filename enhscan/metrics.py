@@ -163,3 +163,62 @@ def binary_metrics(
         mcc=float(matthews_corrcoef(labels, predicted)),
         accuracy=float(accuracy_score(labels, predicted)),
     )
+
+
+@dataclass
+class MultilabelMetrics:
+    """Ranking metrics of a multi-task model, per task and their mean.
+
+    Attributes:
+        pr_auc, roc_auc: means over the tasks that have both classes.
+        per_task: task -> {n_positive, pr_auc, roc_auc} (AUCs None for a task with one class).
+        tasks_scored: how many tasks the means cover.
+    """
+
+    pr_auc: float
+    roc_auc: float
+    per_task: dict[str, dict]
+    tasks_scored: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def multilabel_metrics(
+    targets: np.ndarray, probs: np.ndarray, tasks: list[str]
+) -> MultilabelMetrics:
+    """PR-AUC and ROC-AUC of each task's probabilities against its 0/1 targets.
+
+    Args:
+        targets: 0/1 [n, tasks]; probs: float [n, tasks]; tasks: their names.
+
+    Raises:
+        EnhscanError: no task has both classes.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    targets = np.asarray(targets)
+    probs = np.asarray(probs, dtype=np.float64)
+    if targets.shape != probs.shape or targets.shape[1] != len(tasks):
+        raise ValueError(
+            f"targets {targets.shape}, probabilities {probs.shape}, {len(tasks)} tasks"
+        )
+    per_task: dict[str, dict] = {}
+    for t, name in enumerate(tasks):
+        column = targets[:, t].astype(np.int64)
+        positives = int(column.sum())
+        scored = 0 < positives < len(column)
+        per_task[name] = {
+            "n_positive": positives,
+            "pr_auc": float(average_precision_score(column, probs[:, t])) if scored else None,
+            "roc_auc": float(roc_auc_score(column, probs[:, t])) if scored else None,
+        }
+    scored = [m for m in per_task.values() if m["pr_auc"] is not None]
+    if not scored:
+        raise EnhscanError("no task has both positive and negative windows; draw more windows")
+    return MultilabelMetrics(
+        pr_auc=float(np.mean([m["pr_auc"] for m in scored])),
+        roc_auc=float(np.mean([m["roc_auc"] for m in scored])),
+        per_task=per_task,
+        tasks_scored=len(scored),
+    )

@@ -381,6 +381,7 @@ def run_record(
             "dtype": str(dtype).removeprefix("torch."),
             "quantize": settings.quantize,
             "rc": settings.rc,
+            "task": settings.task,
             "batch_invariant": settings.batch_invariant,
             "compile": settings.compile,
             "kernels": kernels,

@@ -212,3 +212,36 @@ def plot_precision_by_calls(
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     return _save_png(fig, out_path)
+
+
+def plot_task_aucs(per_task_by_model: dict[str, dict[str, dict]], out_path: Path) -> Path:
+    """ROC-AUC per task, one bar per model side by side (tasks with one class left out).
+
+    Args:
+        per_task_by_model: model name -> task -> {"roc_auc": float | None, ...}.
+        out_path: the PNG to write.
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    models = list(per_task_by_model)
+    tasks = [
+        t
+        for t in per_task_by_model[models[0]]
+        if all(per_task_by_model[m].get(t, {}).get("roc_auc") is not None for m in models)
+    ]
+    fig = _new_figure(7.0, max(3.0, 0.28 * len(tasks) + 1.2))
+    ax = fig.add_subplot()
+    height = 0.8 / max(len(models), 1)
+    y = np.arange(len(tasks))
+    for k, model in enumerate(models):
+        values = [per_task_by_model[model][t]["roc_auc"] for t in tasks]
+        ax.barh(y + k * height, values, height=height, label=model)
+    ax.set_yticks(y + height * (len(models) - 1) / 2, tasks, fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlim(0.3, 1.0)
+    ax.set_xlabel("ROC-AUC on held-out chromosomes")
+    ax.set_title("Per-task ROC-AUC")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3, axis="x")
+    return _save_png(fig, out_path)

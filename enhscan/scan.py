@@ -61,6 +61,8 @@ class ScanSettings:
             genome-wide (e.g. 0.02: the top 2%).
         track: what the track holds: ``log10p`` (-log10 p of each window against the null)
             or ``probability`` (the model's enhancer probability).
+        task: for a multi-task model (``enhscan pretrain --targets``), the task to score;
+            None: ``any``. Classifiers take None.
         chroms: names or shell patterns of the sequences to scan; None scans all.
         regions: BED of regions to scan (shorter ones are widened to one window).
         exclude: BED of regions never scored (a blacklist).
@@ -96,6 +98,7 @@ class ScanSettings:
     threshold: float | None = None
     call_top: float | None = None
     track: str = "log10p"
+    task: str | None = None
     formats: tuple[str, ...] = ("bigwig",)
     rc: str | None = None
     assembly: str | None = None
@@ -264,9 +267,9 @@ def scan_genome(
         if not procs.is_main:
             return None
         calling = decide_calling(
-            shards, store, rule, _null_of(classifier, settings), settings.track
+            shards, store, rule, _null_of(classifier, settings, scorer.task), settings.track
         )
-        if calling.significance.gaussian is not None:
+        if calling.significance.empirical is not None:
             log.warning(
                 "%s has no background null: p-values come from the scan's own scores (an "
                 "empirical null); store one with `enhscan calibrate MODEL --genome REF.fa`",
@@ -355,6 +358,7 @@ def scan_identity(
         "dtype": str(scorer.dtype).removeprefix("torch."),
         "quantize": settings.quantize,
         "rc": settings.rc,
+        "task": scorer.task,
         "batch_invariant": settings.batch_invariant,
         # Fused and plain kernels differ in the last bits: a resume keeps the ones it had.
         "kernels": kernels,
@@ -427,12 +431,21 @@ def call_rule(settings: ScanSettings) -> CallRule:
         raise EnhscanError(str(err)) from None
 
 
-def _null_of(classifier: Classifier, settings: ScanSettings):
+def _null_of(classifier: Classifier, settings: ScanSettings, task: str | None):
     """The model folder's background sample for this scan's strands, or None."""
     from enhscan.model.null import load_null
 
     null = load_null(classifier.path, classifier.identity)
     if null is None:
+        return None
+    if null.info.get("task") != task:
+        log.warning(
+            "the background null of %s is of task %s, this scan's is %s: p-values come from "
+            "the scan's own scores instead",
+            classifier.path,
+            null.info.get("task"),
+            task,
+        )
         return None
     if null.info.get("window") not in (None, settings.window or classifier.metadata.window):
         log.warning(
@@ -471,6 +484,7 @@ def load_scorer(
         batch_invariant=settings.batch_invariant,
         compile=settings.compile,
         kernels=settings.kernels,
+        task=settings.task,
     )
     return classifier, scorer
 

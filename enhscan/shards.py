@@ -42,6 +42,7 @@ IDENTITY_NAMES = {
     "dtype": "--dtype",
     "quantize": "--quantize",
     "rc": "--rc",
+    "task": "--task",
     "batch_invariant": "--batch-invariant",
     "kernels": "--kernels",
     "batch_size": "--batch-size",
@@ -49,7 +50,7 @@ IDENTITY_NAMES = {
 }
 
 #: What a manifest written before a key existed meant by leaving it out.
-IDENTITY_BEFORE = {"kernels": "plain"}
+IDENTITY_BEFORE = {"kernels": "plain", "task": None}
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,19 @@ high:
   ``(1 + #{null >= s}) / (n + 1)`` so that a p-value is never 0 (the smallest is
   ``1 / (n + 1)``);
 * **the scan's own scores** (an *empirical null* in Efron's sense, for a model folder without a
-  sample): the logits of most of a genome's windows are background, so a normal distribution
-  is fitted to the lower half of the scan's logits (centre: their median; spread: the median
-  less the 15.9th percentile, one standard deviation of a normal) and p is its upper tail. The
-  plain share of the scan's own windows scoring at least as high cannot serve: its p-values
-  are the ranks over ``m``, and Benjamini-Hochberg then calls nothing at any rate below 1.
+  sample): the logits of most of a genome's windows are background, so a logistic
+  distribution is fitted to the middle of the scan's logits and p is its upper tail. Centre:
+  their median. Scale: the wider of the two half-quartile spreads (third quartile less the
+  median, median less the first), divided by ln 3, the half-quartile spread of a standard
+  logistic. The logistic's exponential tails, and taking the wider side, are for background
+  logits skewed to the right: a normal fitted to the lower half gave 5.6% of 20,000 random
+  chrX windows of the default model p <= 0.01 (expected 1%); this gives none. For
+  gamma-shaped logits of skewness 1.4 (2.5 times the default model's background) about 2%
+  reach p <= 0.01 and Benjamini-Hochberg at 0.05 calls nothing (tests). Enhancers in the
+  upper quarter widen the fit, which errs on the conservative side.
+  The plain share of the scan's own windows scoring at least as high cannot serve: its
+  p-values are the ranks over ``m``, and Benjamini-Hochberg then calls nothing at any rate
+  below 1.
 """
 
 from __future__ import annotations
@@ -27,8 +35,8 @@ import numpy as np
 #: Lowest and highest probability kept before taking logits (float32 probabilities reach 0
 #: and 1 exactly).
 _EPS = 1e-7
-#: The normal distribution's 15.9th percentile is one standard deviation below its median.
-_ONE_SIGMA_QUANTILE = 0.15865525393145707
+#: A standard logistic distribution's quartiles lie ln 3 either side of its median.
+_HALF_QUARTILE_SPREAD = float(np.log(3.0))
 
 
 def empirical_pvalues(scores: np.ndarray, null_sorted: np.ndarray) -> np.ndarray:
@@ -54,29 +62,29 @@ def logits(scores: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class GaussianNull:
-    """A normal null on the logit scale: ``logit(score) ~ N(centre, spread**2)``."""
+class EmpiricalNull:
+    """A logistic null on the logit scale: ``logit(score) ~ Logistic(centre, scale)``."""
 
     centre: float
-    spread: float
+    scale: float
 
     @classmethod
-    def fit(cls, scores: np.ndarray) -> GaussianNull:
-        """Fit to the lower half of a scan's scores (module docstring); NaN ignored."""
+    def fit(cls, scores: np.ndarray) -> EmpiricalNull:
+        """Fit to the middle of a scan's scores (module docstring); NaN ignored."""
         z = logits(scores[~np.isnan(scores)])
         if len(z) < 2:
             return cls(0.0, 1.0)
-        centre, low = np.quantile(z, [0.5, _ONE_SIGMA_QUANTILE])
-        spread = float(centre - low)
-        if not spread > 0:  # all scores equal: no spread to measure
-            spread = 1.0
-        return cls(float(centre), spread)
+        q25, centre, q75 = np.quantile(z, [0.25, 0.5, 0.75])
+        scale = float(max(q75 - centre, centre - q25)) / _HALF_QUARTILE_SPREAD
+        if not scale > 0:  # all scores equal: no spread to measure
+            scale = 1.0
+        return cls(float(centre), scale)
 
     def pvalues(self, scores: np.ndarray) -> np.ndarray:
-        """float64 [m]: the normal upper tail at each score's logit (NaN stays NaN)."""
-        from scipy.special import ndtr
+        """float64 [m]: the logistic upper tail at each score's logit (NaN stays NaN)."""
+        from scipy.special import expit
 
-        return ndtr(-(logits(scores) - self.centre) / self.spread)
+        return expit(-(logits(scores) - self.centre) / self.scale)
 
 
 def bh_qvalues(pvalues: np.ndarray) -> np.ndarray:
@@ -112,12 +120,12 @@ class ScanSignificance:
     Args:
         scores: float32 [m], every scored window of the scan (NaN allowed, ignored).
         null_sorted: the model's background sample (ascending), or None to fit the scan's own
-            empirical null (:class:`GaussianNull`).
+            empirical null (:class:`EmpiricalNull`).
     """
 
     def __init__(self, scores: np.ndarray, null_sorted: np.ndarray | None):
         flat = np.sort(np.asarray(scores, dtype=np.float32)[~np.isnan(scores)])
-        self.gaussian = None if null_sorted is not None else GaussianNull.fit(flat)
+        self.empirical = None if null_sorted is not None else EmpiricalNull.fit(flat)
         self._null = null_sorted
         self._scores = flat  # ascending
         p = self.pvalues(flat)
@@ -134,7 +142,7 @@ class ScanSignificance:
         scores = np.asarray(scores, dtype=np.float32)
         if self._null is not None:
             return empirical_pvalues(scores, self._null)
-        return self.gaussian.pvalues(scores)
+        return self.empirical.pvalues(scores)
 
     def qvalues(self, scores: np.ndarray) -> np.ndarray:
         """float64 q-values of scores of this scan (a score between two scanned ones gets the
@@ -159,7 +167,7 @@ class ScanSignificance:
             return {"source": "model", "windows": int(len(self._null))}
         return {
             "source": "scan",
-            "method": "normal fitted to the lower half of the scan's logits",
-            "centre_logit": round(self.gaussian.centre, 6),
-            "spread_logit": round(self.gaussian.spread, 6),
+            "method": "logistic fitted to the middle of the scan's logits",
+            "centre_logit": round(self.empirical.centre, 6),
+            "scale_logit": round(self.empirical.scale, 6),
         }

@@ -50,6 +50,12 @@ from enhscan.cli.options import (
     "(2 = as high as 1 random genome window in 100), or the model's enhancer probability.",
 )
 @model_option
+@click.option(
+    "--task",
+    default=None,
+    metavar="NAME",
+    help="For a multi-task model (enhscan pretrain --targets): the task to scan  [default: any]",
+)
 @window_options
 @click.option(
     "--fdr",

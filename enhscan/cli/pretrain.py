@@ -7,7 +7,9 @@ import click
 from enhscan.cli.options import comma_list, force_option
 
 
-@click.command(short_help="Pretrain a DNABERT-2-architecture model on a genome (masked LM).")
+@click.command(
+    short_help="Pretrain on a genome: masked LM, or supervised multi-task with --targets."
+)
 @click.argument("genomes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
 @click.option(
     "-o",
@@ -18,10 +20,10 @@ from enhscan.cli.options import comma_list, force_option
 )
 @click.option(
     "--arch",
-    type=click.Choice(["tiny", "small", "base"]),
+    type=click.Choice(["tiny", "small", "base", "cnn"]),
     default="small",
     show_default=True,
-    help="Model shape; base is DNABERT-2-117M.",
+    help="Model shape; base is DNABERT-2-117M; cnn (the CNN baseline) with --targets only.",
 )
 @click.option(
     "--tokenizer",
@@ -36,6 +38,74 @@ from enhscan.cli.options import comma_list, force_option
     callback=comma_list,
     help="Draw windows only from these sequences (names or patterns).",
 )
+@click.option(
+    "--targets",
+    multiple=True,
+    type=click.Path(exists=True, path_type=str),
+    help="Supervised multi-task mode: a BED with a label-list column (--label-column), or "
+    "BED/narrowPeak files or folders, one task per file (repeatable).",
+)
+@click.option(
+    "--label-column",
+    type=click.IntRange(min=4),
+    default=None,
+    help="With --targets: 1-based column of the label lists (REMO: 6).",
+)
+@click.option("--label-sep", default=",", show_default=True, help="Between labels.")
+@click.option(
+    "--task-groups",
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    help="label<TAB>group[,group] file merging labels into tasks (cell types into tissues).",
+)
+@click.option(
+    "--any-task/--no-any-task",
+    default=True,
+    show_default=True,
+    help="Add the task 'any': an element of any task, or of none, at the window's centre.",
+)
+@click.option(
+    "--centre-bin",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="A window's target for a task is 1 when one of its elements overlaps this many "
+    "bases around the window's centre.",
+)
+@click.option("--window", type=click.IntRange(min=16), default=1000, show_default=True)
+@click.option(
+    "--windows",
+    "train_windows",
+    type=click.IntRange(min=1),
+    default=40_000,
+    show_default=True,
+    help="Training windows (with --targets).",
+)
+@click.option("--val-windows", type=click.IntRange(min=1), default=2_000, show_default=True)
+@click.option("--test-windows", type=click.IntRange(min=1), default=5_000, show_default=True)
+@click.option(
+    "--element-share",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Share of windows centred on an element; the rest are random background.",
+)
+@click.option(
+    "--shift",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Element-centred windows move by a random shift of at most this many bases.",
+)
+@click.option("--val-chroms", multiple=True, callback=comma_list, help="Validation sequences.")
+@click.option("--test-chroms", multiple=True, callback=comma_list, help="Held-out test sequences.")
+@click.option(
+    "--exclude",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="BED of regions no window may touch.",
+)
+@click.option("--max-n", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option(
@@ -94,15 +164,30 @@ def pretrain(
     force: bool,
     **settings,
 ) -> None:
-    """Pretrain by masked-token prediction on random windows of GENOMES (FASTA or 2bit).
+    """Pretrain by masked-token prediction on random windows of GENOMES (FASTA or 2bit), or,
+    with --targets, on many labelled element sets at once (one binary target per task).
 
-    The folder written has the parameter names of a DNABERT-2 masked-LM checkpoint
-    (bert.* and cls.predictions.*); fine-tune it with `enhscan train --base OUT`.
+    \b
+    Masked LM: the folder has the parameter names of a DNABERT-2 masked-LM checkpoint.
+    Multi-task: enhscan pretrain GRCh37.fa --targets remo.bed.gz --label-column 6
+      --val-chroms chr22 --test-chroms chrX --out atlas/
+    Fine-tune either with `enhscan train --base OUT`; scan a multi-task folder's tasks with
+    `enhscan genome --model OUT --task NAME`.
     """
     from enhscan.training.pretrain import PretrainSettings
     from enhscan.training.pretrain import pretrain as run
 
     quiet = ctx.obj.get("quiet", False)
+    supervised = {k: settings.pop(k) for k in SUPERVISED_OPTIONS}
+    if supervised["targets"]:
+        report = _pretrain_multitask(
+            ctx, genomes, out, arch, chroms, resume, force, supervised, settings
+        )
+        if not quiet:
+            click.echo(_multitask_summary(report, out), err=True)
+        return
+    if arch == "cnn":
+        raise click.BadParameter("the CNN pretrains with --targets only", param_hint="--arch")
     summary = run(
         list(genomes),
         out,
@@ -122,3 +207,90 @@ def pretrain(
             f"accuracy {final['masked_accuracy']:.4f}; model in {out}",
             err=True,
         )
+
+
+#: Options of the supervised mode (``--targets``).
+SUPERVISED_OPTIONS = (
+    "targets",
+    "label_column",
+    "label_sep",
+    "task_groups",
+    "any_task",
+    "centre_bin",
+    "window",
+    "train_windows",
+    "val_windows",
+    "test_windows",
+    "element_share",
+    "shift",
+    "val_chroms",
+    "test_chroms",
+    "exclude",
+    "max_n",
+    "epochs",
+    "patience",
+)
+
+
+def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict, mlm: dict):
+    from enhscan.training.multitask_pipeline import (
+        TargetOptions,
+        WindowOptions,
+        pretrain_multitask,
+    )
+    from enhscan.training.trainer import TrainSettings
+
+    targets = TargetOptions(
+        paths=list(o["targets"]),
+        label_column=o["label_column"],
+        label_separator=o["label_sep"],
+        groups=o["task_groups"],
+        any_task=o["any_task"],
+        centre_bin=o["centre_bin"],
+    )
+    windows = WindowOptions(
+        window=o["window"],
+        train_windows=o["train_windows"],
+        val_windows=o["val_windows"],
+        test_windows=o["test_windows"],
+        element_share=o["element_share"],
+        shift=o["shift"],
+        max_n=o["max_n"],
+        exclude=o["exclude"],
+        chroms=chroms,
+        val_chroms=o["val_chroms"],
+        test_chroms=o["test_chroms"],
+        seed=mlm["seed"],
+    )
+    settings = TrainSettings(
+        epochs=o["epochs"],
+        batch_size=mlm["batch_size"],
+        learning_rate=mlm["learning_rate"],
+        warmup_ratio=mlm["warmup_ratio"],
+        weight_decay=mlm["weight_decay"],
+        patience=o["patience"],
+        mixed_precision=mlm["mixed_precision"],
+        seed=mlm["seed"],
+        cpu=mlm["cpu"],
+    )
+    return pretrain_multitask(
+        list(genomes),
+        out,
+        targets,
+        windows,
+        settings,
+        arch=arch,
+        resume=resume,
+        force=force,
+        progress=not ctx.obj.get("quiet", False),
+    )
+
+
+def _multitask_summary(report: dict, out: str) -> str:
+    lines = [f"{'held-out test':16} {'mean ROC-AUC':>12} {'mean PR-AUC':>11} {'any ROC-AUC':>11}"]
+    for name, key in (("model", "model"), ("GC/CpG logreg", "baseline_gc_cpg")):
+        r = report[key]
+        any_auc = r["per_task"].get("any", {}).get("roc_auc")
+        shown = "" if any_auc is None else f"{any_auc:.3f}"
+        lines.append(f"{name:16} {r['roc_auc']:12.3f} {r['pr_auc']:11.3f} {shown:>11}")
+    return "\n".join(lines) + f"\nmulti-task model written to {out}"

@@ -34,6 +34,9 @@ METADATA_NAME = "enhscan.json"
 FORMAT_VERSION = 1
 WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
 FAMILIES = ("dnabert2", "cnn", "dnabert", "hf")
+TASK_TYPES = ("classification", "multilabel")
+#: The task of a multi-task model that says "an element of any task overlaps the centre".
+ANY_TASK = "any"
 
 
 @dataclass
@@ -45,8 +48,12 @@ class ModelMetadata:
             ``dnabert`` (DNABERT, k-mer tokens) or ``hf`` (any transformers sequence
             classifier with its own DNA tokenizer).
         window: window width in bases the model was trained on.
-        labels: class names, in logit order.
-        positive_index: which label is "enhancer"; its probability is the score.
+        labels: class names, in logit order; for a multi-task model, the task names.
+        positive_index: which label is "enhancer"; its probability is the score (a
+            classifier's; unused by a multi-task model).
+        task_type: ``classification`` (one class per window: softmax over ``labels``) or
+            ``multilabel`` (one independent 0/1 target per task: a sigmoid per logit; scans
+            choose a task).
         threshold: default call threshold (the best-F1 threshold from training, or 0.5).
         provenance: how the model was made (data, commands, versions).
         metrics: held-out metrics from training.
@@ -59,6 +66,7 @@ class ModelMetadata:
     threshold: float = 0.5
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    task_type: str = "classification"
     format_version: int = FORMAT_VERSION
 
     @classmethod
@@ -72,6 +80,11 @@ class ModelMetadata:
             )
         if not isinstance(meta.window, int) or meta.window <= 0:
             raise EnhscanError(f"{source}: window must be a positive integer, got {meta.window!r}")
+        if meta.task_type not in TASK_TYPES:
+            raise EnhscanError(
+                f"{source}: unknown task_type {meta.task_type!r}; this enhscan knows "
+                f"{', '.join(TASK_TYPES)} (upgrade enhscan?)"
+            )
         if not 0 <= meta.threshold <= 1:
             raise EnhscanError(f"{source}: threshold must be in [0, 1], got {meta.threshold!r}")
         if not 0 <= meta.positive_index < max(len(meta.labels), 1):
@@ -456,3 +469,25 @@ def _state_sha256(network: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(tensor.detach().float().cpu().numpy()).tobytes())
     return "sha256:" + digest.hexdigest()
+
+
+def replace_head(classifier: Classifier, labels: list[str], seed: int = 0) -> Classifier:
+    """Give ``classifier`` a freshly initialised output layer for ``labels`` (a softmax
+    classifier), keeping everything below it: how a multi-task model becomes the base of an
+    enhancer classifier."""
+    network = classifier.network
+    head = getattr(network, "classifier", None)
+    if not isinstance(head, torch.nn.Linear):
+        raise EnhscanError("this model family has no replaceable output layer")
+    torch.manual_seed(seed)
+    new = torch.nn.Linear(head.in_features, len(labels))
+    std = getattr(network.config, "initializer_range", 0.02)
+    torch.nn.init.normal_(new.weight, std=std)
+    torch.nn.init.zeros_(new.bias)
+    network.classifier = new
+    network.num_labels = len(labels)
+    network.config.num_labels = len(labels)
+    classifier.metadata.labels = list(labels)
+    classifier.metadata.positive_index = len(labels) - 1
+    classifier.metadata.task_type = "classification"
+    return classifier

@@ -34,6 +34,7 @@ from enhscan.model.folder import (
     Classifier,
     load_classifier,
     new_classifier,
+    replace_head,
     save_classifier,
 )
 from enhscan.training.trainer import TrainResult, TrainSettings, fit
@@ -208,6 +209,11 @@ def build_model(
     """A fresh model of ``options.arch``, or the ``--base`` folder with a new classifier head."""
     if options.base:
         classifier = load_classifier(options.base, require_head=False)
+        if classifier.metadata.task_type == "multilabel":
+            # A multi-task model (enhscan pretrain --targets): its body, a new enhancer head.
+            base_tasks = len(classifier.metadata.labels)
+            replace_head(classifier, ["background", "enhancer"], seed)
+            classifier.metadata.provenance["base_tasks"] = base_tasks
         classifier.metadata.window = window
         return classifier
     if options.arch == "dnabert-kmer":

@@ -3,7 +3,10 @@
 One loop serves the CPU, one GPU and many (``accelerate launch``): mixed precision where the
 device supports it, gradient accumulation, linear warm-up then decay, class weighting, early
 stopping on validation PR-AUC, and a checkpoint after every epoch that a killed run resumes
-from. Each epoch reseeds every random number generator from ``seed + epoch``, and the data
+from. It trains both kinds of model folder: a classifier (one label per window, cross-entropy)
+and a multi-task model (a 0/1 target per task and window, binary cross-entropy with each
+task's positives weighted up to balance its negatives; early stopping on the mean PR-AUC over
+tasks). Each epoch reseeds every random number generator from ``seed + epoch``, and the data
 order of an epoch depends only on that seed, so a resumed run retraces an uninterrupted one.
 """
 
@@ -100,17 +103,18 @@ class _EncodedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.encoded)
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        return self.encoded[i], int(self.labels[i])
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.encoded[i], self.labels[i]
 
 
 def _collate(pad_id: int) -> Callable:
-    def collate(batch: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
+    def collate(batch: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
         ids, mask = pad_batch([b[0] for b in batch], pad_id)
+        # int64 [B] class ids for a classifier, float32 [B, tasks] targets for multi-task.
         return {
             "input_ids": torch.from_numpy(ids),
             "attention_mask": torch.from_numpy(mask),
-            "labels": torch.tensor([b[1] for b in batch], dtype=torch.long),
+            "labels": torch.from_numpy(np.stack([b[1] for b in batch])),
         }
 
     return collate
@@ -139,6 +143,38 @@ def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     counts[counts == 0] = 1
     return torch.tensor(len(labels) / (n_classes * counts), dtype=torch.float32)
+
+
+def positive_weights(targets: np.ndarray, cap: float = 100.0) -> torch.Tensor:
+    """Per-task weights of positive targets, ``negatives / positives`` capped at ``cap`` (and
+    1 for a task without positives): float32 [tasks]."""
+    positives = targets.sum(axis=0).astype(np.float64)
+    negatives = len(targets) - positives
+    ratio = np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
+    return torch.tensor(np.clip(ratio, 1.0 / cap, cap), dtype=torch.float32)
+
+
+def multilabel_probabilities(
+    network: torch.nn.Module,
+    encoded: Sequence[np.ndarray],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray:
+    """Every task's probability (sigmoid of its logit) for encoded windows: float32
+    [n, tasks], in the order given."""
+    network.eval()
+    out = []
+    with torch.no_grad():
+        for lo in range(0, len(encoded), batch_size):
+            ids, mask = pad_batch(list(encoded[lo : lo + batch_size]), pad_id)
+            logits = network(
+                input_ids=torch.from_numpy(ids).to(device),
+                attention_mask=torch.from_numpy(mask).to(device),
+            ).logits
+            out.append(torch.sigmoid(logits.float()).cpu().numpy())
+    tasks = getattr(getattr(network, "config", None), "num_labels", 0)
+    return np.concatenate(out) if out else np.zeros((0, tasks), dtype=np.float32)
 
 
 def resolve_mixed_precision(choice: str, cpu: bool) -> str:
@@ -188,8 +224,10 @@ def fit(
     from enhscan.metrics import binary_metrics
 
     work_dir = Path(work_dir)
-    train_labels = np.asarray(train_labels, dtype=np.int64)
-    val_labels = np.asarray(val_labels, dtype=np.int64)
+    multilabel = classifier.metadata.task_type == "multilabel"
+    label_type = np.float32 if multilabel else np.int64
+    train_labels = np.asarray(train_labels, dtype=label_type)
+    val_labels = np.asarray(val_labels, dtype=label_type)
     if len(train_seqs) == 0 or len(val_seqs) == 0:
         raise EnhscanError("training needs at least one training and one validation example")
     n_classes = len(classifier.metadata.labels)
@@ -224,8 +262,14 @@ def fit(
         num_training_steps=total_steps,
     )
     model, optimizer, loader, scheduler = accelerator.prepare(network, optimizer, loader, scheduler)
-    weights = class_weights(train_labels, n_classes).to(accelerator.device)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights if settings.class_weighting else None)
+    if multilabel:
+        pos_weight = positive_weights(train_labels).to(accelerator.device)
+        loss_fn = torch.nn.BCEWithLogitsLoss(
+            pos_weight=pos_weight if settings.class_weighting else None
+        )
+    else:
+        weights = class_weights(train_labels, n_classes).to(accelerator.device)
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weights if settings.class_weighting else None)
 
     state = {"epoch": 0, "best_epoch": 0, "best_pr_auc": -1.0, "bad_epochs": 0, "history": []}
     resumed_from = None
@@ -277,12 +321,24 @@ def fit(
         bar.close()
 
         unwrapped = accelerator.unwrap_model(model)
-        scorer = WindowScorer(
-            Classifier(unwrapped, encoder, classifier.metadata, classifier.identity),
-            accelerator.device,
-            batch_size=settings.eval_batch_size,
-        )
-        val_metrics = binary_metrics(val_labels, scorer.score_encoded(val_encoded))
+        if multilabel:
+            from enhscan.metrics import multilabel_metrics
+
+            probs = multilabel_probabilities(
+                unwrapped,
+                val_encoded,
+                encoder.pad_id,
+                settings.eval_batch_size,
+                accelerator.device,
+            )
+            val_metrics = multilabel_metrics(val_labels, probs, classifier.metadata.labels)
+        else:
+            scorer = WindowScorer(
+                Classifier(unwrapped, encoder, classifier.metadata, classifier.identity),
+                accelerator.device,
+                batch_size=settings.eval_batch_size,
+            )
+            val_metrics = binary_metrics(val_labels, scorer.score_encoded(val_encoded))
         entry = {
             "epoch": epoch,
             "steps": epoch * steps_per_epoch,

@@ -1,0 +1,300 @@
+"""`enhscan pretrain --targets`: supervised multi-task pretraining on regulatory element atlases.
+
+DeepSEA, Basset and Sei learned regulatory sequence from many chromatin profiles at once, one
+binary target per profile; this does the same for a DNABERT-2-family model or the CNN. Steps:
+read the elements and their tasks (:mod:`enhscan.training.multitask`), draw training,
+validation and test windows on separate chromosomes
+(:mod:`enhscan.training.multitask_windows`), train with binary cross-entropy per task
+(:func:`enhscan.training.trainer.fit`: checkpoints, resume, early stopping on the validation
+mean PR-AUC), and measure every task on the held-out test chromosomes against a GC/CpG
+logistic regression fitted per task on the same training windows.
+
+Output folder::
+
+    OUT/                  a multi-task model folder: `enhscan genome --task NAME` scans one
+                          task; `enhscan train --base OUT` fine-tunes an enhancer classifier
+                          from it (the multi-task head replaced by a new one)
+    OUT/pretraining/      metrics.json, task_aucs.png, data_summary.json, log.jsonl,
+                          checkpoints
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from enhscan.errors import EnhscanError
+from enhscan.io.atomic import write_json
+from enhscan.model.folder import METADATA_NAME, Classifier, new_classifier, save_classifier
+from enhscan.training.trainer import TrainSettings, fit, multilabel_probabilities
+from enhscan.versions import package_versions
+
+log = logging.getLogger(__name__)
+
+REPORT_DIR = "pretraining"
+
+
+@dataclass
+class TargetOptions:
+    """Where the tasks come from (see ``enhscan pretrain -h``).
+
+    Attributes:
+        paths: one BED with a label-list column (with ``label_column``), or BED/narrowPeak
+            files and folders, one task per file.
+        label_column: 1-based column of the label lists; None: one task per file.
+        label_separator: between labels in that column.
+        groups: a ``label<TAB>group[,group]`` file merging labels into groups.
+        any_task: add the ``any`` task (an element of any task, or of none).
+        centre_bin: bases around a window's centre an element must overlap.
+    """
+
+    paths: list[str]
+    label_column: int | None = None
+    label_separator: str = ","
+    groups: str | None = None
+    any_task: bool = True
+    centre_bin: int = 200
+
+
+@dataclass
+class WindowOptions:
+    """Which windows to draw (see :func:`enhscan.training.multitask_windows.draw_split`)."""
+
+    window: int = 1000
+    train_windows: int = 40_000
+    val_windows: int = 2_000
+    test_windows: int = 5_000
+    element_share: float = 0.5
+    shift: int = 200
+    max_n: int = 0
+    exclude: str | None = None
+    chroms: list[str] | None = None
+    val_chroms: list[str] | None = None
+    test_chroms: list[str] | None = None
+    seed: int = 0
+
+
+def pretrain_multitask(
+    genome_paths: list[str],
+    out_dir: str | os.PathLike,
+    targets: TargetOptions,
+    windows: WindowOptions,
+    settings: TrainSettings,
+    *,
+    arch: str = "small",
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Train a multi-task model (module docstring); return the report (also written)."""
+    from enhscan.io.fasta import open_genomes
+
+    out_dir = Path(out_dir)
+    _check_out(out_dir, resume, force)
+    report_dir = out_dir / REPORT_DIR
+    with open_genomes(genome_paths) as genome:
+        elements = read_targets(targets, genome.lengths)
+        splits = draw_splits(genome, elements, targets.centre_bin, windows)
+    tasks = elements.tasks
+    summary = {
+        "tasks": tasks,
+        "elements_per_task": elements.counts(),
+        "unmatched_chromosomes": elements.unmatched,
+        **{name: split.summary(tasks) for name, split in splits.items()},
+    }
+    report_dir.mkdir(parents=True, exist_ok=True)
+    write_json(report_dir / "data_summary.json", summary)
+    classifier = new_multitask(arch, tasks, windows.window, windows.seed)
+    result = fit(
+        classifier,
+        splits["train"].seqs,
+        splits["train"].targets,
+        splits["val"].seqs,
+        splits["val"].targets,
+        settings,
+        report_dir / "work",
+        resume=resume,
+        progress=progress,
+    )
+    report = {
+        "model": test_report(classifier, splits["test"], settings.eval_batch_size),
+        "baseline_gc_cpg": gc_cpg_report(splits["train"], splits["test"], tasks, windows.seed),
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "data": summary,
+    }
+    classifier.metadata.metrics = {
+        "test": _means(report["model"]),
+        "baseline_gc_cpg_test": _means(report["baseline_gc_cpg"]),
+    }
+    classifier.metadata.provenance = _provenance(genome_paths, targets, windows, settings, arch)
+    from enhscan.plots import plot_task_aucs
+
+    plot_task_aucs(
+        {"model": report["model"]["per_task"], "GC/CpG": report["baseline_gc_cpg"]["per_task"]},
+        report_dir / "task_aucs.png",
+    )
+    write_json(report_dir / "metrics.json", report)
+    save_classifier(classifier, out_dir)
+    shutil.rmtree(report_dir / "work" / "checkpoint", ignore_errors=True)
+    return report
+
+
+def read_targets(options: TargetOptions, chrom_lengths: dict[str, int]):
+    """The tasks' elements as ``options`` asks: label lists or files, grouped, with ``any``."""
+    from enhscan.training.multitask import (
+        group_tasks,
+        read_label_bed,
+        read_task_files,
+        with_any_task,
+    )
+
+    if options.label_column is not None:
+        if len(options.paths) != 1:
+            raise EnhscanError("--label-column reads one BED; give one --targets file")
+        elements = read_label_bed(
+            options.paths[0],
+            chrom_lengths,
+            column=options.label_column,
+            separator=options.label_separator,
+        )
+    else:
+        elements = read_task_files(options.paths, chrom_lengths)
+    if options.groups:
+        elements = group_tasks(elements, options.groups)
+    return with_any_task(elements) if options.any_task else elements
+
+
+def draw_splits(genome, elements, centre_bin: int, options: WindowOptions) -> dict:
+    """Training, validation and test windows, each split on its own chromosomes."""
+    from enhscan.io.bed import read_bed
+    from enhscan.training.multitask_windows import draw_split
+
+    held = {"val": _chroms(genome, options.val_chroms, "--val-chroms")}
+    held["test"] = _chroms(genome, options.test_chroms, "--test-chroms")
+    if set(held["val"]) & set(held["test"]):
+        raise EnhscanError("--val-chroms and --test-chroms must not share a sequence")
+    chosen = _chroms(genome, options.chroms, "--chroms") if options.chroms else genome.names
+    train = [c for c in chosen if c not in held["val"] + held["test"]]
+    if not train:
+        raise EnhscanError("no sequence is left for training after --val-chroms and --test-chroms")
+    exclude = (
+        read_bed(options.exclude, genome.lengths, clip=True).by_chrom if options.exclude else None
+    )
+    counts = {
+        "train": options.train_windows,
+        "val": options.val_windows,
+        "test": options.test_windows,
+    }
+    chroms = {"train": train, **held}
+    return {
+        name: draw_split(
+            genome,
+            elements,
+            chroms[name],
+            counts[name],
+            options.window,
+            centre_bin=centre_bin,
+            element_share=options.element_share,
+            shift=options.shift,
+            max_n=options.max_n,
+            exclude=exclude,
+            seed=options.seed * 3 + k,
+        )
+        for k, name in enumerate(("train", "val", "test"))
+    }
+
+
+def new_multitask(arch: str, tasks: list[str], window: int, seed: int) -> Classifier:
+    """A fresh multi-task model: one output per task, metadata marking it multi-label."""
+    if len(tasks) < 2:
+        raise EnhscanError(
+            f"multi-task training needs at least two tasks, got {len(tasks)} ({', '.join(tasks)})"
+        )
+    classifier = new_classifier(arch, window=window, seed=seed, num_labels=len(tasks))
+    classifier.metadata.labels = list(tasks)
+    classifier.metadata.positive_index = 0
+    classifier.metadata.task_type = "multilabel"
+    return classifier
+
+
+def test_report(classifier: Classifier, split, batch_size: int) -> dict:
+    """Per-task and mean PR-AUC / ROC-AUC of the model on the test windows."""
+    from enhscan.metrics import multilabel_metrics
+
+    encoded = classifier.encoder.encode(split.seqs)
+    probs = multilabel_probabilities(
+        classifier.network, encoded, classifier.encoder.pad_id, batch_size, _device(classifier)
+    )
+    return multilabel_metrics(split.targets, probs, classifier.metadata.labels).to_dict()
+
+
+def gc_cpg_report(train, test, tasks: list[str], seed: int) -> dict:
+    """The same metrics for a logistic regression on GC and CpG content, one per task."""
+    from enhscan.metrics import multilabel_metrics
+    from enhscan.training.baselines import GcCpgBaseline
+
+    probs = np.full(test.targets.shape, 0.5, dtype=np.float32)
+    for t in range(len(tasks)):
+        column = train.targets[:, t]
+        if 0 < column.sum() < len(column):
+            probs[:, t] = GcCpgBaseline(seed).fit(train.seqs, column).score(test.seqs)
+    return multilabel_metrics(test.targets, probs, tasks).to_dict()
+
+
+def _means(report: dict) -> dict:
+    from enhscan.model.folder import ANY_TASK
+
+    out = {"mean_pr_auc": report["pr_auc"], "mean_roc_auc": report["roc_auc"]}
+    if ANY_TASK in report["per_task"]:
+        out["any_pr_auc"] = report["per_task"][ANY_TASK]["pr_auc"]
+        out["any_roc_auc"] = report["per_task"][ANY_TASK]["roc_auc"]
+    return out
+
+
+def _device(classifier: Classifier):
+    return next(classifier.network.parameters()).device
+
+
+def _chroms(genome, wanted: list[str] | None, option: str) -> list[str]:
+    from enhscan.naming import select_chroms
+
+    if not wanted:
+        raise EnhscanError(f"give {option}: held-out sequences for validation and testing")
+    try:
+        return select_chroms(genome.names, wanted)
+    except ValueError as err:
+        raise EnhscanError(f"{option} {err} matches no sequence of the genome") from None
+
+
+def _check_out(out_dir: Path, resume: bool, force: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EnhscanError(f"--out {out_dir} is a file; give a folder for the model")
+    if (out_dir / METADATA_NAME).exists() and not (force or resume):
+        raise EnhscanError(
+            f"{out_dir} already holds a model; use --force to replace it, or another --out"
+        )
+    if force and not resume and (out_dir / REPORT_DIR).exists():
+        shutil.rmtree(out_dir / REPORT_DIR)
+
+
+def _provenance(genome_paths, targets, windows, settings, arch) -> dict:
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "objective": "multi-task binary cross-entropy (enhscan pretrain --targets)",
+        "arch": arch,
+        "genome": [str(Path(p).resolve()) for p in genome_paths],
+        "targets": asdict(targets),
+        "windows": asdict(windows),
+        "training": asdict(settings),
+        "versions": package_versions("scikit-learn"),
+    }
