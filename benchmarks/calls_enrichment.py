@@ -14,9 +14,12 @@ how enriched known enhancers are in the called bases.
   resumable (run the same command again after an interruption).
 
 For each: the share of scored bases called, the fold enrichment of enhancer bases in called
-bases over their share of scored bases, precision and recall of the calls by overlap, and the
-window-level ROC-AUC of the track. Each scan runs as ``enhscan genome`` in a fresh process with
-default settings (FDR 0.05 against the model's background null), then ``enhscan evaluate``.
+bases over their share of scored bases, precision and recall of the calls by overlap, the
+window-level ROC-AUC of the track, and whether the -log10 p track means what it says: the
+share of scored windows at or above 1, 2 and 3 (for windows like the null's random ones:
+10%, 1% and 0.1%; enhancers in the region push them up). Each scan runs as ``enhscan genome``
+in a fresh process with default settings (FDR 0.05 against the model's background null), then
+``enhscan evaluate``.
 """
 
 from __future__ import annotations
@@ -103,7 +106,19 @@ def scan_and_evaluate(
     return record, report, seconds
 
 
-def row(name: str, n_pos: int, record: dict, report: dict, seconds: float) -> str:
+def track_shares(out: Path) -> list[float]:
+    """Shares of the scanned windows whose -log10 p is at least 1, 2 and 3."""
+    import numpy as np
+    import pyBigWig
+
+    with pyBigWig.open(str(out / "scores.bw")) as bw:
+        values = np.concatenate(
+            [np.array([v for *_, v in bw.intervals(c) or []]) for c in bw.chroms()]
+        )
+    return [float((values >= x).mean()) for x in (1, 2, 3)]
+
+
+def row(name: str, n_pos: int, record: dict, report: dict, seconds: float, out: Path) -> str:
     calls, window = report["calls"], report["window_level"]
     calling = record["calling"]
     fold = calls["fold_enrichment"]
@@ -112,7 +127,8 @@ def row(name: str, n_pos: int, record: dict, report: dict, seconds: float) -> st
         f"({calling['null']['source']} null) | {calls['calls']} | "
         f"{calls['called_fraction']:.2%} | {'n/a' if fold is None else f'{fold:.2f}x'} | "
         f"{_num(calls['precision'])} | {_num(calls['recall'])} | {window['roc_auc']:.3f} | "
-        f"{seconds / 60:.1f} min |"
+        + " / ".join(f"{share:.2%}" for share in track_shares(out))
+        + f" | {seconds / 60:.1f} min |"
     )
 
 
@@ -147,21 +163,24 @@ def main(
     rule += ["--call-top", str(call_top)] if call_top is not None else []
     lines = [
         "| region | windows scored | known enhancers | rule | calls | bases called | "
-        "fold enrichment | precision | recall | window ROC-AUC | scan |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "fold enrichment | precision | recall | window ROC-AUC | track >= 1 / 2 / 3 | scan |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     if region in ("hg38", "both"):
         bed = work / "hg38_chr2_positives.bed"
         n = hg38_positives(bed)
         record, report, seconds = scan_and_evaluate(HG38, bed, work / "hg38", model, 200, rule)
-        lines.append(row("hg38 chr2:0-2.33M, stride 200", n, record, report, seconds))
+        lines.append(
+            row("hg38 chr2:0-2.33M, stride 200", n, record, report, seconds, work / "hg38")
+        )
     if region in ("chrX", "both"):
         bed = work / "chrX_positives.bed"
         n = chrx_positives(bed)
         record, report, seconds = scan_and_evaluate(
             CHRX, bed, work / "chrX", model, chrx_stride, rule
         )
-        lines.append(row(f"GRCh37 chrX:0-70M, stride {chrx_stride}", n, record, report, seconds))
+        name = f"GRCh37 chrX:0-70M, stride {chrx_stride}"
+        lines.append(row(name, n, record, report, seconds, work / "chrX"))
     print("\n".join(lines))
 
 

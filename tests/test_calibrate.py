@@ -104,6 +104,15 @@ def test_a_scan_uses_the_stored_null(tmp_path, tiny_model_with_null, mini_fasta)
         assert float(line[8]) >= -np.log10(0.05) - 1e-9  # every call passed FDR 0.05
     # Windows above the null's range have the smallest p-value there is: 1 / (2000 + 1).
     assert max(float(line[7]) for line in lines) == pytest.approx(np.log10(2001), abs=1e-4)
+    # evaluate reads the -log10 p track and the calls (the rule named, bases counted).
+    truth = out.parent / "truth.bed"
+    truth.write_text("".join(f"{c}\t{int(s)}\t{int(s) + 300}\n" for c, s, *_ in lines[:2]))
+    result = CliRunner().invoke(cli, ["evaluate", str(out), "--positives", str(truth)])
+    assert result.exit_code == 0, result.output
+    report = result.output
+    assert "calls (FDR 0.05)" in report and "enriched in them" in report
+    for name in ("score_distributions.png", "precision_by_calls.png"):
+        assert (out / "evaluation" / name).exists()
 
 
 def test_a_null_of_other_weights_is_ignored_with_a_warning(

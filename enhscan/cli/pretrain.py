@@ -104,6 +104,12 @@ from enhscan.cli.options import comma_list, force_option
     help="BED of regions no window may touch.",
 )
 @click.option("--max-n", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--rc-augment/--no-rc-augment",
+    default=True,
+    show_default=True,
+    help="With --targets: show each window reversed half the time; evaluate both strands.",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
@@ -229,6 +235,7 @@ SUPERVISED_OPTIONS = (
     "max_n",
     "epochs",
     "patience",
+    "rc_augment",
 )
 
 
@@ -269,6 +276,7 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
         warmup_ratio=mlm["warmup_ratio"],
         weight_decay=mlm["weight_decay"],
         patience=o["patience"],
+        rc_augment=o["rc_augment"],
         mixed_precision=mlm["mixed_precision"],
         seed=mlm["seed"],
         cpu=mlm["cpu"],

@@ -169,6 +169,11 @@ _file = click.Path(dir_okay=False, path_type=str)
     show_default=True,
 )
 @click.option("--cpu", is_flag=True, help="Train on the CPU even if a GPU is there.")
+@click.option(
+    "--rc-augment",
+    is_flag=True,
+    help="Show each training window as its reverse complement half the time (seeded by epoch).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--trials",
@@ -254,6 +259,7 @@ def train(ctx: click.Context, **o) -> None:
         mixed_precision=o["mixed_precision"],
         seed=o["seed"],
         cpu=o["cpu"],
+        rc_augment=o["rc_augment"],
     )
     quiet = ctx.obj.get("quiet", False)
     report = train_model(

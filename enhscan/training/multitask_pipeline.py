@@ -33,7 +33,7 @@ import numpy as np
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import write_json
 from enhscan.model.folder import METADATA_NAME, Classifier, new_classifier, save_classifier
-from enhscan.training.trainer import TrainSettings, fit, multilabel_probabilities
+from enhscan.training.trainer import TrainSettings, both_strand_probabilities, fit
 from enhscan.versions import package_versions
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,9 @@ def pretrain_multitask(
         progress=progress,
     )
     report = {
-        "model": test_report(classifier, splits["test"], settings.eval_batch_size),
+        "model": test_report(
+            classifier, splits["test"], settings.eval_batch_size, settings.rc_augment
+        ),
         "baseline_gc_cpg": gc_cpg_report(splits["train"], splits["test"], tasks, windows.seed),
         "history": result.history,
         "best_epoch": result.best_epoch,
@@ -226,13 +228,21 @@ def new_multitask(arch: str, tasks: list[str], window: int, seed: int) -> Classi
     return classifier
 
 
-def test_report(classifier: Classifier, split, batch_size: int) -> dict:
-    """Per-task and mean PR-AUC / ROC-AUC of the model on the test windows."""
+def test_report(classifier: Classifier, split, batch_size: int, both_strands: bool) -> dict:
+    """Per-task and mean PR-AUC / ROC-AUC of the model on the test windows (each window's
+    probabilities averaged over its two strands with ``both_strands``)."""
     from enhscan.metrics import multilabel_metrics
+    from enhscan.sequence import reverse_complement
 
-    encoded = classifier.encoder.encode(split.seqs)
-    probs = multilabel_probabilities(
-        classifier.network, encoded, classifier.encoder.pad_id, batch_size, _device(classifier)
+    encode = classifier.encoder.encode
+    reverse = encode([reverse_complement(s) for s in split.seqs]) if both_strands else None
+    probs = both_strand_probabilities(
+        classifier.network,
+        encode(split.seqs),
+        reverse,
+        classifier.encoder.pad_id,
+        batch_size,
+        _device(classifier),
     )
     return multilabel_metrics(split.targets, probs, classifier.metadata.labels).to_dict()
 

@@ -85,14 +85,19 @@ def draw_split(
     picked: dict[tuple[str, int], tuple[bool, str]] = {}
     have = {True: 0, False: 0}  # element-centred and random windows kept so far
     quota = {True: n_centred, False: n - n_centred}
+    tried = {True: 0, False: 0}
     for _ in range(_MAX_ROUNDS):
         if have == quota:
             break
+        # Draw as many as the success rate so far says are needed (mostly-N sequences keep
+        # few of their draws), and a few more.
+        want = {k: _draws_needed(quota[k] - have[k], have[k], tried[k]) for k in (True, False)}
         draws = [
-            *_centred_draws(rng, genome, centres, quota[True] - have[True], window, shift),
-            *_random_draws(rng, genome, chroms, quota[False] - have[False], window),
+            *_centred_draws(rng, genome, centres, want[True], window, shift),
+            *_random_draws(rng, genome, chroms, want[False], window),
         ]
         for chrom, start, centred in draws:
+            tried[centred] += 1
             key = (chrom, start)
             if have[centred] >= quota[centred] or key in picked:
                 continue
@@ -122,6 +127,14 @@ def _split(elements, chroms, picked, window, centre_bin) -> MultitaskSplit:
             targets[rows] = window_targets(elements, chrom, starts, window, centre_bin)
     centred = np.array([picked[p][0] for p in positions], dtype=bool)
     return MultitaskSplit(chroms, seqs, positions, targets, centred)
+
+
+def _draws_needed(missing: int, kept: int, tried: int) -> int:
+    """Draws for ``missing`` more windows when ``kept`` of ``tried`` draws were kept."""
+    if missing <= 0:
+        return 0
+    rate = max(kept / tried, 0.02) if tried else 1.0
+    return int(missing / rate * 1.2) + 16
 
 
 def _element_centres(elements: TaskElements, chroms: list[str]) -> tuple[np.ndarray, list[str]]:

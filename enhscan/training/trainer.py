@@ -57,6 +57,9 @@ class TrainSettings:
         seed: seed of everything random in the run.
         eval_batch_size: windows per forward pass when scoring the validation set.
         cpu: train on the CPU even if a GPU is there.
+        rc_augment: each epoch, show each training window as its reverse complement with
+            probability 1/2 (decided by ``seed`` and the epoch alone); a multi-task model's
+            validation then scores both strands and averages them.
     """
 
     epochs: int = 10
@@ -73,6 +76,7 @@ class TrainSettings:
     seed: int = 0
     eval_batch_size: int = 64
     cpu: bool = False
+    rc_augment: bool = False
 
 
 @dataclass
@@ -97,14 +101,29 @@ class TrainResult:
 
 
 class _EncodedDataset(torch.utils.data.Dataset):
-    def __init__(self, encoded: list[np.ndarray], labels: np.ndarray):
-        self.encoded, self.labels = encoded, labels
+    """Encoded windows and their labels; with ``reverse`` (the reverse complements, encoded),
+    each epoch shows a seeded half of them reversed."""
+
+    def __init__(
+        self,
+        encoded: list[np.ndarray],
+        labels: np.ndarray,
+        reverse: list[np.ndarray] | None = None,
+        seed: int = 0,
+    ):
+        self.encoded, self.labels, self.reverse, self.seed = encoded, labels, reverse, seed
+        self.flips: np.ndarray | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.reverse is not None:
+            self.flips = np.random.default_rng([self.seed, epoch]).random(len(self)) < 0.5
 
     def __len__(self) -> int:
         return len(self.encoded)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.encoded[i], self.labels[i]
+        flipped = self.flips is not None and self.flips[i]
+        return (self.reverse[i] if flipped else self.encoded[i]), self.labels[i]
 
 
 def _collate(pad_id: int) -> Callable:
@@ -177,6 +196,23 @@ def multilabel_probabilities(
     return np.concatenate(out) if out else np.zeros((0, tasks), dtype=np.float32)
 
 
+def both_strand_probabilities(
+    network: torch.nn.Module,
+    encoded: Sequence[np.ndarray],
+    reverse: Sequence[np.ndarray] | None,
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray:
+    """:func:`multilabel_probabilities` of the windows, averaged with those of their reverse
+    complements when ``reverse`` (encoded) is given: float32 [n, tasks]."""
+    probs = multilabel_probabilities(network, encoded, pad_id, batch_size, device)
+    if reverse is None:
+        return probs
+    other = multilabel_probabilities(network, reverse, pad_id, batch_size, device)
+    return ((probs.astype(np.float64) + other) / 2).astype(np.float32)
+
+
 def resolve_mixed_precision(choice: str, cpu: bool) -> str:
     if choice != "auto":
         return choice
@@ -247,7 +283,16 @@ def fit(
         set_dropout(network, settings.dropout)
 
     encoder = classifier.encoder
-    dataset = _EncodedDataset(encoder.encode(list(train_seqs)), train_labels)
+    reverse = val_reverse = None
+    if settings.rc_augment:
+        from enhscan.sequence import reverse_complement
+
+        reverse = encoder.encode([reverse_complement(s) for s in train_seqs])
+        if multilabel:
+            val_reverse = encoder.encode([reverse_complement(s) for s in val_seqs])
+    dataset = _EncodedDataset(
+        encoder.encode(list(train_seqs)), train_labels, reverse, settings.seed
+    )
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=settings.batch_size, shuffle=True, collate_fn=_collate(encoder.pad_id)
     )
@@ -294,6 +339,7 @@ def fit(
         # Everything random in this epoch (order, dropout) follows from seed + epoch alone.
         set_seed(settings.seed + epoch)
         loader.set_epoch(epoch)
+        dataset.set_epoch(epoch)
         model.train()
         losses = []
         bar = tqdm(
@@ -324,9 +370,10 @@ def fit(
         if multilabel:
             from enhscan.metrics import multilabel_metrics
 
-            probs = multilabel_probabilities(
+            probs = both_strand_probabilities(
                 unwrapped,
                 val_encoded,
+                val_reverse,
                 encoder.pad_id,
                 settings.eval_batch_size,
                 accelerator.device,

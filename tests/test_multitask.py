@@ -1,0 +1,315 @@
+"""Multi-task targets, windows and supervised pretraining: hand-made cases, a tiny run on real
+sequence, scanning a task, and fine-tuning from a multi-task folder."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from enhscan.cli import cli
+from enhscan.engine import WindowScorer
+from enhscan.errors import EnhscanError
+from enhscan.io.fasta import open_genome
+from enhscan.model import load_classifier
+from enhscan.training.multitask import (
+    group_tasks,
+    read_label_bed,
+    read_task_files,
+    window_targets,
+    with_any_task,
+)
+from enhscan.training.multitask_pipeline import new_multitask
+from enhscan.training.multitask_windows import draw_split
+from enhscan.training.trainer import BEST_WEIGHTS, TrainSettings, fit
+
+SIZES = {"20": 10_000, "chrX": 5_000}
+
+
+def run(*args: str, expect: int = 0):
+    result = CliRunner().invoke(cli, ["-q", *args])
+    assert result.exit_code == expect, result.output
+    return result
+
+
+@pytest.fixture
+def label_bed(tmp_path: Path) -> Path:
+    # UCSC names in the file, Ensembl "20" in the genome; "." is an element without labels.
+    path = tmp_path / "atlas.bed.gz"
+    with gzip.open(path, "wt") as out:
+        out.write("#chrom\tstart\tend\tid\tmodule\tlabels\n")
+        out.write("chr20\t1000\t1100\te1\tm\tA,B\n")
+        out.write("chr20\t2000\t2300\te2\tm\tB\n")
+        out.write("chr20\t5000\t5050\te3\tm\t.\n")
+        out.write("chrX\t400\t500\te4\tm\tC\n")
+        out.write("chrY\t1\t2\te5\tm\tA\n")  # not in the genome: counted
+    return path
+
+
+def test_targets_by_the_centre_bin_rule(label_bed: Path) -> None:
+    elements = with_any_task(read_label_bed(label_bed, SIZES, column=6))
+    assert elements.tasks == ["any", "A", "B", "C"]
+    assert elements.unmatched == {"chrY": 1}
+    # Windows of 1000 bp: centre s + 500, centre bin of 200 bp [s + 400, s + 600).
+    starts = np.array([500, 501, 1100, 1201, 4500, 4700])
+    got = window_targets(elements, "20", starts, 1000, centre_bin=200)
+    # s=500: bin [900, 1100) overlaps e1 (A, B). s=501: [901, 1101) still does.
+    # s=1100: bin [1500, 1700) overlaps nothing. s=1201: [1601, 1801) nothing; s=4500: bin
+    # [4900, 5100) overlaps e3 (no label: any only). s=4700: [5100, 5300) nothing.
+    assert got.tolist() == [
+        [1, 1, 1, 0],
+        [1, 1, 1, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [1, 0, 0, 0],
+        [0, 0, 0, 0],
+    ]
+    # A wider bin reaches e2 from s=1201: [1401, 2001) touches [2000, 2300) by one base.
+    wide = window_targets(elements, "20", np.array([1201, 1200]), 1000, centre_bin=600)
+    assert wide[:, 2].tolist() == [1, 0]
+    assert window_targets(elements, "chrX", np.array([0]), 1000)[0].tolist() == [1, 0, 0, 1]
+
+
+def test_one_task_per_file_groups_and_empty_tasks(tmp_path: Path, label_bed: Path) -> None:
+    folder = tmp_path / "peaks"
+    folder.mkdir()
+    (folder / "K562_DNase.narrowPeak").write_text("20\t100\t200\tp\t0\t.\t1\t-1\t-1\t50\n")
+    (folder / "HepG2_ATAC.bed.gz").write_bytes(gzip.compress(b"chr20\t300\t400\n"))
+    (folder / "GM_H3K27ac.bed").write_text("chrY\t1\t2\n")  # nothing on the genome
+    (folder / "notes.md").write_text("not a peak file")
+    elements = read_task_files([folder], SIZES)
+    assert elements.tasks == ["GM_H3K27ac", "HepG2_ATAC", "K562_DNase"]
+    assert elements.counts() == {"GM_H3K27ac": 0, "HepG2_ATAC": 1, "K562_DNase": 1}
+    got = window_targets(elements, "20", np.array([150 - 500, 350 - 500]), 1000, 10)
+    assert got.tolist() == [[0, 0, 1], [0, 1, 0]]
+
+    mapping = tmp_path / "groups.tsv"
+    mapping.write_text("# label\tgroups\nA\tblood\nB\tblood,liver\n")
+    grouped = group_tasks(read_label_bed(label_bed, SIZES, column=6), mapping)
+    assert grouped.tasks == ["blood", "liver"]
+    assert grouped.intervals[0]["20"] == [(1000, 1100), (2000, 2300)]
+    assert grouped.intervals[1]["20"] == [(1000, 1100), (2000, 2300)]
+
+
+def test_bad_targets_are_one_line(tmp_path: Path, label_bed: Path) -> None:
+    with pytest.raises(EnhscanError, match="no column 9"):
+        read_label_bed(label_bed, SIZES, column=9)
+    with pytest.raises(EnhscanError, match="no element of .* lies on the genome"):
+        read_label_bed(label_bed, {"chr1": 10_000}, column=6)
+    past = tmp_path / "past.bed"
+    past.write_text("chr20\t9000\t12000\tx\n")
+    with pytest.raises(EnhscanError, match="runs past the end of 20"):
+        read_task_files([past], SIZES)
+    mapping = tmp_path / "m.tsv"
+    mapping.write_text("Q\tblood\n")
+    with pytest.raises(EnhscanError, match="no task label"):
+        group_tasks(read_label_bed(label_bed, SIZES, column=6), mapping)
+
+
+def remo_like(mini_fasta: Path, tmp_path: Path) -> Path:
+    """A label BED on mini.fa's two real pieces: elements every 1.5 kb, tasks by position."""
+    rows = []
+    for chrom, lo, hi in (("chr2", 11_000, 59_000), ("chr22_32000000", 500, 30_000)):
+        for k, start in enumerate(range(lo, hi, 1_500)):
+            labels = ",".join(t for t, m in (("T1", 2), ("T2", 3)) if k % m == 0) or "."
+            rows.append(f"{chrom}\t{start}\t{start + 300}\tc{k}\tm\t{labels}\n")
+    path = tmp_path / "atlas.bed"
+    path.write_text("".join(rows))
+    return path
+
+
+def test_windows_are_deterministic_balanced_and_n_free(tmp_path, mini_fasta) -> None:
+    with open_genome(mini_fasta) as genome:
+        elements = with_any_task(read_label_bed(remo_like(mini_fasta, tmp_path), genome.lengths))
+        args = (genome, elements, ["chr2"], 200, 1000)
+        split = draw_split(*args, element_share=0.5, seed=1, exclude={"chr2": [(30_000, 40_000)]})
+        again = draw_split(*args, element_share=0.5, seed=1, exclude={"chr2": [(30_000, 40_000)]})
+        other = draw_split(*args, element_share=0.5, seed=2)
+    assert split.positions == again.positions and split.positions != other.positions
+    assert int(split.centred.sum()) == 100 and len(set(split.positions)) == 200
+    assert all("N" not in s for s in split.seqs)
+    assert all(s + 1000 <= 30_000 or s >= 40_000 for _, s in split.positions)
+    # Element-centred windows are mostly "any" positives; random ones mostly not.
+    any_column = split.targets[:, 0].astype(bool)
+    assert any_column[split.centred].mean() > 0.8 > any_column[~split.centred].mean()
+
+
+SETTINGS = TrainSettings(epochs=3, batch_size=16, learning_rate=3e-3, warmup_ratio=0.0, cpu=True)
+
+
+def multitask_fit(tmp_path, mini_fasta, work: Path, settings=SETTINGS, **kwargs):
+    with open_genome(mini_fasta) as genome:
+        elements = with_any_task(read_label_bed(remo_like(mini_fasta, tmp_path), genome.lengths))
+        train = draw_split(genome, elements, ["chr2"], 96, 300, seed=1)
+        val = draw_split(genome, elements, ["chr22_32000000"], 48, 300, seed=2)
+    classifier = new_multitask("cnn", elements.tasks, 300, seed=0)
+    return fit(
+        classifier,
+        train.seqs,
+        train.targets,
+        val.seqs,
+        val.targets,
+        settings,
+        work,
+        progress=False,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("rc_augment", [False, True])
+def test_multitask_fit_is_deterministic_and_resumes_exactly(
+    tmp_path, mini_fasta, rc_augment
+) -> None:
+    settings = TrainSettings(**{**SETTINGS.__dict__, "rc_augment": rc_augment})
+
+    def run_fit(name: str, **kwargs):
+        return multitask_fit(tmp_path, mini_fasta, tmp_path / name, settings, **kwargs)
+
+    whole, again = run_fit("whole"), run_fit("again")
+    run_fit("cut", stop_after_epoch=1)
+    resumed = run_fit("cut", resume=True)
+    assert resumed.resumed_from_epoch == 1 and resumed.history == whole.history
+    want = load_file(str(tmp_path / "whole" / BEST_WEIGHTS))
+    for other in ("again", "cut"):
+        got = load_file(str(tmp_path / other / BEST_WEIGHTS))
+        for key in want:
+            assert np.array_equal(want[key].numpy(), got[key].numpy()), (other, key)
+    assert whole.history == again.history
+    losses = [h["train_loss"] for h in whole.history]
+    assert losses[-1] < losses[0]
+
+
+def test_rc_augment_shows_a_seeded_half_reversed() -> None:
+    from enhscan.training.trainer import _EncodedDataset
+
+    forward = [np.array([i]) for i in range(1000)]
+    reverse = [np.array([-i]) for i in range(1000)]
+    data = _EncodedDataset(forward, np.zeros(1000), reverse, seed=3)
+    data.set_epoch(1)
+    first = [int(data[i][0][0]) for i in range(1000)]
+    data.set_epoch(2)
+    second = [int(data[i][0][0]) for i in range(1000)]
+    data.set_epoch(1)
+    assert [int(data[i][0][0]) for i in range(1000)] == first != second
+    assert 400 < sum(v < 0 for v in first) < 600
+
+
+def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> None:
+    atlas = remo_like(mini_fasta, tmp_path)
+    out = tmp_path / "atlas_model"
+    common = ["--targets", str(atlas), "--label-column", "6", "--window", "300"]
+    common += ["--windows", "160", "--val-windows", "40", "--test-windows", "60"]
+    common += ["--val-chroms", "chr22_32000000", "--test-chroms", "chr22_32000000"]
+    result = run("pretrain", str(mini_fasta), *common, "--out", str(out), expect=1)
+    assert "--val-chroms and --test-chroms must not share a sequence" in result.output
+    common[-1] = "chr2"  # what is left to train on is the 700 bp yeast piece, without elements
+    result = run("pretrain", str(mini_fasta), *common, "--out", str(out), expect=1)
+    assert "no element lies on yeastI_0_700; lower --element-share" in result.output
+    assert not out.exists()
+
+    genome = tmp_path / "two.fa"  # chr2 twice under two names: train on one, test the other
+    with open_genome(mini_fasta) as g:
+        seq = g.fetch("chr2", 0, 60_000)
+        other = g.fetch("chr22_32000000", 0, 30_500)
+    genome.write_text(f">chr2\n{seq}\n>chr22_32000000\n{other}\n>chrB\n{seq}\n")
+    atlas.write_text(
+        atlas.read_text() + atlas.read_text().replace("chr2\t", "chrB\t").replace("chr22_", "x")
+    )
+    common[-3] = "chrB"  # --val-chroms chrB
+    result = run(
+        "pretrain",
+        str(genome),
+        *common,
+        "--arch",
+        "cnn",
+        "--epochs",
+        "4",
+        "--lr",
+        "3e-3",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+    )
+    report = json.loads((out / "pretraining" / "metrics.json").read_text())
+    losses = [h["train_loss"] for h in report["history"]]
+    assert losses[-1] < losses[0]
+    assert set(report["model"]["per_task"]) == {"any", "T1", "T2"}
+    assert report["baseline_gc_cpg"]["tasks_scored"] >= 1
+    assert (out / "pretraining" / "task_aucs.png").read_bytes()[:4] == b"\x89PNG"
+    meta = json.loads((out / "enhscan.json").read_text())
+    assert meta["task_type"] == "multilabel" and meta["labels"] == ["any", "T1", "T2"]
+
+    # Scanning one task writes the sigmoid of that task's logit.
+    tracks = tmp_path / "tracks"
+    run(
+        "genome",
+        str(mini_fasta),
+        "-m",
+        str(out),
+        "--task",
+        "T2",
+        "-o",
+        str(tracks),
+        "--chroms",
+        "chr22_32000000",
+        "--window",
+        "300",
+        "--stride",
+        "300",
+        "--track",
+        "probability",
+    )
+    record = json.loads((tracks / "run.json").read_text())
+    assert record["parameters"]["task"] == "T2"
+    model = load_classifier(out)
+    with open_genome(mini_fasta) as g:
+        seqs = [g.fetch("chr22_32000000", s, s + 300) for s in (0, 3000, 6000)]
+    want = WindowScorer(model, batch_size=1, task="T2").score(seqs)
+    import pyBigWig
+
+    with pyBigWig.open(str(tracks / "scores.bw")) as bw:
+        got = [bw.values("chr22_32000000", s + 150, s + 151)[0] for s in (0, 3000, 6000)]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert not np.allclose(want, WindowScorer(model, batch_size=1, task="T1").score(seqs))
+
+    # The folder fine-tunes into an enhancer classifier: the body kept, a new 2-class head.
+    fine = tmp_path / "fine"
+    peaks = tmp_path / "peaks.bed"
+    peaks.write_text("".join(f"chr2\t{s}\t{s + 200}\n" for s in range(12_000, 58_000, 2_000)))
+    run(
+        "train",
+        "--genome",
+        str(mini_fasta),
+        "--positives",
+        str(peaks),
+        "--base",
+        str(out),
+        "--window",
+        "300",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--no-baseline",
+        "--null-windows",
+        "0",
+        "--out",
+        str(fine),
+    )
+    tuned = load_classifier(fine)
+    assert tuned.metadata.task_type == "classification"
+    assert tuned.metadata.labels == ["background", "enhancer"]
+    assert tuned.metadata.provenance["base"]["objective"].startswith("multi-task")
+    base_state, tuned_state = model.network.state_dict(), tuned.network.state_dict()
+    assert tuned_state["classifier.weight"].shape[0] == 2
+    assert base_state["classifier.weight"].shape[0] == 3
+    assert (
+        base_state["cnn.blocks.0.conv.weight"].shape
+        == tuned_state["cnn.blocks.0.conv.weight"].shape
+    )
