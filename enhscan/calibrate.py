@@ -222,10 +222,12 @@ def calibrate_model(
     seed: int = 0,
     device: str = "auto",
     batch_size: int | None = None,
+    task: str | None = None,
     progress: bool = False,
 ) -> BackgroundNull:
     """Compute the background null of the model folder ``model_dir`` on ``genome_path`` and
-    store it there (replacing any it had)."""
+    store it there (replacing any it had). ``task``: for a multi-task model, the task the
+    null is of (default ``any``); scans of another task do not use it."""
     from enhscan.engine import WindowScorer, resolve_device
     from enhscan.io.bed import read_bed
     from enhscan.io.fasta import open_genome
@@ -237,7 +239,7 @@ def calibrate_model(
         raise EnhscanError(
             f"model folder {model_dir} is not writable; copy it and calibrate the copy"
         )
-    scorer = WindowScorer(classifier, resolve_device(device), batch_size=batch_size)
+    scorer = WindowScorer(classifier, resolve_device(device), batch_size=batch_size, task=task)
     with open_genome(genome_path) as genome:
         blocked = read_bed(exclude, genome.lengths, clip=True).by_chrom if exclude else None
         null = compute_null(

@@ -75,8 +75,6 @@ def call_regions(
 
 #: The false-discovery rate calls are made at when no other rule is given.
 DEFAULT_FDR = 0.05
-#: The kinds of :class:`CallRule`.
-RULES = ("fdr", "threshold", "top")
 
 
 @dataclass(frozen=True)

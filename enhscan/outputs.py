@@ -136,13 +136,6 @@ class Calling:
             calls,
         )
 
-    @property
-    def track_threshold(self) -> float | None:
-        """The threshold in the track's own units."""
-        if self.threshold is None or self.track_values == "probability":
-            return self.threshold
-        return float(self.track(np.array([self.threshold], dtype=np.float32))[0])
-
 
 def _minus_log10(p: np.ndarray) -> np.ndarray:
     return -np.log10(np.asarray(p, dtype=np.float64))

@@ -135,13 +135,16 @@ def predict(
     batch_size: int | None = None,
     quantize: bool = False,
     kernels: str = "auto",
+    task: str | None = None,
     force: bool = False,
 ) -> dict:
     """Score every sequence of ``input_path`` and write a TSV to ``out_path``.
 
     Columns: id, chrom, start, end (``.`` unless the input is a BED), length, non_acgt (bases
     other than A, C, G, T, which reach the model as unknown tokens), probability (of the
-    enhancer class) and label (the model's label at ``threshold``, default the model's).
+    enhancer class) and label (the model's label at ``threshold``, default the model's). For a
+    multi-task model, probability is that of ``task`` (default ``any``) and label is the task's
+    name or ``not_<task>``, at ``threshold`` (default 0.5).
 
     Returns:
         A summary: inputs, how many are at or above the threshold, the threshold, the model.
@@ -156,7 +159,12 @@ def predict(
     if threshold is not None and not 0 <= threshold <= 1:
         raise EnhscanError(f"threshold must be in [0, 1], got {threshold}")
     settings = ScanSettings(
-        device=device, dtype=dtype, batch_size=batch_size, quantize=quantize, kernels=kernels
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        quantize=quantize,
+        kernels=kernels,
+        task=task,
     )
     classifier, scorer = load_scorer(model, settings)
     meta = classifier.metadata
@@ -172,6 +180,9 @@ def predict(
     cut = meta.threshold if threshold is None else threshold
     positive = meta.labels[meta.positive_index]
     negative = next((x for i, x in enumerate(meta.labels) if i != meta.positive_index), "other")
+    if scorer.task is not None:  # a multi-task model: one task, yes or no
+        positive, negative = scorer.task, f"not_{scorer.task}"
+        cut = 0.5 if threshold is None else threshold
     with atomic_output(out_path) as tmp, open(tmp, "w") as out:
         out.write("\t".join(COLUMNS) + "\n")
         for q, p in zip(queries, probs.tolist(), strict=True):

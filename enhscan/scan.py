@@ -270,11 +270,7 @@ def scan_genome(
             shards, store, rule, _null_of(classifier, settings, scorer.task), settings.track
         )
         if calling.significance.empirical is not None:
-            log.warning(
-                "%s has no background null: p-values come from the scan's own scores (an "
-                "empirical null); store one with `enhscan calibrate MODEL --genome REF.fa`",
-                classifier.path or "the model",
-            )
+            _warn_empirical(classifier, calling)
         results, scored_by_shard = write_outputs(
             genome, plan, shards, store, out_dir, calling, settings.formats
         )
@@ -429,6 +425,25 @@ def call_rule(settings: ScanSettings) -> CallRule:
         return CallRule.from_options(settings.threshold, settings.call_top, settings.fdr)
     except ValueError as err:
         raise EnhscanError(str(err)) from None
+
+
+def _warn_empirical(classifier: Classifier, calling) -> None:
+    """Say that the scan's own scores made the null, louder when it called a lot."""
+    where = classifier.path or "the model"
+    log.warning(
+        "%s has no background null: p-values come from the scan's own scores (an empirical "
+        "null); store one with `enhscan calibrate MODEL --genome REF.fa`",
+        where,
+    )
+    share = calling.windows_called / max(calling.significance.m, 1)
+    if calling.rule.kind == "fdr" and share > 0.05:
+        log.warning(
+            "the scan's own null called %.0f%% of the windows: that many enhancers is unlikely, "
+            "and the scan's background may not be the single peak that null assumes; trust "
+            "these calls only after `enhscan calibrate %s --genome REF.fa`",
+            100 * share,
+            where,
+        )
 
 
 def _null_of(classifier: Classifier, settings: ScanSettings, task: str | None):

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Lowest and highest probability kept before taking logits (float32 probabilities reach 0
-#: and 1 exactly).
-_EPS = 1e-7
+#: Lowest and highest probability kept before taking logits, in float64: float32
+#: probabilities reach 0 and 1 exactly, and a confident model's reach 1e-30 and below, which
+#: must stay apart.
+_EPS = 1e-300
 #: A standard logistic distribution's quartiles lie ln 3 either side of its median.
 _HALF_QUARTILE_SPREAD = float(np.log(3.0))
 
@@ -57,7 +58,8 @@ def empirical_pvalues(scores: np.ndarray, null_sorted: np.ndarray) -> np.ndarray
 
 def logits(scores: np.ndarray) -> np.ndarray:
     """float64 log-odds of probabilities, clipped to stay finite."""
-    clipped = np.clip(np.asarray(scores, dtype=np.float64), _EPS, 1 - _EPS)
+    # The largest float64 below 1 is 1 - 2**-53; 1 - 1e-300 would round to 1.
+    clipped = np.clip(np.asarray(scores, dtype=np.float64), _EPS, 1 - 2.0**-53)
     return np.log(clipped) - np.log1p(-clipped)
 
 
@@ -76,15 +78,18 @@ class EmpiricalNull:
             return cls(0.0, 1.0)
         q25, centre, q75 = np.quantile(z, [0.25, 0.5, 0.75])
         scale = float(max(q75 - centre, centre - q25)) / _HALF_QUARTILE_SPREAD
-        if not scale > 0:  # all scores equal: no spread to measure
-            scale = 1.0
         return cls(float(centre), scale)
 
     def pvalues(self, scores: np.ndarray) -> np.ndarray:
-        """float64 [m]: the logistic upper tail at each score's logit (NaN stays NaN)."""
+        """float64 [m]: the logistic upper tail at each score's logit (NaN stays NaN). With no
+        spread to measure (half the scores or more equal), every p-value is 1: nothing is
+        called."""
         from scipy.special import expit
 
-        return expit(-(logits(scores) - self.centre) / self.scale)
+        z = logits(scores)
+        if not self.scale > 0:
+            return np.where(np.isnan(z), np.nan, 1.0)
+        return expit(-(z - self.centre) / self.scale)
 
 
 def bh_qvalues(pvalues: np.ndarray) -> np.ndarray:

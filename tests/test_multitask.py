@@ -111,6 +111,20 @@ def test_bad_targets_are_one_line(tmp_path: Path, label_bed: Path) -> None:
         group_tasks(read_label_bed(label_bed, SIZES, column=6), mapping)
 
 
+def test_options_of_the_other_mode_are_refused(tmp_path, mini_fasta) -> None:
+    out = str(tmp_path / "o")
+    result = run("pretrain", str(mini_fasta), "--out", out, "--epochs", "3", expect=2)
+    assert "--epochs is an option of --targets; drop it" in result.output
+    bed = tmp_path / "t.bed"
+    bed.write_text("chr2\t20000\t20300\n")
+    result = run(
+        "pretrain", str(mini_fasta), "--out", out, "--targets", str(bed), "--steps", "5", expect=2
+    )
+    assert "--steps is an option of masked-LM pretraining" in result.output
+    result = run("pretrain", str(mini_fasta), "--out", out, "--arch", "cnn", expect=2)
+    assert "the CNN pretrains with --targets only" in result.output
+
+
 def remo_like(mini_fasta: Path, tmp_path: Path) -> Path:
     """A label BED on mini.fa's two real pieces: elements every 1.5 kb, tasks by position."""
     rows = []
@@ -204,6 +218,7 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     out = tmp_path / "atlas_model"
     common = ["--targets", str(atlas), "--label-column", "6", "--window", "300"]
     common += ["--windows", "160", "--val-windows", "40", "--test-windows", "60"]
+    common += ["--null-windows", "500"]
     common += ["--val-chroms", "chr22_32000000", "--test-chroms", "chr22_32000000"]
     result = run("pretrain", str(mini_fasta), *common, "--out", str(out), expect=1)
     assert "--val-chroms and --test-chroms must not share a sequence" in result.output
@@ -244,6 +259,40 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     assert (out / "pretraining" / "task_aucs.png").read_bytes()[:4] == b"\x89PNG"
     meta = json.loads((out / "enhscan.json").read_text())
     assert meta["task_type"] == "multilabel" and meta["labels"] == ["any", "T1", "T2"]
+
+    # The "any" task got a background null of the test sequence's windows.
+    assert json.loads((out / "background_null.json").read_text())["task"] == "any"
+    # A resume with other windows is refused before training.
+    more = [*common]
+    more[more.index("--windows") + 1] = "170"
+    result = run(
+        "pretrain",
+        str(genome),
+        *more,
+        "--arch",
+        "cnn",
+        "--epochs",
+        "4",
+        "--lr",
+        "3e-3",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--resume",
+        "--null-windows",
+        "0",
+        expect=1,
+    )
+    assert "the windows or targets differ" in result.output
+
+    # predict scores one task: its probability, and the task's name or not_<task>.
+    table = tmp_path / "scores.tsv"
+    fasta = tmp_path / "q.fa"
+    fasta.write_text(f">a\n{seq[20_000:20_300]}\n>b\n{seq[30_000:30_300]}\n")
+    run("predict", str(fasta), "-m", str(out), "--task", "T1", "-o", str(table))
+    rows = [line.split("\t") for line in table.read_text().splitlines()[1:]]
+    assert {r[-1] for r in rows} <= {"T1", "not_T1"} and len(rows) == 2
 
     # Scanning one task writes the sigmoid of that task's logit.
     tracks = tmp_path / "tracks"

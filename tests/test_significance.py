@@ -99,10 +99,26 @@ def test_the_empirical_null_finds_planted_signal_and_stays_conservative() -> Non
     assert sig.describe_null()["source"] == "scan"
 
 
-def test_empirical_null_of_constant_scores() -> None:
+def test_empirical_null_of_constant_scores_calls_nothing() -> None:
     null = EmpiricalNull.fit(np.full(10, 0.3, dtype=np.float32))
-    assert null.scale == 1.0
+    assert null.scale == 0.0
+    assert np.all(null.pvalues(np.array([0.3, 0.9], dtype=np.float32)) == 1.0)
     assert np.isfinite(logits(np.array([0.0, 1.0]))).all()
+
+
+def test_a_confident_model_is_not_flattened_at_a_clip_floor() -> None:
+    """Background near 1e-9 (logits around -20, far below where a clip at 1e-7 would have
+    merged them) and 2% signal around 1e-3: the fit sees the background's real spread, calls
+    the signal and little else."""
+    rng = np.random.default_rng(7)
+    background = rng.normal(-20.0, 1.0, 49_000)
+    signal = rng.normal(-7.0, 1.0, 1_000)
+    scores = _scores(np.concatenate([background, signal]))
+    truth = np.arange(len(scores)) >= len(background)
+    sig = ScanSignificance(scores, None)
+    assert sig.empirical.centre == pytest.approx(-20.0, abs=0.1)
+    called = scores >= sig.fdr_threshold(0.05)
+    assert called[truth].mean() > 0.9 and (called & ~truth).sum() / called.sum() <= 0.05
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,13 @@ from enhscan.cli.options import comma_list, max_n_option
 )
 @max_n_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draw.")
+@click.option(
+    "--task",
+    default=None,
+    metavar="NAME",
+    help="For a multi-task model: the task the null is of (scans of that task use it)  "
+    "[default: any]",
+)
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=None, help="Windows per forward pass."

@@ -43,6 +43,12 @@ from enhscan.cli.options import (
     default=None,
     help="Threshold for the label column  [default: the model's]",
 )
+@click.option(
+    "--task",
+    default=None,
+    metavar="NAME",
+    help="For a multi-task model (enhscan pretrain --targets): the task to score  [default: any]",
+)
 @rc_option
 @device_options
 @quantize_option

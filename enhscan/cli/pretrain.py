@@ -110,6 +110,14 @@ from enhscan.cli.options import comma_list, force_option
     show_default=True,
     help="With --targets: show each window reversed half the time; evaluate both strands.",
 )
+@click.option(
+    "--null-windows",
+    type=click.IntRange(min=0),
+    default=20_000,
+    show_default=True,
+    help="With --targets: random windows of the test sequences scored as the 'any' task's "
+    "background null (p- and q-values in scans); 0: none.",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
@@ -185,6 +193,7 @@ def pretrain(
 
     quiet = ctx.obj.get("quiet", False)
     supervised = {k: settings.pop(k) for k in SUPERVISED_OPTIONS}
+    _refuse_other_mode(ctx, bool(supervised["targets"]))
     if supervised["targets"]:
         report = _pretrain_multitask(
             ctx, genomes, out, arch, chroms, resume, force, supervised, settings
@@ -236,6 +245,7 @@ SUPERVISED_OPTIONS = (
     "epochs",
     "patience",
     "rc_augment",
+    "null_windows",
 )
 
 
@@ -288,6 +298,7 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
         windows,
         settings,
         arch=arch,
+        null_windows=o["null_windows"],
         resume=resume,
         force=force,
         progress=not ctx.obj.get("quiet", False),
@@ -302,3 +313,32 @@ def _multitask_summary(report: dict, out: str) -> str:
         shown = "" if any_auc is None else f"{any_auc:.3f}"
         lines.append(f"{name:16} {r['roc_auc']:12.3f} {r['pr_auc']:11.3f} {shown:>11}")
     return "\n".join(lines) + f"\nmulti-task model written to {out}"
+
+
+#: Options of the masked-LM mode only.
+MLM_OPTIONS = (
+    "steps",
+    "seq_bases",
+    "mask_prob",
+    "max_n_fraction",
+    "checkpoint_every",
+    "tokenizer",
+    "vocab_size",
+)
+
+
+def _refuse_other_mode(ctx: click.Context, supervised: bool) -> None:
+    """An option of the other mode, given on the command line, is an error: it would be
+    ignored."""
+    from click.core import ParameterSource
+
+    others = MLM_OPTIONS if supervised else SUPERVISED_OPTIONS[1:]
+    given = [
+        name for name in others if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+    ]
+    if given:
+        option = "--" + given[0].replace("_", "-")
+        if option == "--train-windows":
+            option = "--windows"
+        mode = "masked-LM pretraining (without --targets)" if supervised else "--targets"
+        raise click.UsageError(f"{option} is an option of {mode}; drop it")

@@ -5,9 +5,12 @@
 strands, so that a scan can say how surprising each of its scores is
 (:mod:`enhscan.significance`). Files in the model folder::
 
-    background_null.npz    float32 arrays, ascending: forward, mean, max (one per --rc mode)
-    background_null.json   where the sample came from: genome, sequences, windows, seed, and
-                           the weights it was scored with
+    background_null.npz    float32 arrays, ascending: forward, mean, max (one per --rc mode),
+                           and ``info``: the provenance below, as JSON text
+    background_null.json   the same provenance, to read: genome, sequences, windows, seed,
+                           and the weights it was scored with (the npz's copy is the one read,
+                           so a crash between the two renames cannot pair a sample with the
+                           wrong provenance)
 
 The weights' identity is stored with the sample: a null scored with other weights (a folder
 whose weights were replaced afterwards) is ignored, with a warning.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,11 +65,12 @@ def save_null(folder: str | os.PathLike, null: BackgroundNull) -> None:
     arrays = {
         mode: np.sort(np.asarray(null.scores[mode], dtype=np.float32)) for mode in STRAND_MODES
     }
+    text = json.dumps(null.info, indent=2, default=str)
     with atomic_output(folder / ARRAYS_NAME) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, info=np.array(text), **arrays)
     with atomic_output(folder / INFO_NAME) as tmp:
-        tmp.write_text(json.dumps(null.info, indent=2, default=str) + "\n")
+        tmp.write_text(text + "\n")
 
 
 def load_null(
@@ -83,10 +88,13 @@ def load_null(
     if not arrays_file.exists():
         return None
     try:
-        info = json.loads(info_file.read_text()) if info_file.exists() else {}
         with np.load(arrays_file, allow_pickle=False) as data:
             scores = {mode: np.asarray(data[mode], dtype=np.float32) for mode in STRAND_MODES}
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+            if "info" in data:
+                info = json.loads(str(data["info"]))
+            else:  # written before the provenance went into the npz
+                info = json.loads(info_file.read_text()) if info_file.exists() else {}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise EnhscanError(
             f"cannot read the background null in {folder} ({err}); recompute it with "
             f"`enhscan calibrate {folder} --genome REF.fa`"

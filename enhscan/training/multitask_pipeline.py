@@ -16,10 +16,13 @@ Output folder::
                           from it (the multi-task head replaced by a new one)
     OUT/pretraining/      metrics.json, task_aucs.png, data_summary.json, log.jsonl,
                           checkpoints
+    OUT/background_null.* the ``any`` task's background null (test chromosomes)
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -32,7 +35,13 @@ import numpy as np
 
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import write_json
-from enhscan.model.folder import METADATA_NAME, Classifier, new_classifier, save_classifier
+from enhscan.model.folder import (
+    ANY_TASK,
+    METADATA_NAME,
+    Classifier,
+    new_classifier,
+    save_classifier,
+)
 from enhscan.training.trainer import TrainSettings, both_strand_probabilities, fit
 from enhscan.versions import package_versions
 
@@ -89,29 +98,37 @@ def pretrain_multitask(
     settings: TrainSettings,
     *,
     arch: str = "small",
+    null_windows: int = 20_000,
     resume: bool = False,
     force: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Train a multi-task model (module docstring); return the report (also written)."""
-    from enhscan.io.fasta import open_genomes
+    """Train a multi-task model (module docstring); return the report (also written).
 
+    Every process of an ``accelerate launch`` draws the same windows and trains its share of
+    each batch; the main process alone writes files and measures the test windows. With
+    ``null_windows``, the finished model's default task (``any``) also gets a background null
+    of that many random windows of the test chromosomes (:mod:`enhscan.calibrate`).
+    """
+    from accelerate import PartialState
+
+    from enhscan.io.fasta import open_genomes
+    from enhscan.processes import on_cpu
+
+    state = PartialState(cpu=on_cpu(settings.cpu))
+    main = state.is_main_process
     out_dir = Path(out_dir)
-    _check_out(out_dir, resume, force)
     report_dir = out_dir / REPORT_DIR
+    if main:
+        _check_out(out_dir, resume, force)
+    state.wait_for_everyone()
     with open_genomes(genome_paths) as genome:
         elements = read_targets(targets, genome.lengths)
         splits = draw_splits(genome, elements, targets.centre_bin, windows)
-    tasks = elements.tasks
-    summary = {
-        "tasks": tasks,
-        "elements_per_task": elements.counts(),
-        "unmatched_chromosomes": elements.unmatched,
-        **{name: split.summary(tasks) for name, split in splits.items()},
-    }
-    report_dir.mkdir(parents=True, exist_ok=True)
-    write_json(report_dir / "data_summary.json", summary)
-    classifier = new_multitask(arch, tasks, windows.window, windows.seed)
+    summary = _data_summary(elements, splits)
+    if main:
+        _record_data(report_dir, summary, resume)
+    classifier = new_multitask(arch, elements.tasks, windows.window, windows.seed)
     result = fit(
         classifier,
         splits["train"].seqs,
@@ -123,11 +140,62 @@ def pretrain_multitask(
         resume=resume,
         progress=progress,
     )
+    report = None
+    if main:
+        report = _finish(classifier, splits, summary, result, settings, out_dir)
+        classifier.metadata.provenance = _provenance(genome_paths, targets, windows, settings, arch)
+        save_classifier(classifier, out_dir)
+        if null_windows and ANY_TASK in elements.tasks:
+            report["background_null"] = _store_null(
+                classifier, genome_paths, windows, null_windows, state.device, progress, out_dir
+            )
+        write_json(report_dir / "metrics.json", report)
+        shutil.rmtree(report_dir / "work" / "checkpoint", ignore_errors=True)
+    state.wait_for_everyone()
+    return report
+
+
+def _data_summary(elements, splits: dict) -> dict:
+    """Tasks, elements and windows of each split, with a fingerprint of the windows and their
+    targets: a resume must find the same."""
+    digest = hashlib.sha256()
+    for name in ("train", "val", "test"):
+        digest.update(json.dumps(splits[name].positions).encode())
+        digest.update(np.ascontiguousarray(splits[name].targets).tobytes())
+    return {
+        "tasks": elements.tasks,
+        "elements_per_task": elements.counts(),
+        "unmatched_chromosomes": elements.unmatched,
+        **{name: split.summary(elements.tasks) for name, split in splits.items()},
+        "fingerprint": "sha256:" + digest.hexdigest(),
+    }
+
+
+def _record_data(report_dir: Path, summary: dict, resume: bool) -> None:
+    """Write the data summary; on a resume, refuse other data than the interrupted run's."""
+    path = report_dir / "data_summary.json"
+    if resume and path.exists():
+        before = json.loads(path.read_text()).get("fingerprint")
+        if before not in (None, summary["fingerprint"]):
+            raise EnhscanError(
+                f"the windows or targets differ from those of the run in {report_dir.parent} "
+                "(other --targets, window counts, sequences or seed); rerun with the same "
+                "options, or start again with --force"
+            )
+    report_dir.mkdir(parents=True, exist_ok=True)
+    write_json(path, summary)
+
+
+def _finish(classifier, splits, summary, result, settings: TrainSettings, out_dir: Path) -> dict:
+    """Test metrics of the model and of the GC/CpG baseline, the plot, the metadata."""
+    from enhscan.plots import plot_task_aucs
+
+    tasks = classifier.metadata.labels
     report = {
         "model": test_report(
             classifier, splits["test"], settings.eval_batch_size, settings.rc_augment
         ),
-        "baseline_gc_cpg": gc_cpg_report(splits["train"], splits["test"], tasks, windows.seed),
+        "baseline_gc_cpg": gc_cpg_report(splits["train"], splits["test"], tasks, settings.seed),
         "history": result.history,
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
@@ -137,17 +205,40 @@ def pretrain_multitask(
         "test": _means(report["model"]),
         "baseline_gc_cpg_test": _means(report["baseline_gc_cpg"]),
     }
-    classifier.metadata.provenance = _provenance(genome_paths, targets, windows, settings, arch)
-    from enhscan.plots import plot_task_aucs
-
     plot_task_aucs(
         {"model": report["model"]["per_task"], "GC/CpG": report["baseline_gc_cpg"]["per_task"]},
-        report_dir / "task_aucs.png",
+        out_dir / REPORT_DIR / "task_aucs.png",
     )
-    write_json(report_dir / "metrics.json", report)
-    save_classifier(classifier, out_dir)
-    shutil.rmtree(report_dir / "work" / "checkpoint", ignore_errors=True)
     return report
+
+
+def _store_null(
+    classifier, genome_paths, windows: WindowOptions, n: int, device, progress, out_dir
+):
+    """The ``any`` task's background null on the test chromosomes, stored in the folder."""
+    from enhscan.calibrate import compute_null
+    from enhscan.engine import WindowScorer
+    from enhscan.io.bed import read_bed
+    from enhscan.io.fasta import open_genomes
+    from enhscan.model.null import save_null
+
+    with open_genomes(genome_paths) as genome:
+        exclude = None
+        if windows.exclude:
+            exclude = read_bed(windows.exclude, genome.lengths, clip=True).by_chrom
+        null = compute_null(
+            classifier,
+            genome,
+            windows=n,
+            chroms=_chroms(genome, windows.test_chroms, "--test-chroms"),
+            exclude=exclude,
+            max_n=windows.max_n,
+            seed=windows.seed,
+            scorer=WindowScorer(classifier, device, task=ANY_TASK),
+            progress=progress,
+        )
+    save_null(out_dir, null)
+    return {k: v for k, v in null.info.items() if k != "versions"}
 
 
 def read_targets(options: TargetOptions, chrom_lengths: dict[str, int]):
@@ -261,8 +352,6 @@ def gc_cpg_report(train, test, tasks: list[str], seed: int) -> dict:
 
 
 def _means(report: dict) -> dict:
-    from enhscan.model.folder import ANY_TASK
-
     out = {"mean_pr_auc": report["pr_auc"], "mean_roc_auc": report["roc_auc"]}
     if ANY_TASK in report["per_task"]:
         out["any_pr_auc"] = report["per_task"][ANY_TASK]["pr_auc"]

@@ -367,7 +367,7 @@ def train_model(
         save_classifier(classifier, out_dir)
         if null_windows and data_options.genome:
             report["background_null"] = _store_null(
-                classifier, data_options, null_windows, out_dir, progress
+                classifier, data_options, null_windows, out_dir, progress, state.device
             )
         write_json(report_dir / "metrics.json", report)
         if not keep_checkpoints:
@@ -378,11 +378,17 @@ def train_model(
 
 
 def _store_null(
-    classifier: Classifier, options: DataOptions, windows: int, out_dir: Path, progress: bool
+    classifier: Classifier,
+    options: DataOptions,
+    windows: int,
+    out_dir: Path,
+    progress: bool,
+    device,
 ) -> dict:
-    """Score random windows of the held-out chromosomes and store them as the model's
-    background null; its provenance."""
+    """Score random windows of the held-out chromosomes (on ``device``) and store them as the
+    model's background null; its provenance."""
     from enhscan.calibrate import compute_null
+    from enhscan.engine import WindowScorer
     from enhscan.io.bed import read_bed
     from enhscan.io.fasta import open_genomes
     from enhscan.model.null import save_null
@@ -407,6 +413,7 @@ def _store_null(
             exclude=exclude,
             max_n=options.max_n,
             seed=options.seed,
+            scorer=WindowScorer(classifier, device),
             progress=progress,
         )
     save_null(out_dir, null)

@@ -321,7 +321,9 @@ def fit(
     checkpoint = work_dir / CHECKPOINT
     if resume and (checkpoint / "state.json").exists():
         saved = json.loads((checkpoint / "state.json").read_text())
-        if saved.get("settings") != asdict(settings):
+        # A setting added after the checkpoint was written had its default then.
+        before = {**asdict(TrainSettings()), **saved.get("settings", {})}
+        if before != asdict(settings):
             raise EnhscanError(
                 f"the checkpoint in {work_dir} was made with other training settings; rerun "
                 "with the same options, or without --resume (after removing it)"
