@@ -236,21 +236,8 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
         atlas.read_text() + atlas.read_text().replace("chr2\t", "chrB\t").replace("chr22_", "x")
     )
     common[-3] = "chrB"  # --val-chroms chrB
-    result = run(
-        "pretrain",
-        str(genome),
-        *common,
-        "--arch",
-        "cnn",
-        "--epochs",
-        "4",
-        "--lr",
-        "3e-3",
-        "--batch-size",
-        "16",
-        "--out",
-        str(out),
-    )
+    fast = ["--arch", "cnn", "--epochs", "4", "--lr", "3e-3", "--batch-size", "16"]
+    run("pretrain", str(genome), *common, *fast, "--out", str(out))
     report = json.loads((out / "pretraining" / "metrics.json").read_text())
     losses = [h["train_loss"] for h in report["history"]]
     assert losses[-1] < losses[0]
@@ -265,25 +252,7 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     # A resume with other windows is refused before training.
     more = [*common]
     more[more.index("--windows") + 1] = "170"
-    result = run(
-        "pretrain",
-        str(genome),
-        *more,
-        "--arch",
-        "cnn",
-        "--epochs",
-        "4",
-        "--lr",
-        "3e-3",
-        "--batch-size",
-        "16",
-        "--out",
-        str(out),
-        "--resume",
-        "--null-windows",
-        "0",
-        expect=1,
-    )
+    result = run("pretrain", str(genome), *more, *fast, "--out", str(out), "--resume", expect=1)
     assert "the windows or targets differ" in result.output
 
     # predict scores one task: its probability, and the task's name or not_<task>.

@@ -119,15 +119,16 @@ def pretrain_multitask(
     main = state.is_main_process
     out_dir = Path(out_dir)
     report_dir = out_dir / REPORT_DIR
-    if main:
-        _check_out(out_dir, resume, force)
+    _check_out(out_dir, resume, force, main)  # every process checks; the main one clears
     state.wait_for_everyone()
     with open_genomes(genome_paths) as genome:
         elements = read_targets(targets, genome.lengths)
         splits = draw_splits(genome, elements, targets.centre_bin, windows)
     summary = _data_summary(elements, splits)
+    _check_same_data(report_dir, summary, resume)
     if main:
-        _record_data(report_dir, summary, resume)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        write_json(report_dir / "data_summary.json", summary)
     classifier = new_multitask(arch, elements.tasks, windows.window, windows.seed)
     result = fit(
         classifier,
@@ -171,8 +172,8 @@ def _data_summary(elements, splits: dict) -> dict:
     }
 
 
-def _record_data(report_dir: Path, summary: dict, resume: bool) -> None:
-    """Write the data summary; on a resume, refuse other data than the interrupted run's."""
+def _check_same_data(report_dir: Path, summary: dict, resume: bool) -> None:
+    """On a resume, refuse other windows or targets than the interrupted run's."""
     path = report_dir / "data_summary.json"
     if resume and path.exists():
         before = json.loads(path.read_text()).get("fingerprint")
@@ -182,8 +183,6 @@ def _record_data(report_dir: Path, summary: dict, resume: bool) -> None:
                 "(other --targets, window counts, sequences or seed); rerun with the same "
                 "options, or start again with --force"
             )
-    report_dir.mkdir(parents=True, exist_ok=True)
-    write_json(path, summary)
 
 
 def _finish(classifier, splits, summary, result, settings: TrainSettings, out_dir: Path) -> dict:
@@ -374,14 +373,14 @@ def _chroms(genome, wanted: list[str] | None, option: str) -> list[str]:
         raise EnhscanError(f"{option} {err} matches no sequence of the genome") from None
 
 
-def _check_out(out_dir: Path, resume: bool, force: bool) -> None:
+def _check_out(out_dir: Path, resume: bool, force: bool, main: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise EnhscanError(f"--out {out_dir} is a file; give a folder for the model")
     if (out_dir / METADATA_NAME).exists() and not (force or resume):
         raise EnhscanError(
             f"{out_dir} already holds a model; use --force to replace it, or another --out"
         )
-    if force and not resume and (out_dir / REPORT_DIR).exists():
+    if main and force and not resume and (out_dir / REPORT_DIR).exists():
         shutil.rmtree(out_dir / REPORT_DIR)
 
 
