@@ -243,6 +243,8 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     assert losses[-1] < losses[0]
     assert set(report["model"]["per_task"]) == {"any", "T1", "T2"}
     assert report["baseline_gc_cpg"]["tasks_scored"] >= 1
+    closed = report["model"]["elements_vs_closed"]
+    assert closed["elements"] == 30 and closed["closed"] > 5 and 0 <= closed["roc_auc"] <= 1
     assert (out / "pretraining" / "task_aucs.png").read_bytes()[:4] == b"\x89PNG"
     meta = json.loads((out / "enhscan.json").read_text())
     assert meta["task_type"] == "multilabel" and meta["labels"] == ["any", "T1", "T2"]

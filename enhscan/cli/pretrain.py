@@ -306,13 +306,23 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
 
 
 def _multitask_summary(report: dict, out: str) -> str:
-    lines = [f"{'held-out test':16} {'mean ROC-AUC':>12} {'mean PR-AUC':>11} {'any ROC-AUC':>11}"]
+    lines = [
+        f"{'held-out test':16} {'mean ROC-AUC':>12} {'mean PR-AUC':>11} {'any ROC-AUC':>11} "
+        f"{'open vs closed':>14}"
+    ]
     for name, key in (("model", "model"), ("GC/CpG logreg", "baseline_gc_cpg")):
         r = report[key]
         any_auc = r["per_task"].get("any", {}).get("roc_auc")
-        shown = "" if any_auc is None else f"{any_auc:.3f}"
-        lines.append(f"{name:16} {r['roc_auc']:12.3f} {r['pr_auc']:11.3f} {shown:>11}")
+        closed = r.get("elements_vs_closed", {}).get("roc_auc")
+        lines.append(
+            f"{name:16} {r['roc_auc']:12.3f} {r['pr_auc']:11.3f} {_auc(any_auc):>11} "
+            f"{_auc(closed):>14}"
+        )
     return "\n".join(lines) + f"\nmulti-task model written to {out}"
+
+
+def _auc(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 #: Options of the masked-LM mode only.

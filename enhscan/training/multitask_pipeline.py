@@ -334,7 +334,35 @@ def test_report(classifier: Classifier, split, batch_size: int, both_strands: bo
         batch_size,
         _device(classifier),
     )
-    return multilabel_metrics(split.targets, probs, classifier.metadata.labels).to_dict()
+    return _with_open_vs_closed(
+        multilabel_metrics(split.targets, probs, classifier.metadata.labels).to_dict(),
+        split,
+        probs,
+        classifier.metadata.labels,
+    )
+
+
+def _with_open_vs_closed(report: dict, split, probs: np.ndarray, tasks: list[str]) -> dict:
+    """Add ``elements_vs_closed``: the ROC-AUC and PR-AUC of the ``any`` output between the
+    element-centred windows and the random windows that overlap no element at their centre
+    (open chromatin against closed background, the question a user asks of the track). The
+    per-task metrics above mix in random windows that touch an element, which are open too."""
+    if ANY_TASK not in tasks:
+        return report
+    from enhscan.metrics import binary_metrics
+
+    any_target = split.targets[:, tasks.index(ANY_TASK)].astype(bool)
+    keep = split.centred | ~any_target
+    labels = split.centred[keep].astype(np.int64)
+    if 0 < labels.sum() < len(labels):
+        m = binary_metrics(labels, probs[keep, tasks.index(ANY_TASK)])
+        report["elements_vs_closed"] = {
+            "elements": int(labels.sum()),
+            "closed": int(len(labels) - labels.sum()),
+            "roc_auc": m.roc_auc,
+            "pr_auc": m.pr_auc,
+        }
+    return report
 
 
 def gc_cpg_report(train, test, tasks: list[str], seed: int) -> dict:
@@ -347,11 +375,15 @@ def gc_cpg_report(train, test, tasks: list[str], seed: int) -> dict:
         column = train.targets[:, t]
         if 0 < column.sum() < len(column):
             probs[:, t] = GcCpgBaseline(seed).fit(train.seqs, column).score(test.seqs)
-    return multilabel_metrics(test.targets, probs, tasks).to_dict()
+    return _with_open_vs_closed(
+        multilabel_metrics(test.targets, probs, tasks).to_dict(), test, probs, tasks
+    )
 
 
 def _means(report: dict) -> dict:
     out = {"mean_pr_auc": report["pr_auc"], "mean_roc_auc": report["roc_auc"]}
+    if "elements_vs_closed" in report:
+        out["elements_vs_closed_roc_auc"] = report["elements_vs_closed"]["roc_auc"]
     if ANY_TASK in report["per_task"]:
         out["any_pr_auc"] = report["per_task"][ANY_TASK]["pr_auc"]
         out["any_roc_auc"] = report["per_task"][ANY_TASK]["roc_auc"]
@@ -395,4 +427,31 @@ def _provenance(genome_paths, targets, windows, settings, arch) -> dict:
         "windows": asdict(windows),
         "training": asdict(settings),
         "versions": package_versions("scikit-learn"),
+    }
+
+
+def rerun_test_report(model_dir: str | os.PathLike) -> dict:
+    """Measure a finished multi-task folder again on its test windows, drawn anew from its
+    provenance (same genome, targets, windows and seed): the model's and the GC/CpG
+    regression's report, as ``pretrain_multitask`` writes them."""
+    from enhscan.io.fasta import open_genomes
+    from enhscan.model.folder import load_classifier
+
+    classifier = load_classifier(model_dir)
+    provenance = classifier.metadata.provenance
+    if classifier.metadata.task_type != "multilabel" or "targets" not in provenance:
+        raise EnhscanError(f"{model_dir} is not a folder written by enhscan pretrain --targets")
+    targets = TargetOptions(**provenance["targets"])
+    windows = WindowOptions(**provenance["windows"])
+    settings = TrainSettings(**provenance["training"])
+    with open_genomes(provenance["genome"]) as genome:
+        elements = read_targets(targets, genome.lengths)
+        splits = draw_splits(genome, elements, targets.centre_bin, windows)
+    return {
+        "model": test_report(
+            classifier, splits["test"], settings.eval_batch_size, settings.rc_augment
+        ),
+        "baseline_gc_cpg": gc_cpg_report(
+            splits["train"], splits["test"], elements.tasks, settings.seed
+        ),
     }
