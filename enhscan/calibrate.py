@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from enhscan.errors import EnhscanError
-from enhscan.intervals import Interval
+from enhscan.intervals import Interval, touches
 from enhscan.io.fasta import Genome
 from enhscan.model.folder import Classifier
 from enhscan.model.null import BackgroundNull
@@ -99,7 +99,7 @@ def sample_null_windows(
             seq = seqs[i]
             if key in seen or count_non_acgt(seq) > max_n:
                 continue
-            if exclude and _touches(exclude.get(names[key[0]], []), key[1], key[1] + window):
+            if exclude and touches(exclude.get(names[key[0]], []), key[1], key[1] + window):
                 continue
             seen.add(key)
             picked.append((names[key[0]], key[1], seq))
@@ -124,14 +124,6 @@ def _fetch_sorted(
         start = int(starts[i])
         seqs[i] = genome.fetch(names[int(which[i])], start, start + window)
     return seqs
-
-
-def _touches(intervals: list[Interval], start: int, end: int) -> bool:
-    """Does ``[start, end)`` overlap any of the sorted, disjoint ``intervals``?"""
-    import bisect
-
-    k = bisect.bisect_left(intervals, (end, end)) - 1
-    return k >= 0 and intervals[k][1] > start
 
 
 def score_both_strands(scorer, seqs: list[str], progress: bool = False) -> dict[str, np.ndarray]:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from enhscan.errors import EnhscanError
-from enhscan.intervals import merge, overlap_bp, overlap_intervals
+from enhscan.intervals import merge, overlap_bp, overlap_intervals, overlaps_any, touches
 from enhscan.io.bed import iter_bed
 from enhscan.naming import match_chrom
 from enhscan.outputs import OUTPUTS
@@ -83,17 +83,6 @@ def read_truth(positives: str, negatives: str | None, sizes: dict[str, int]) -> 
             + "; check both are the same assembly"
         )
     return truth
-
-
-def _overlaps(starts: np.ndarray, ends: np.ndarray, intervals: list[tuple[int, int]]) -> np.ndarray:
-    """bool [n]: does ``[starts[i], ends[i])`` overlap any of the merged ``intervals``?"""
-    if not intervals:
-        return np.zeros(len(starts), dtype=bool)
-    iv_starts = np.array([s for s, _ in intervals])
-    iv_ends = np.array([e for _, e in intervals])
-    # The last interval starting before `end` is the only candidate (intervals are disjoint).
-    k = np.searchsorted(iv_starts, ends, side="left") - 1
-    return (k >= 0) & (iv_ends[np.clip(k, 0, None)] > starts)
 
 
 def evaluate_scan(
@@ -239,9 +228,9 @@ def _window_labels(bw, truth: dict, sizes: dict[str, int], with_negatives: bool)
             continue
         arr = np.array(bins, dtype=np.float64)
         starts, ends, values = arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
-        is_pos = _overlaps(starts, ends, truth.get((chrom, 1), []))
+        is_pos = overlaps_any(starts, ends, truth.get((chrom, 1), []))
         if with_negatives:
-            keep = is_pos | _overlaps(starts, ends, truth.get((chrom, 0), []))
+            keep = is_pos | overlaps_any(starts, ends, truth.get((chrom, 0), []))
         else:
             keep = np.ones(len(starts), dtype=bool)
         all_labels.append(is_pos[keep].astype(np.int64))
@@ -270,16 +259,14 @@ def _call_overlap(tracks_dir: Path, bw, regions, truth: dict) -> tuple[dict | No
         chrom, start, end = fields[0], int(fields[1]), int(fields[2])
         calls.setdefault(chrom, []).append((start, end))
         signal.append(float(fields[6]))
-        on_enhancer = _overlaps(np.array([start]), np.array([end]), truth.get((chrom, 1), []))
-        hit.append(bool(on_enhancer[0]))
+        on_enhancer = touches(truth.get((chrom, 1), []), start, end)
+        hit.append(on_enhancer)
     merged_calls = {chrom: merge(intervals) for chrom, intervals in calls.items()}
     hits = {1: 0, 0: 0}
     counts = {1: 0, 0: 0}
     for chrom, start, end, label in regions:
         counts[label] += 1
-        hits[label] += bool(
-            _overlaps(np.array([start]), np.array([end]), merged_calls.get(chrom, []))[0]
-        )
+        hits[label] += bool(touches(merged_calls.get(chrom, []), start, end))
     n_calls, n_pos, n_neg = len(hit), counts[1], counts[0]
     ranked = np.array(hit, dtype=bool)[np.argsort(-np.array(signal), kind="stable")]
     return {

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 Interval = tuple[int, int]
 
 
@@ -99,3 +101,24 @@ def overlap_intervals(a: list[Interval], b: list[Interval]) -> list[Interval]:
         else:
             j += 1
     return out
+
+
+def overlaps_any(starts: np.ndarray, ends: np.ndarray, intervals: list[Interval]) -> np.ndarray:
+    """bool [n]: does ``[starts[i], ends[i])`` overlap one of the merged, sorted ``intervals``
+    by at least one base?
+
+    >>> overlaps_any(np.array([0, 10]), np.array([5, 12]), [(4, 6)]).tolist()
+    [True, False]
+    """
+    if not intervals:
+        return np.zeros(len(starts), dtype=bool)
+    iv = np.asarray(intervals, dtype=np.int64)
+    # The intervals are disjoint and sorted: the last one starting before `end` is the only
+    # candidate.
+    k = np.searchsorted(iv[:, 0], ends, side="left") - 1
+    return (k >= 0) & (iv[np.clip(k, 0, None), 1] > starts)
+
+
+def touches(intervals: list[Interval], start: int, end: int) -> bool:
+    """Does ``[start, end)`` overlap one of the merged, sorted ``intervals``?"""
+    return bool(overlaps_any(np.array([start]), np.array([end]), intervals)[0])

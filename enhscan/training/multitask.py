@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from enhscan.errors import EnhscanError
-from enhscan.intervals import Interval, merge
+from enhscan.intervals import Interval, merge, overlaps_any
 from enhscan.io.bed import iter_bed
 from enhscan.model.folder import ANY_TASK
 from enhscan.naming import match_chrom
@@ -202,17 +202,6 @@ def window_targets(
     for t, by_chrom in enumerate(elements.intervals):
         out[:, t] = overlaps_any(low, high, by_chrom.get(chrom, []))
     return out
-
-
-def overlaps_any(starts: np.ndarray, ends: np.ndarray, intervals: list[Interval]) -> np.ndarray:
-    """bool [n]: does ``[starts[i], ends[i])`` overlap one of the merged ``intervals``?"""
-    if not intervals:
-        return np.zeros(len(starts), dtype=bool)
-    iv = np.asarray(intervals, dtype=np.int64)
-    # Intervals are disjoint and sorted: the last one starting before `end` is the only
-    # candidate.
-    k = np.searchsorted(iv[:, 0], ends, side="left") - 1
-    return (k >= 0) & (iv[np.clip(k, 0, None), 1] > starts)
 
 
 def _genome_chrom(record, chrom_lengths: dict[str, int], unmatched: dict[str, int]) -> str | None:

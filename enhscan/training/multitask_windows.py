@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from enhscan.errors import EnhscanError
-from enhscan.intervals import Interval
+from enhscan.intervals import Interval, touches
 from enhscan.io.fasta import Genome
 from enhscan.sequence import count_non_acgt
-from enhscan.training.multitask import TaskElements, overlaps_any, window_targets
+from enhscan.training.multitask import TaskElements, window_targets
 
 # Rounds of draws before giving up on sequences with too few usable windows.
 _MAX_ROUNDS = 30
@@ -174,4 +174,4 @@ def _random_draws(rng, genome: Genome, chroms: list[str], n: int, window: int):
 def _blocked(exclude, chrom: str, start: int, end: int) -> bool:
     if not exclude or chrom not in exclude:
         return False
-    return bool(overlaps_any(np.array([start]), np.array([end]), exclude[chrom])[0])
+    return touches(exclude[chrom], start, end)
