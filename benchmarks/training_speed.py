@@ -38,7 +38,7 @@ def windows(n: int) -> list[str]:
 
 def time_steps(model, make_batch, loss_of, steps: int) -> float:
     """Seconds per optimizer step, after two warm-up steps."""
-    from enhscan.training.trainer import adamw
+    from enhscan.training.loop import adamw
 
     optimizer = adamw(model, 1e-4, 0.01)
     model.train()
@@ -90,7 +90,7 @@ def supervised_row(family: str, objective: str, seqs, batch_size, tasks, steps, 
 def mlm_row(family: str, seqs, batch_size, steps, device) -> float:
     from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForMaskedLM
     from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
-    from enhscan.training.pretrain import mask_tokens
+    from enhscan.training.objectives import mask_tokens
 
     encoder = BpeEncoder(default_tokenizer_json())
     config = DNABert2Config.from_size(family, vocab_size=encoder.vocab_size)

@@ -123,6 +123,9 @@ def test_options_of_the_other_mode_are_refused(tmp_path, mini_fasta) -> None:
     assert "--steps is an option of masked-LM pretraining" in result.output
     result = run("pretrain", str(mini_fasta), "--out", out, "--arch", "cnn", expect=2)
     assert "the CNN pretrains with --targets only" in result.output
+    cnn_mlm = ["--targets", str(bed), "--arch", "cnn", "--mlm-weight", "0.5"]
+    result = run("pretrain", str(mini_fasta), "--out", out, *cnn_mlm, expect=2)
+    assert "the CNN has no masked-LM head" in result.output
 
 
 def remo_like(mini_fasta: Path, tmp_path: Path) -> Path:
@@ -156,12 +159,12 @@ def test_windows_are_deterministic_balanced_and_n_free(tmp_path, mini_fasta) -> 
 SETTINGS = TrainSettings(epochs=3, batch_size=16, learning_rate=3e-3, warmup_ratio=0.0, cpu=True)
 
 
-def multitask_fit(tmp_path, mini_fasta, work: Path, settings=SETTINGS, **kwargs):
+def multitask_fit(tmp_path, mini_fasta, work: Path, settings=SETTINGS, arch="cnn", **kwargs):
     with open_genome(mini_fasta) as genome:
         elements = with_any_task(read_label_bed(remo_like(mini_fasta, tmp_path), genome.lengths))
         train = draw_split(genome, elements, ["chr2"], 96, 300, seed=1)
         val = draw_split(genome, elements, ["chr22_32000000"], 48, 300, seed=2)
-    classifier = new_multitask("cnn", elements.tasks, 300, seed=0)
+    classifier = new_multitask(arch, elements.tasks, 300, seed=0)
     return fit(
         classifier,
         train.seqs,
@@ -196,6 +199,36 @@ def test_multitask_fit_is_deterministic_and_resumes_exactly(
     assert whole.history == again.history
     losses = [h["train_loss"] for h in whole.history]
     assert losses[-1] < losses[0]
+
+
+def test_tasks_mixed_with_masked_lm_train_deterministically_and_resume_exactly(
+    tmp_path, mini_fasta
+) -> None:
+    settings = TrainSettings(**{**SETTINGS.__dict__, "learning_rate": 1e-3, "mlm_weight": 0.5})
+
+    def run_fit(name: str, **kwargs):
+        return multitask_fit(tmp_path, mini_fasta, tmp_path / name, settings, arch="tiny", **kwargs)
+
+    whole, again = run_fit("whole"), run_fit("again")
+    run_fit("cut", stop_after_epoch=2)
+    resumed = run_fit("cut", resume=True)
+    assert resumed.resumed_from_epoch == 2 and resumed.history == whole.history == again.history
+    want = load_file(str(tmp_path / "whole" / BEST_WEIGHTS))
+    assert any(key.startswith("cls.predictions") for key in want)  # the joint model's weights
+    for other in ("again", "cut"):
+        got = load_file(str(tmp_path / other / BEST_WEIGHTS))
+        assert all(np.array_equal(want[k].numpy(), got[k].numpy()) for k in want), other
+    # Both objectives are logged and learn; the classifier alone comes back.
+    first, last = whole.history[0], whole.history[-1]
+    assert last["mlm_loss"] < first["mlm_loss"] and last["task_loss"] < first["task_loss"]
+    assert 0 < last["masked_accuracy"] <= 1
+    assert type(whole.classifier.network).__name__ == "DNABert2ForSequenceClassification"
+
+
+def test_masked_lm_weight_needs_a_dnabert2_multitask_model(tmp_path, mini_fasta) -> None:
+    with pytest.raises(EnhscanError, match="DNABERT-2"):
+        settings = TrainSettings(**{**SETTINGS.__dict__, "mlm_weight": 0.5})
+        multitask_fit(tmp_path, mini_fasta, tmp_path / "w", settings, arch="cnn")
 
 
 def test_rc_augment_shows_a_seeded_half_reversed() -> None:

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from enhscan.cli import cli
 from enhscan.model import load_classifier
 from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
-from enhscan.training.pretrain import mask_tokens
+from enhscan.training.objectives import mask_tokens
 
 DATA = Path(__file__).parent / "data"
 QUICK = ["--arch", "tiny", "--batch-size", "4", "--seq-bases", "200", "--lr", "2e-3", "--cpu"]
@@ -53,7 +53,7 @@ def test_pretrain_loss_falls_and_the_folder_fine_tunes(tmp_path, mini_fasta):
         str(mini_fasta), "--out", str(out), *QUICK, "--steps", "40", "--checkpoint-every", "10"
     )
     summary = json.loads((out / "pretraining" / "summary.json").read_text())
-    losses = [h["loss"] for h in summary["history"]]
+    losses = [h["train_loss"] for h in summary["history"]]
     assert len(losses) == 4 and losses[-1] < losses[0] - 0.3
     weights = load_file(str(out / "model.safetensors"))
     assert any(k.startswith("cls.predictions.decoder") for k in weights)

@@ -118,8 +118,23 @@ from enhscan.cli.options import comma_list, force_option
     help="With --targets: random windows of the test sequences scored as the 'any' task's "
     "background null (p- and q-values in scans); 0: none.",
 )
+@click.option(
+    "--mlm-weight",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="With --targets and a DNABERT-2 --arch: also train masked-token prediction on the "
+    "same windows, this share of the loss (--mask-prob of the tokens).",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--patience", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Epochs without a better validation PR-AUC before stopping; 0: train every epoch "
+    "and keep the last.",
+)
 @click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option(
@@ -145,7 +160,7 @@ from enhscan.cli.options import comma_list, force_option
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.15,
     show_default=True,
-    help="Share of tokens to predict.",
+    help="Share of tokens to predict (with --targets: for --mlm-weight).",
 )
 @click.option(
     "--max-n-fraction",
@@ -218,7 +233,7 @@ def pretrain(
     if not quiet and summary["final"]:
         final = summary["final"]
         click.echo(
-            f"pretrained {summary['steps']} steps: loss {final['loss']:.4f}, masked-token "
+            f"pretrained {summary['steps']} steps: loss {final['train_loss']:.4f}, masked-token "
             f"accuracy {final['masked_accuracy']:.4f}; model in {out}",
             err=True,
         )
@@ -246,6 +261,7 @@ SUPERVISED_OPTIONS = (
     "patience",
     "rc_augment",
     "null_windows",
+    "mlm_weight",
 )
 
 
@@ -257,6 +273,11 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
     )
     from enhscan.training.trainer import TrainSettings
 
+    if o["mlm_weight"] and arch == "cnn":
+        raise click.BadParameter(
+            "the CNN has no masked-LM head; use a DNABERT-2 --arch (tiny, small, base)",
+            param_hint="--mlm-weight",
+        )
     targets = TargetOptions(
         paths=list(o["targets"]),
         label_column=o["label_column"],
@@ -287,6 +308,8 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
         weight_decay=mlm["weight_decay"],
         patience=o["patience"],
         rc_augment=o["rc_augment"],
+        mlm_weight=o["mlm_weight"],
+        mask_prob=mlm["mask_prob"],
         mixed_precision=mlm["mixed_precision"],
         seed=mlm["seed"],
         cpu=mlm["cpu"],
@@ -329,7 +352,6 @@ def _auc(value: float | None) -> str:
 MLM_OPTIONS = (
     "steps",
     "seq_bases",
-    "mask_prob",
     "max_n_fraction",
     "checkpoint_every",
     "tokenizer",

@@ -151,10 +151,11 @@ _file = click.Path(dir_okay=False, path_type=str)
 )
 @click.option(
     "--patience",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=0),
     default=3,
     show_default=True,
-    help="Epochs without better validation PR-AUC before stopping.",
+    help="Epochs without better validation PR-AUC before stopping; 0: train every epoch and "
+    "keep the last.",
 )
 @click.option(
     "--class-weights/--no-class-weights",

@@ -33,6 +33,7 @@ __all__ = [
     "DNABert2Model",
     "DNABert2ForSequenceClassification",
     "DNABert2ForMaskedLM",
+    "DNABert2WithMLMHead",
     "ClassifierOutput",
     "MaskedLMOutput",
     "alibi_slopes",
@@ -603,6 +604,40 @@ class DNABert2ForMaskedLM(nn.Module):
         logits = self.cls.predictions(hidden[scored])
         loss = F.cross_entropy(logits.float(), labels[scored])
         return MaskedLMOutput(logits=logits, loss=loss)
+
+
+class DNABert2WithMLMHead(nn.Module):
+    """A classifier and a masked-LM head on one shared encoder, for training both at once.
+
+    ``network`` (a :class:`DNABert2ForSequenceClassification`) is the model that is kept; the
+    masked-LM head (``cls.predictions``, decoder tied to the word embeddings, as in BERT) only
+    serves training and is dropped with this wrapper.
+    """
+
+    def __init__(self, network: DNABert2ForSequenceClassification):
+        super().__init__()
+        self.network = network
+        self.cls = DNABert2MLMHeads(network.config)
+        std = network.config.initializer_range
+        self.cls.apply(lambda module: init_weights(module, std))
+        self.cls.predictions.decoder.weight = network.bert.embeddings.word_embeddings.weight
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        masked_input_ids: Tensor,
+        mlm_labels: Tensor,
+    ) -> tuple[Tensor, MaskedLMOutput]:
+        """Classifier logits [B, num_labels] of the intact windows ``input_ids``, and the
+        masked-LM output (logits [N, V] of the N scored tokens, and their mean cross-entropy)
+        of ``masked_input_ids`` with ``mlm_labels`` (int64 [B, L], -100 where not scored)."""
+        logits = self.network(input_ids=input_ids, attention_mask=attention_mask).logits
+        hidden, _ = self.network.bert(masked_input_ids, attention_mask)
+        scored = mlm_labels != -100
+        mlm_logits = self.cls.predictions(hidden[scored])
+        loss = F.cross_entropy(mlm_logits.float(), mlm_labels[scored])
+        return logits, MaskedLMOutput(logits=mlm_logits, loss=loss)
 
 
 def probabilities(logits: Tensor, positive_index: int = 1) -> Tensor:

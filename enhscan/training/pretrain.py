@@ -6,13 +6,14 @@ with the BPE tokenizer, 15% of the tokens are chosen for prediction (80% of thos
 The result is a folder with the names of a DNABERT-2 masked-LM checkpoint that
 ``enhscan train --base`` fine-tunes.
 
-Every batch is a function of (seed, step) alone, so a run resumed from its last checkpoint
-draws the same windows and masks as an uninterrupted one.
+It runs on the one training loop (:mod:`enhscan.training.loop`): the windows of a step are a
+function of (seed, step) alone and the masks of the seed and the round between two
+checkpoints, so a run resumed from its last checkpoint draws the same windows and masks as an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -28,19 +29,12 @@ from enhscan.io.atomic import write_json
 from enhscan.io.fasta import Genome, open_genomes
 from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
 from enhscan.model.folder import METADATA_NAME, ModelMetadata, save_network
-from enhscan.processes import on_cpu
 from enhscan.sequence import count_non_acgt
-from enhscan.training.trainer import (
-    CHECKPOINT,
-    adamw,
-    resolve_mixed_precision,
-    save_checkpoint,
-)
+from enhscan.training import loop
+from enhscan.training.objectives import MaskedLM
 from enhscan.versions import package_versions
 
 log = logging.getLogger(__name__)
-
-IGNORE = -100
 
 
 @dataclass
@@ -120,42 +114,33 @@ class WindowSampler:
         )
 
 
-def mask_tokens(
-    ids: torch.Tensor,
-    mask: torch.Tensor,
-    encoder: BpeEncoder,
-    mask_prob: float,
-    generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT masking of a padded batch.
+class SampledBatches:
+    """Masked-LM batches of freshly sampled windows: round ``r`` holds the steps after
+    checkpoint ``r - 1`` (``checkpoint_every`` of them, the last round what is left); the
+    windows of step ``s`` depend on (seed, s) alone, and each process takes its slice."""
 
-    Args:
-        ids: int64 [B, L] token ids; mask: bool [B, L], True on real tokens.
-        encoder: gives the special token ids and vocabulary size.
-        mask_prob: share of (non-special) tokens chosen for prediction.
-        generator: torch RNG (CPU) deciding the masks.
+    def __init__(self, sampler: WindowSampler, encoder: BpeEncoder, settings: PretrainSettings):
+        self.sampler, self.encoder, self.settings = sampler, encoder, settings
+        self.rank, self.world, self.device = 0, 1, torch.device("cpu")
 
-    Returns:
-        ``(inputs, labels)``: int64 [B, L] each; labels hold the original token where a
-        prediction is scored and -100 elsewhere. Every row gets at least one scored token.
-    """
-    special = torch.tensor(encoder.special_ids)
-    candidates = mask & ~torch.isin(ids, special)
-    chosen = (torch.rand(ids.shape, generator=generator) < mask_prob) & candidates
-    # Rows where chance chose nothing: score their first candidate, so no row is wasted.
-    empty = ~chosen.any(dim=1) & candidates.any(dim=1)
-    first = candidates.float().argmax(dim=1)
-    chosen[empty, first[empty]] = True
-    labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE))
-    roll = torch.rand(ids.shape, generator=generator)
-    inputs = ids.clone()
-    inputs[chosen & (roll < 0.8)] = encoder.mask_id
-    randomised = chosen & (roll >= 0.8) & (roll < 0.9)
-    first_normal = int(special.max()) + 1
-    inputs[randomised] = torch.randint(
-        first_normal, encoder.vocab_size, ids.shape, generator=generator
-    )[randomised]
-    return inputs, labels
+    def batches_per_round(self) -> list[int]:
+        steps, every = self.settings.steps, self.settings.checkpoint_every
+        return [min(every, steps - start) for start in range(0, steps, every)]
+
+    def prepare(self, accelerator) -> None:
+        self.rank, self.world = accelerator.process_index, accelerator.num_processes
+        self.device = accelerator.device
+
+    def round(self, index: int):
+        first = (index - 1) * self.settings.checkpoint_every + 1
+        for step in range(first, first + self.batches_per_round()[index - 1]):
+            size = self.settings.batch_size
+            seqs = self.sampler.batch(step, size * self.world)[self.rank :: self.world]
+            ids, mask = pad_batch(self.encoder.encode(seqs), self.encoder.pad_id)
+            yield {
+                "input_ids": torch.from_numpy(ids).to(self.device),
+                "attention_mask": torch.from_numpy(mask).to(self.device),
+            }
 
 
 def pretrain(
@@ -189,10 +174,7 @@ def pretrain(
     Returns:
         A summary: final loss and masked-token accuracy, steps, tokens seen.
     """
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from tqdm import tqdm
-    from transformers import get_scheduler
 
     from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForMaskedLM
 
@@ -203,10 +185,15 @@ def pretrain(
     if (out_dir / METADATA_NAME).exists() and not (force or resume):
         raise EnhscanError(f"{out_dir} already holds a model; use --force, or another --out")
     work = out_dir / "pretraining"
-    accelerator = Accelerator(
-        mixed_precision=resolve_mixed_precision(settings.mixed_precision, settings.cpu),
-        cpu=on_cpu(settings.cpu),
+    loop_settings = loop.LoopSettings(
+        learning_rate=settings.learning_rate,
+        warmup_ratio=settings.warmup_ratio,
+        weight_decay=settings.weight_decay,
+        mixed_precision=settings.mixed_precision,
+        seed=settings.seed,
+        cpu=settings.cpu,
     )
+    accelerator = loop.make_accelerator(loop_settings)
     main = accelerator.is_main_process
 
     with open_genomes(genome_paths) as genome:
@@ -231,88 +218,23 @@ def pretrain(
             arch, vocab_size=encoder.vocab_size, pad_token_id=encoder.pad_id
         )
         config.architectures = ["DNABert2ForMaskedLM"]
-        model = DNABert2ForMaskedLM(config)
-        optimizer = adamw(model, settings.learning_rate, settings.weight_decay)
-        scheduler = get_scheduler(
-            "linear",
-            optimizer,
-            num_warmup_steps=int(settings.warmup_ratio * settings.steps),
-            num_training_steps=settings.steps,
+        result = loop.train(
+            DNABert2ForMaskedLM(config),
+            SampledBatches(sampler, encoder, settings),
+            MaskedLM(encoder, settings.mask_prob),
+            loop_settings,
+            work,
+            accelerator=accelerator,
+            identity={"settings": asdict(settings), "arch": arch},
+            resume=resume,
+            progress=progress,
+            describe=_describe,
+            round_name="checkpoint",
         )
-        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-        step, history = 0, []
-        checkpoint = work / CHECKPOINT
-        if resume and (checkpoint / "state.json").exists():
-            saved = json.loads((checkpoint / "state.json").read_text())
-            if saved["settings"] != asdict(settings) or saved["arch"] != arch:
-                raise EnhscanError(
-                    f"the checkpoint in {work} was made with other settings; rerun with the "
-                    "same options, or without --resume"
-                )
-            accelerator.load_state(str(checkpoint))
-            step, history = saved["step"], saved["history"]
-            log.info("resuming after step %d of %d", step, settings.steps)
-
-        rank, world = accelerator.process_index, accelerator.num_processes
-        bar = tqdm(
-            total=settings.steps,
-            initial=step,
-            desc="pretraining",
-            unit="step",
-            disable=not (progress and main),
-            dynamic_ncols=True,
-        )
-        losses, correct, scored = [], 0, 0
-        model.train()
-        while step < settings.steps:
-            step += 1
-            # Each process takes its own slice of the step's global batch.
-            seqs = sampler.batch(step, settings.batch_size * world)[rank::world]
-            ids, mask = (
-                torch.from_numpy(a) for a in pad_batch(encoder.encode(seqs), encoder.pad_id)
-            )
-            generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
-            inputs, labels = mask_tokens(ids, mask, encoder, settings.mask_prob, generator)
-            out = model(
-                input_ids=inputs.to(accelerator.device),
-                attention_mask=mask.to(accelerator.device),
-                labels=labels.to(accelerator.device),
-            )
-            accelerator.backward(out.loss)
-            accelerator.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            target = labels[labels != IGNORE].to(out.logits.device)
-            correct += int((out.logits.argmax(-1) == target).sum())
-            scored += int(target.numel())
-            losses.append(out.loss.item())
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", refresh=False)
-            if step % settings.checkpoint_every == 0 or step == settings.steps:
-                entry = {
-                    "step": step,
-                    "loss": float(np.mean(losses)),
-                    "masked_accuracy": correct / max(scored, 1),
-                    "lr": scheduler.get_last_lr()[0],
-                }
-                history.append(entry)
-                losses, correct, scored = [], 0, 0
-                if main:
-                    bar.write(
-                        f"step {step}: loss {entry['loss']:.4f}, masked-token accuracy "
-                        f"{entry['masked_accuracy']:.4f}",
-                        file=sys.stderr,
-                    )
-                save_checkpoint(
-                    accelerator,
-                    checkpoint,
-                    {"settings": asdict(settings), "arch": arch, "step": step, "history": history},
-                )
-        bar.close()
+        history = result.history
         summary = {
             "steps": settings.steps,
-            "windows_seen": settings.steps * settings.batch_size * world,
+            "windows_seen": settings.steps * settings.batch_size * accelerator.num_processes,
             "final": history[-1] if history else None,
             "history": history,
             "genome": {
@@ -321,11 +243,16 @@ def pretrain(
             },
         }
         if main:
-            _write_folder(
-                accelerator.unwrap_model(model), encoder, out_dir, arch, settings, summary
-            )
+            _write_folder(result.network, encoder, out_dir, arch, settings, summary)
         accelerator.wait_for_everyone()
     return summary
+
+
+def _describe(entry: dict) -> str:
+    return (
+        f"step {entry['steps']}: loss {entry['train_loss']:.4f}, masked-token accuracy "
+        f"{entry['masked_accuracy']:.4f}"
+    )
 
 
 def _tokenizer(

@@ -1,26 +1,19 @@
-"""The training loop: fine-tune a classifier on labelled windows with accelerate.
+"""Fine-tuning on labelled windows: :func:`fit` over :func:`enhscan.training.loop.train`.
 
-One loop serves the CPU, one GPU and many (``accelerate launch``): mixed precision where the
-device supports it, gradient accumulation, linear warm-up then decay, class weighting, early
-stopping on validation PR-AUC, and a checkpoint after every epoch that a killed run resumes
-from. It trains both kinds of model folder: a classifier (one label per window, cross-entropy)
-and a multi-task model (a 0/1 target per task and window, binary cross-entropy with each
-task's positives weighted up to balance its negatives; early stopping on the mean PR-AUC over
-tasks). Each epoch reseeds every random number generator from ``seed + epoch``, and the data
-order of an epoch depends only on that seed, so a resumed run retraces an uninterrupted one.
+It trains both kinds of model folder: a classifier (one label per window, cross-entropy with
+inverse-frequency class weights) and a multi-task model (a 0/1 target per task and window,
+binary cross-entropy with each task's positives weighted up to balance its negatives,
+optionally mixed with the masked-LM objective). Each epoch is one round of the loop: a
+checkpoint after it, early stopping on the validation PR-AUC (mean over tasks), the best
+epoch's weights kept; with ``rc_augment`` a seeded half of the windows is shown reversed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
-import shutil
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,13 +22,20 @@ from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.model.encoding import pad_batch
 from enhscan.model.folder import Classifier
-from enhscan.processes import on_cpu
+from enhscan.training.loop import BEST_WEIGHTS, CHECKPOINT, LOG_FILE
+
+__all__ = [
+    "BEST_WEIGHTS",
+    "CHECKPOINT",
+    "LOG_FILE",
+    "TrainResult",
+    "TrainSettings",
+    "both_strand_probabilities",
+    "fit",
+    "positive_weights",
+]
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT = "checkpoint"
-BEST_WEIGHTS = "best.safetensors"
-LOG_FILE = "log.jsonl"
 
 
 @dataclass
@@ -60,6 +60,9 @@ class TrainSettings:
         rc_augment: each epoch, show each training window as its reverse complement with
             probability 1/2 (decided by ``seed`` and the epoch alone); a multi-task model's
             validation then scores both strands and averages them.
+        mlm_weight: with a DNABERT-2 multi-task model, also train masked-token prediction on
+            the same windows, weighted this much (the tasks get ``1 - mlm_weight``).
+        mask_prob: share of tokens masked for that objective.
     """
 
     epochs: int = 10
@@ -77,6 +80,8 @@ class TrainSettings:
     eval_batch_size: int = 64
     cpu: bool = False
     rc_augment: bool = False
+    mlm_weight: float = 0.0
+    mask_prob: float = 0.15
 
 
 @dataclass
@@ -146,17 +151,6 @@ def set_dropout(network: torch.nn.Module, p: float) -> None:
             module.p = p
 
 
-def adamw(network: torch.nn.Module, learning_rate: float, weight_decay: float):
-    """AdamW with weight decay on weight matrices only (not biases or normalisation weights)."""
-    no_decay = ("bias", "LayerNorm.weight", "layernorm.weight", "norm.weight")
-    named = list(network.named_parameters())
-    groups = [
-        {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": weight_decay},
-        {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=learning_rate)
-
-
 def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
     """Inverse-frequency class weights ``n / (k * n_c)``: float32 [n_classes]."""
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
@@ -213,14 +207,6 @@ def both_strand_probabilities(
     return ((probs.astype(np.float64) + other) / 2).astype(np.float32)
 
 
-def resolve_mixed_precision(choice: str, cpu: bool) -> str:
-    if choice != "auto":
-        return choice
-    if cpu or not torch.cuda.is_available():
-        return "no"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
 def fit(
     classifier: Classifier,
     train_seqs: Sequence[str],
@@ -239,7 +225,8 @@ def fit(
 
     Args:
         classifier: model to train (its network is trained in place).
-        train_seqs, train_labels: training windows (upper-case DNA) and 0/1 labels (int [n]).
+        train_seqs, train_labels: training windows (upper-case DNA) and their labels: int
+            class ids [n], or 0/1 targets [n, tasks] for a multi-task model.
         val_seqs, val_labels: validation windows and labels, for early stopping.
         settings: hyperparameters.
         work_dir: folder for the checkpoint, best weights and the epoch log.
@@ -252,218 +239,152 @@ def fit(
     Returns:
         A :class:`TrainResult`.
     """
-    from accelerate import Accelerator, DataLoaderConfiguration
-    from accelerate.utils import set_seed
-    from tqdm import tqdm
-    from transformers import get_scheduler
+    from enhscan.training import loop
 
-    from enhscan.metrics import binary_metrics
-
-    work_dir = Path(work_dir)
     multilabel = classifier.metadata.task_type == "multilabel"
     label_type = np.float32 if multilabel else np.int64
     train_labels = np.asarray(train_labels, dtype=label_type)
     val_labels = np.asarray(val_labels, dtype=label_type)
     if len(train_seqs) == 0 or len(val_seqs) == 0:
         raise EnhscanError("training needs at least one training and one validation example")
-    n_classes = len(classifier.metadata.labels)
-
-    accelerator = Accelerator(
-        mixed_precision=resolve_mixed_precision(settings.mixed_precision, settings.cpu),
-        gradient_accumulation_steps=settings.grad_accum,
-        cpu=on_cpu(settings.cpu),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    loop_settings = loop.LoopSettings(
+        learning_rate=settings.learning_rate,
+        warmup_ratio=settings.warmup_ratio,
+        weight_decay=settings.weight_decay,
+        grad_accum=settings.grad_accum,
+        max_grad_norm=settings.max_grad_norm,
+        patience=settings.patience,
+        mixed_precision=settings.mixed_precision,
+        seed=settings.seed,
+        cpu=settings.cpu,
     )
-    main = accelerator.is_main_process
-    if main:
-        work_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(settings.seed)
+    accelerator = loop.make_accelerator(loop_settings)
     network = classifier.network
     if settings.dropout is not None:
         set_dropout(network, settings.dropout)
-
     encoder = classifier.encoder
-    reverse = val_reverse = None
+    source = loop.EpochBatches(
+        _dataset(encoder, train_seqs, train_labels, settings),
+        settings.batch_size,
+        _collate(encoder.pad_id),
+        settings.epochs,
+    )
+    objective = _objective(classifier, train_labels, settings, accelerator.device)
+    if settings.mlm_weight:
+        from enhscan.model.dnabert2 import DNABert2WithMLMHead
+
+        network = DNABert2WithMLMHead(network)
+    evaluate = _validation(classifier, val_seqs, val_labels, settings, accelerator.device)
+    identity = {"settings": asdict(settings)}
+
+    def report(entry: dict) -> None:
+        if on_epoch is not None:
+            on_epoch(entry["epoch"], entry["val_pr_auc"])
+
+    result = loop.train(
+        network,
+        source,
+        objective,
+        loop_settings,
+        work_dir,
+        accelerator=accelerator,
+        identity=identity,
+        evaluate=evaluate,
+        resume=resume,
+        progress=progress,
+        describe=_describe,
+        round_name="epoch",
+        on_round=report,
+        stop_after_round=stop_after_epoch,
+    )
+    classifier.network = result.network.network if settings.mlm_weight else result.network
+    return TrainResult(
+        classifier=classifier,
+        best_epoch=result.best_round,
+        best_pr_auc=result.best_score,
+        history=result.history,
+        stopped_early=result.stopped_early,
+        resumed_from_epoch=result.resumed_from,
+    )
+
+
+def _dataset(encoder, seqs, labels: np.ndarray, settings: TrainSettings) -> _EncodedDataset:
+    """The encoded training windows, with their reverse complements for ``rc_augment``."""
+    reverse = None
     if settings.rc_augment:
         from enhscan.sequence import reverse_complement
 
-        reverse = encoder.encode([reverse_complement(s) for s in train_seqs])
-        if multilabel:
-            val_reverse = encoder.encode([reverse_complement(s) for s in val_seqs])
-    dataset = _EncodedDataset(
-        encoder.encode(list(train_seqs)), train_labels, reverse, settings.seed
-    )
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=settings.batch_size, shuffle=True, collate_fn=_collate(encoder.pad_id)
-    )
-    val_encoded = encoder.encode(list(val_seqs))
-    optimizer = adamw(network, settings.learning_rate, settings.weight_decay)
-    steps_per_epoch = math.ceil(len(loader) / settings.grad_accum)
-    total_steps = steps_per_epoch * settings.epochs
-    scheduler = get_scheduler(
-        "linear",
-        optimizer,
-        num_warmup_steps=int(settings.warmup_ratio * total_steps),
-        num_training_steps=total_steps,
-    )
-    model, optimizer, loader, scheduler = accelerator.prepare(network, optimizer, loader, scheduler)
-    if multilabel:
-        pos_weight = positive_weights(train_labels).to(accelerator.device)
-        loss_fn = torch.nn.BCEWithLogitsLoss(
-            pos_weight=pos_weight if settings.class_weighting else None
+        reverse = encoder.encode([reverse_complement(s) for s in seqs])
+    return _EncodedDataset(encoder.encode(list(seqs)), labels, reverse, settings.seed)
+
+
+def _objective(classifier: Classifier, labels, settings: TrainSettings, device):
+    """The loss of a batch: cross-entropy, per-task BCE, or BCE mixed with masked LM."""
+    from enhscan.training.objectives import Classification, MultiLabel, MultiLabelWithMaskedLM
+
+    if classifier.metadata.task_type != "multilabel":
+        if settings.mlm_weight:
+            raise EnhscanError("a masked-LM weight needs a multi-task model (pretrain --targets)")
+        weights = class_weights(labels, len(classifier.metadata.labels)).to(device)
+        return Classification(weights if settings.class_weighting else None)
+    weights = positive_weights(labels).to(device) if settings.class_weighting else None
+    if not settings.mlm_weight:
+        return MultiLabel(weights)
+    if getattr(classifier.encoder, "mask_id", None) is None or not hasattr(
+        classifier.network, "bert"
+    ):
+        raise EnhscanError(
+            "--mlm-weight needs a DNABERT-2 architecture with a [MASK] token (--arch tiny, "
+            "small or base)"
         )
-    else:
-        weights = class_weights(train_labels, n_classes).to(accelerator.device)
-        loss_fn = torch.nn.CrossEntropyLoss(weight=weights if settings.class_weighting else None)
+    return MultiLabelWithMaskedLM(
+        classifier.encoder, settings.mlm_weight, weights, settings.mask_prob
+    )
 
-    state = {"epoch": 0, "best_epoch": 0, "best_pr_auc": -1.0, "bad_epochs": 0, "history": []}
-    resumed_from = None
-    checkpoint = work_dir / CHECKPOINT
-    if resume and (checkpoint / "state.json").exists():
-        saved = json.loads((checkpoint / "state.json").read_text())
-        # A setting added after the checkpoint was written had its default then.
-        before = {**asdict(TrainSettings()), **saved.get("settings", {})}
-        if before != asdict(settings):
-            raise EnhscanError(
-                f"the checkpoint in {work_dir} was made with other training settings; rerun "
-                "with the same options, or without --resume (after removing it)"
-            )
-        accelerator.load_state(str(checkpoint))
-        state = saved["state"]
-        resumed_from = state["epoch"]
-        log.info("resuming after epoch %d of %d", resumed_from, settings.epochs)
 
-    stopped_early = False
-    for epoch in range(state["epoch"] + 1, settings.epochs + 1):
-        if state["bad_epochs"] >= settings.patience:
-            stopped_early = True
-            break
-        # Everything random in this epoch (order, dropout) follows from seed + epoch alone.
-        set_seed(settings.seed + epoch)
-        loader.set_epoch(epoch)
-        dataset.set_epoch(epoch)
-        model.train()
-        losses = []
-        bar = tqdm(
-            loader,
-            desc=f"epoch {epoch}/{settings.epochs}",
-            unit="batch",
-            disable=not (progress and main),
-            leave=False,
-            dynamic_ncols=True,
-        )
-        for batch in bar:
-            with accelerator.accumulate(model):
-                logits = model(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-                ).logits
-                loss = loss_fn(logits.float(), batch["labels"])
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
-        bar.close()
+def _validation(classifier: Classifier, seqs, labels, settings: TrainSettings, device):
+    """``evaluate(network)``: validation PR-AUC (mean over tasks) and ROC-AUC; the PR-AUC is
+    the score early stopping follows. A multi-task model with ``rc_augment`` is scored on both
+    strands."""
+    from enhscan.metrics import binary_metrics, multilabel_metrics
 
-        unwrapped = accelerator.unwrap_model(model)
+    encoder = classifier.encoder
+    multilabel = classifier.metadata.task_type == "multilabel"
+    encoded = encoder.encode(list(seqs))
+    reverse = None
+    if multilabel and settings.rc_augment:
+        from enhscan.sequence import reverse_complement
+
+        reverse = encoder.encode([reverse_complement(s) for s in seqs])
+
+    def evaluate(network: torch.nn.Module) -> dict:
+        network = getattr(network, "network", network)  # the classifier of a joint model
         if multilabel:
-            from enhscan.metrics import multilabel_metrics
-
             probs = both_strand_probabilities(
-                unwrapped,
-                val_encoded,
-                val_reverse,
-                encoder.pad_id,
-                settings.eval_batch_size,
-                accelerator.device,
+                network, encoded, reverse, encoder.pad_id, settings.eval_batch_size, device
             )
-            val_metrics = multilabel_metrics(val_labels, probs, classifier.metadata.labels)
+            metrics = multilabel_metrics(labels, probs, classifier.metadata.labels)
         else:
             scorer = WindowScorer(
-                Classifier(unwrapped, encoder, classifier.metadata, classifier.identity),
-                accelerator.device,
+                Classifier(network, encoder, classifier.metadata, classifier.identity),
+                device,
                 batch_size=settings.eval_batch_size,
             )
-            val_metrics = binary_metrics(val_labels, scorer.score_encoded(val_encoded))
-        entry = {
-            "epoch": epoch,
-            "steps": epoch * steps_per_epoch,
-            "train_loss": float(np.mean(losses)),
-            "val_pr_auc": val_metrics.pr_auc,
-            "val_roc_auc": val_metrics.roc_auc,
-            "lr": scheduler.get_last_lr()[0],
+            metrics = binary_metrics(labels, scorer.score_encoded(encoded))
+        return {
+            "val_pr_auc": metrics.pr_auc,
+            "val_roc_auc": metrics.roc_auc,
+            "score": metrics.pr_auc,
         }
-        state["history"].append(entry)
-        state["epoch"] = epoch
-        if val_metrics.pr_auc > state["best_pr_auc"]:
-            state.update(best_epoch=epoch, best_pr_auc=val_metrics.pr_auc, bad_epochs=0)
-            if main:
-                _save_weights(unwrapped, work_dir / BEST_WEIGHTS)
-        else:
-            state["bad_epochs"] += 1
-        if main:
-            line = (
-                f"epoch {epoch}: loss {entry['train_loss']:.4f}, validation PR-AUC "
-                f"{entry['val_pr_auc']:.4f}, ROC-AUC {entry['val_roc_auc']:.4f}"
-            )
-            if progress:
-                tqdm.write(line, file=sys.stderr)
-            else:
-                log.info(line)
-            with open(work_dir / LOG_FILE, "a") as out:
-                out.write(json.dumps(entry) + "\n")
-        save_checkpoint(accelerator, checkpoint, {"settings": asdict(settings), "state": state})
-        if on_epoch is not None:
-            on_epoch(epoch, val_metrics.pr_auc)
-        if stop_after_epoch is not None and epoch >= stop_after_epoch:
-            break
 
-    accelerator.wait_for_everyone()
-    best = accelerator.unwrap_model(model)
-    _load_weights(best, work_dir / BEST_WEIGHTS)
-    classifier.network = best.cpu().eval()
-    accelerator.free_memory()
-    return TrainResult(
-        classifier=classifier,
-        best_epoch=state["best_epoch"],
-        best_pr_auc=state["best_pr_auc"],
-        history=state["history"],
-        stopped_early=stopped_early,
-        resumed_from_epoch=resumed_from,
+    return evaluate
+
+
+def _describe(entry: dict) -> str:
+    line = (
+        f"epoch {entry['epoch']}: loss {entry['train_loss']:.4f}, validation PR-AUC "
+        f"{entry['val_pr_auc']:.4f}, ROC-AUC {entry['val_roc_auc']:.4f}"
     )
-
-
-def _save_weights(network: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(path.name + ".partial")
-    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    save_file(state, str(tmp))
-    os.replace(tmp, path)
-
-
-def _load_weights(network: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import load_file
-
-    network.load_state_dict(load_file(str(path)))
-
-
-def save_checkpoint(accelerator, checkpoint: Path, meta: dict) -> None:
-    """Save the full training state, replacing the previous checkpoint only once complete."""
-    tmp = checkpoint.with_name(checkpoint.name + ".partial")
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    if accelerator.is_main_process:
-        (tmp / "state.json").write_text(json.dumps(meta, indent=1))
-        old = checkpoint.with_name(checkpoint.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if checkpoint.exists():
-            os.replace(checkpoint, old)
-        os.replace(tmp, checkpoint)
-        shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
+    if "mlm_loss" in entry:
+        line += f" (tasks {entry['task_loss']:.4f}, masked LM {entry['mlm_loss']:.4f})"
+    return line

@@ -1,0 +1,115 @@
+"""The one training loop on a tiny regression: which weights it keeps, early stopping, resuming
+and refusing another run's checkpoint. (Each objective's resume and seed tests live with the
+objective's command: test_train, test_multitask, test_pretrain.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from enhscan.errors import EnhscanError
+from enhscan.training import loop
+
+
+class Regression:
+    """Mean squared error of a linear model: the smallest objective there is."""
+
+    def loss(self, model, batch):
+        return F.mse_loss(model(batch["x"]).squeeze(-1), batch["y"]), {"n": len(batch["y"])}
+
+    def summary(self, totals):
+        return {"examples": totals["n"]}
+
+
+class Data(torch.utils.data.Dataset):
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(64, 3, generator=g)
+        self.y = self.x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1 * torch.randn(64, generator=g)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"x": self.x[i], "y": self.y[i]}
+
+
+SETTINGS = loop.LoopSettings(learning_rate=0.05, warmup_ratio=0.0, weight_decay=0.0, cpu=True)
+
+
+def run(work, rounds=6, evaluate=None, settings=SETTINGS, **kwargs) -> loop.LoopResult:
+    torch.manual_seed(0)
+    source = loop.EpochBatches(Data(), 8, torch.utils.data.default_collate, rounds)
+    return loop.train(
+        torch.nn.Linear(3, 1),
+        source,
+        Regression(),
+        settings,
+        work,
+        evaluate=evaluate,
+        progress=False,
+        identity={"case": "regression"},
+        **kwargs,
+    )
+
+
+def test_without_evaluation_the_last_round_is_kept(tmp_path) -> None:
+    result = run(tmp_path)
+    assert result.best_round == 6 and result.best_score is None
+    assert [h["round"] for h in result.history] == [1, 2, 3, 4, 5, 6]
+    assert all(h["examples"] == 64 for h in result.history)
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0] / 4
+    assert result.history[-1]["steps"] == 6 * 8
+
+
+def test_early_stopping_keeps_the_best_round(tmp_path) -> None:
+    # A score that peaks at round 2 then falls: patience 2 stops after round 4.
+    scores = iter([0.5, 0.9, 0.8, 0.7, 0.6, 0.5])
+    kept = {}
+
+    def evaluate(network):
+        score = next(scores)
+        kept[score] = network.weight.detach().clone()
+        return {"score": score}
+
+    settings = loop.LoopSettings(**{**SETTINGS.__dict__, "patience": 2})
+    result = run(tmp_path, evaluate=evaluate, settings=settings)
+    assert result.stopped_early and [h["round"] for h in result.history] == [1, 2, 3, 4]
+    assert result.best_round == 2 and result.best_score == 0.9
+    assert torch.equal(result.network.weight, kept[0.9])
+
+
+def test_resumed_run_equals_uninterrupted(tmp_path) -> None:
+    whole = run(tmp_path / "whole")
+    run(tmp_path / "cut", stop_after_round=3)
+    resumed = run(tmp_path / "cut", resume=True)
+    assert resumed.resumed_from == 3 and resumed.history == whole.history
+    assert torch.equal(resumed.network.weight, whole.network.weight)
+
+
+def test_another_runs_checkpoint_is_refused(tmp_path) -> None:
+    run(tmp_path, stop_after_round=1)
+    state = tmp_path / loop.CHECKPOINT / "state.json"
+    saved = json.loads(state.read_text())
+    state.write_text(json.dumps({**saved, "identity": {"case": "other"}}))
+    with pytest.raises(EnhscanError, match="other training settings"):
+        run(tmp_path, resume=True)
+    del saved["identity"]
+    state.write_text(json.dumps(saved))
+    with pytest.raises(EnhscanError, match="older enhscan"):
+        run(tmp_path, resume=True)
+
+
+def test_patience_zero_keeps_the_last_round(tmp_path) -> None:
+    scores = iter([0.9, 0.1, 0.2])
+    settings = loop.LoopSettings(**{**SETTINGS.__dict__, "patience": 0})
+    result = run(
+        tmp_path, rounds=3, evaluate=lambda net: {"score": next(scores)}, settings=settings
+    )
+    last = run(tmp_path / "plain", rounds=3)
+    assert not result.stopped_early and result.best_round == 3 and result.best_score == 0.2
+    assert torch.equal(result.network.weight, last.network.weight)
