@@ -8,7 +8,11 @@ Times optimizer steps (forward, backward, AdamW) on real 1 kb windows of GRCh37 
 
 * ``classification``: two-class cross-entropy (what `enhscan train` does);
 * ``multi-task``: binary cross-entropy over ``--tasks`` outputs (`enhscan pretrain --targets`);
-* ``masked LM``: 15% of tokens predicted (`enhscan pretrain`; DNABERT-2 family only).
+* ``masked LM``: 15% of tokens predicted (`enhscan pretrain`; DNABERT-2 family only);
+* ``multi-task + masked LM``: both on the same windows (`pretrain --targets --mlm-weight`).
+
+Each row runs enhscan's own objective (:mod:`enhscan.training.objectives`) with AdamW; on a
+GPU under bf16 autocast, timed between synchronisations.
 
 For each family (``cnn``; ``tiny``, ``small``, ``base`` = the DNABERT-2-117M shape) it prints
 windows per second after two warm-up steps, and the minutes one epoch of 40,000 windows
@@ -29,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import region_sequence  # noqa: E402
 
 EPOCH_WINDOWS = 40_000
+OBJECTIVES = ("classification", "multi-task", "masked LM", "multi-task + masked LM")
 
 
 def windows(n: int) -> list[str]:
@@ -36,83 +41,70 @@ def windows(n: int) -> list[str]:
     return [seq[i * 1000 : (i + 1) * 1000] for i in range(n)]
 
 
-def time_steps(model, make_batch, loss_of, steps: int) -> float:
-    """Seconds per optimizer step, after two warm-up steps."""
+def time_steps(model, batches, objective, steps: int, device: str) -> float:
+    """Seconds per optimizer step of ``objective`` (enhscan's own), after two warm-up steps;
+    bf16 autocast on a GPU, as training's ``--mixed-precision auto`` runs there."""
+    from contextlib import nullcontext
+
     from enhscan.training.loop import adamw
 
+    cuda = device.startswith("cuda")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     optimizer = adamw(model, 1e-4, 0.01)
     model.train()
     for step in range(steps + 2):
         if step == 2:
+            if cuda:
+                torch.cuda.synchronize()
             began = time.perf_counter()
-        batch = make_batch(step)
-        loss = loss_of(model, batch)
+        with autocast:
+            loss, _ = objective.loss(model, batches(step))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+    if cuda:
+        torch.cuda.synchronize()
     return (time.perf_counter() - began) / steps
 
 
-def supervised_row(family: str, objective: str, seqs, batch_size, tasks, steps, device) -> float:
+def rate(family: str, objective: str, seqs, batch_size, tasks, steps, device) -> float:
+    """Windows/s of one (family, objective) on ``device``."""
     from enhscan.model import new_classifier
+    from enhscan.model.dnabert2 import DNABert2WithMLMHead
     from enhscan.model.encoding import pad_batch
+    from enhscan.training import objectives
 
-    outputs = 2 if objective == "classification" else tasks
-    arch = "cnn" if family == "cnn" else family
-    classifier = new_classifier(arch, seed=0, num_labels=outputs)
-    model = classifier.network.to(device)
-    encoded = classifier.encoder.encode(seqs)
+    classifier = new_classifier(
+        family, seed=0, num_labels=2 if objective == OBJECTIVES[0] else tasks
+    )
+    encoder, model = classifier.encoder, classifier.network
+    if objective == "classification":
+        loss = objectives.Classification()
+    elif objective == "multi-task":
+        loss = objectives.MultiLabel()
+    elif objective == "masked LM":
+        from enhscan.model.dnabert2 import DNABert2ForMaskedLM
+
+        model, loss = DNABert2ForMaskedLM(model.config), objectives.MaskedLM(encoder)
+    else:
+        model, loss = DNABert2WithMLMHead(model), objectives.MultiLabelWithMaskedLM(encoder, 0.5)
+    model = model.to(device)
+    encoded = encoder.encode(seqs)
     rng = np.random.default_rng(0)
 
-    def make_batch(step: int):
+    def batches(step: int) -> dict:
         rows = rng.choice(len(encoded), batch_size, replace=False)
-        ids, mask = pad_batch([encoded[i] for i in rows], classifier.encoder.pad_id)
+        ids, mask = pad_batch([encoded[i] for i in rows], encoder.pad_id)
         if objective == "classification":
             labels = torch.from_numpy(rng.integers(0, 2, batch_size))
         else:
             labels = torch.from_numpy((rng.random((batch_size, tasks)) < 0.1).astype(np.float32))
-        return (
-            torch.from_numpy(ids).to(device),
-            torch.from_numpy(mask).to(device),
-            labels.to(device),
-        )
+        batch = {"input_ids": ids, "attention_mask": mask}
+        batch = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+        return {**batch, "labels": labels.to(device)}
 
-    def loss_of(model, batch):
-        ids, mask, labels = batch
-        logits = model(input_ids=ids, attention_mask=mask).logits.float()
-        if objective == "classification":
-            return torch.nn.functional.cross_entropy(logits, labels)
-        return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-
-    return batch_size / time_steps(model, make_batch, loss_of, steps)
-
-
-def mlm_row(family: str, seqs, batch_size, steps, device) -> float:
-    from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForMaskedLM
-    from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
-    from enhscan.training.objectives import mask_tokens
-
-    encoder = BpeEncoder(default_tokenizer_json())
-    config = DNABert2Config.from_size(family, vocab_size=encoder.vocab_size)
     torch.manual_seed(0)
-    model = DNABert2ForMaskedLM(config).to(device)
-    encoded = encoder.encode(seqs)
-    rng = np.random.default_rng(0)
-    generator = torch.Generator().manual_seed(0)
-
-    def make_batch(step: int):
-        rows = rng.choice(len(encoded), batch_size, replace=False)
-        ids, mask = (
-            torch.from_numpy(a) for a in pad_batch([encoded[i] for i in rows], encoder.pad_id)
-        )
-        inputs, labels = mask_tokens(ids, mask, encoder, 0.15, generator)
-        return inputs.to(device), mask.to(device), labels.to(device)
-
-    def loss_of(model, batch):
-        inputs, mask, labels = batch
-        return model(input_ids=inputs, attention_mask=mask, labels=labels).loss
-
-    return batch_size / time_steps(model, make_batch, loss_of, steps)
+    return batch_size / time_steps(model, batches, loss, steps, device)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,18 +122,10 @@ def main(steps: int, batch_size: int, device: str, families: str, tasks: int) ->
     print("| family | objective | windows/s | one epoch of 40,000 windows |")
     print("|---|---|---|---|")
     for family in families.split(","):
-        rows = [("classification", None), ("multi-task", None)]
-        if family != "cnn":
-            rows.append(("masked LM", None))
-        for objective, _ in rows:
-            family_steps = max(3, steps // 6) if family == "base" else steps
-            if objective == "masked LM":
-                rate = mlm_row(family, seqs, batch_size, family_steps, device)
-            else:
-                rate = supervised_row(
-                    family, objective, seqs, batch_size, tasks, family_steps, device
-                )
-            print(f"| {family} | {objective} | {rate:.1f} | {EPOCH_WINDOWS / rate / 60:.1f} min |")
+        for objective in OBJECTIVES[:2] if family == "cnn" else OBJECTIVES:
+            family_steps = max(3, steps // 6) if family == "base" and device == "cpu" else steps
+            r = rate(family, objective, seqs, batch_size, tasks, family_steps, device)
+            print(f"| {family} | {objective} | {r:.1f} | {EPOCH_WINDOWS / r / 60:.1f} min |")
             sys.stdout.flush()
 
 
