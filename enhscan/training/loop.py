@@ -25,12 +25,11 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import torch
 
 from enhscan.errors import EnhscanError
@@ -56,7 +55,7 @@ class BatchSource(Protocol):
         """Get ready to deal this process's share of each batch."""
         ...
 
-    def round(self, index: int) -> Iterator[Batch]:
+    def round(self, index: int) -> Iterable[Batch]:
         """This process's batches of round ``index``; a function of the seed and round."""
         ...
 
@@ -142,11 +141,11 @@ class EpochBatches:
     def prepare(self, accelerator) -> None:
         self.loader = accelerator.prepare(self.loader)
 
-    def round(self, index: int) -> Iterator[Batch]:
+    def round(self, index: int) -> Iterable[Batch]:
         self.loader.set_epoch(index)
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(index)
-        return iter(self.loader)
+        return self.loader
 
 
 def adamw(network: torch.nn.Module, learning_rate: float, weight_decay: float):
@@ -266,7 +265,9 @@ def train(
             break
         # Everything random in this round (order, masks, dropout) follows from seed + round.
         set_seed(settings.seed + index)
-        entry = {round_name: index, **parts.run_round(source.round(index), index, progress)}
+        batches = source.round(index)
+        total = len(batches) if hasattr(batches, "__len__") else per_round[index - 1]
+        entry = {round_name: index, **parts.run_round(batches, index, total, progress)}
         state.steps += math.ceil(per_round[index - 1] / settings.grad_accum)
         entry["steps"] = state.steps
         entry["lr"] = scheduler.get_last_lr()[0]
@@ -311,7 +312,7 @@ class _Parts:
     settings: LoopSettings
     label: str = "round {}"
 
-    def run_round(self, batches: Iterator[Batch], index: int, progress: bool) -> dict:
+    def run_round(self, batches: Iterable[Batch], index: int, total: int, progress: bool) -> dict:
         """Train on one round's batches; the round's mean loss and summarised counters."""
         from tqdm import tqdm
 
@@ -320,13 +321,14 @@ class _Parts:
         losses, totals = [], {}
         bar = tqdm(
             batches,
+            total=total,
             desc=self.label.format(index),
             unit="batch",
             disable=not (progress and accelerator.is_main_process),
             leave=False,
             dynamic_ncols=True,
         )
-        for batch in bar:
+        for i, batch in enumerate(bar, 1):
             with accelerator.accumulate(model):
                 loss, counts = self.objective.loss(model, batch)
                 accelerator.backward(loss)
@@ -335,15 +337,18 @@ class _Parts:
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad()
-            losses.append(loss.item())
+            # Kept on the device: reading a value makes the host wait for the GPU, so the bar
+            # reads one every 25 batches and the round's totals are read once, at its end.
+            losses.append(loss.detach())
             for key, value in counts.items():
                 totals[key] = totals.get(key, 0) + value
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
+            if i % 25 == 0:
+                recent = torch.stack(losses[-50:]).double().mean().item()
+                bar.set_postfix(loss=f"{recent:.4f}", refresh=False)
         bar.close()
-        return {
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
-            **self.objective.summary(totals),
-        }
+        mean = torch.stack(losses).double().mean().item() if losses else float("nan")
+        totals = {key: float(value) for key, value in totals.items()}
+        return {"train_loss": mean, **self.objective.summary(totals)}
 
 
 def _keep_if_best(
