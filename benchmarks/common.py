@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHR20 = ROOT.parent / "shared" / "data" / "genomes" / "grch37_chr20.fa.gz"
-REGION_START = 40_000_000  # GRCh37 chr20 q arm: real sequence, no N for megabases
+# GRCh37 chr20 (sequence "20"); on a machine without the shared data (a lent GPU), a cut of it
+# that benchmarks/gpu_prepare.sh wrote, named by ENHSCAN_CHR20, starting at ENHSCAN_CHR20_START.
+CHR20 = Path(
+    os.environ.get(
+        "ENHSCAN_CHR20", ROOT.parent / "shared" / "data" / "genomes" / "grch37_chr20.fa.gz"
+    )
+)
+# The chr20 q arm: real sequence, no N for megabases.
+REGION_START = int(os.environ.get("ENHSCAN_CHR20_START", 40_000_000))
 FP32_TOLERANCE = 1e-4  # "the same scores" in fp32 (issue 5)
 
 

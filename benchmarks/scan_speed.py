@@ -103,7 +103,17 @@ def run_timed(command: list[str]) -> tuple[float, str]:
 
 def enhscan_scan(fasta: Path, model: Path, out: Path, *, device: str, extra: list[str]) -> dict:
     command = genome_command(
-        fasta, out, "--model", str(model), "--device", device, "--threshold", "0.5", *extra
+        fasta,
+        out,
+        "--model",
+        str(model),
+        "--device",
+        device,
+        "--threshold",
+        "0.5",
+        "--track",
+        "probability",  # the naive loop writes probabilities
+        *extra,
     )
     wall, _ = run_timed(command)
     record = json.loads((out / "run.json").read_text())

@@ -230,7 +230,9 @@ def scan_genome(
     started = time.time()
     check_settings(settings)
     out_dir = Path(out_dir)
-    procs = Processes.current(cpu=settings.device == "cpu")
+    # Processes on one named GPU (--device cuda:N) share it and talk over gloo: NCCL refuses
+    # two ranks on one GPU.
+    procs = Processes.current(cpu=settings.device == "cpu" or settings.device.startswith("cuda:"))
     classifier, scorer = load_scorer(model, settings, procs.device)
     window = settings.window or classifier.metadata.window
     rule = call_rule(settings)

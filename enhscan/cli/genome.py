@@ -141,8 +141,8 @@ from enhscan.cli.options import (
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Run this many processes through `accelerate launch` on this machine (one per GPU; "
-    "on the CPU, the cores are shared out).",
+    help="Run this many processes through `accelerate launch` on this machine (one per GPU, "
+    "or all on the one GPU --device cuda:N names; on the CPU, the cores are shared out).",
 )
 @force_option
 @click.pass_context
@@ -254,9 +254,11 @@ def launch_processes(n: int, device: str) -> int:
         raise click.UsageError("--processes inside `accelerate launch`: give one or the other")
     resolve_device(device)  # a bad --device is refused once, here, not by every process
     gpus = torch.cuda.device_count() if device != "cpu" else 0
-    if gpus and n > gpus:
+    shared = device.startswith("cuda:")  # every process on one named GPU
+    if gpus and n > gpus and not shared:
         raise click.BadParameter(
-            f"{n} processes but {gpus} GPUs; use --processes {gpus}, or --device cpu",
+            f"{n} processes but {gpus} GPUs; use --processes {gpus}, --device cuda:0 (all "
+            "processes share that GPU), or --device cpu",
             param_hint="--processes",
         )
     args = _without_option(sys.argv[1:], "--processes")

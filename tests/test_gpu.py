@@ -1,0 +1,162 @@
+"""CUDA paths: run only where PyTorch sees a GPU (``pytest -m gpu``; skipped everywhere else,
+CI included). `benchmarks/gpu_check.sh` runs them first on a lent GPU.
+
+Tolerances: fp32 on the GPU against fp32 on the CPU within 1e-4 (reduction order differs);
+bf16 autocast within 0.02 in probability (8 mantissa bits through a few layers of a random
+network; the benchmark reports the real model's difference)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from enhscan.engine import WindowScorer
+from enhscan.io.fasta import open_genome
+from enhscan.shards import ShardStore
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+FP32_TOLERANCE = 1e-4
+BF16_TOLERANCE = 0.02
+
+
+@pytest.fixture(scope="module")
+def small_classifier():
+    """The DNABERT-2 "small" shape with random weights spread wide enough to vary."""
+    from enhscan.model import new_classifier
+
+    return new_classifier("small", seed=3, initializer_range=0.2)
+
+
+@pytest.fixture(scope="module")
+def windows(mini_fasta_source) -> list[str]:
+    with open_genome(mini_fasta_source) as genome:
+        seq = genome.fetch("chr2", 0, 40_000)
+    return [seq[s : s + 1000] for s in range(0, 39_000, 300)]
+
+
+def scores(classifier, windows, device, dtype=torch.float32, **kwargs) -> np.ndarray:
+    scorer = WindowScorer(
+        classifier, device, dtype, batch_size=kwargs.pop("batch_size", 16), **kwargs
+    )
+    try:
+        return scorer.score(windows)
+    finally:
+        classifier.network.to("cpu")
+
+
+def test_cuda_fp32_and_bf16_agree_with_the_cpu(small_classifier, windows) -> None:
+    cpu = scores(small_classifier, windows, "cpu", kernels="plain")
+    fp32 = scores(small_classifier, windows, "cuda")
+    bf16 = scores(small_classifier, windows, "cuda", torch.bfloat16)
+    assert cpu.std() > 0.01  # the windows do score differently
+    assert np.abs(fp32 - cpu).max() < FP32_TOLERANCE
+    assert np.abs(bf16 - cpu).max() < BF16_TOLERANCE
+
+
+def test_pinned_and_pageable_copies_give_the_same_scores(small_classifier, windows) -> None:
+    scorer = WindowScorer(small_classifier, "cuda", batch_size=16)
+    pinned = scorer.score(windows)
+    scorer._pin = False
+    pageable = scorer.score(windows)
+    small_classifier.network.to("cpu")
+    assert np.array_equal(pinned, pageable)
+
+
+def test_compiled_model_gives_the_same_scores(small_classifier, windows) -> None:
+    plain = scores(small_classifier, windows, "cuda")
+    compiled = scores(small_classifier, windows, "cuda", compile=True)
+    assert np.abs(plain - compiled).max() < FP32_TOLERANCE
+
+
+def test_memory_probe_picks_a_batch_that_runs_on_the_117m_shape() -> None:
+    from enhscan.model import new_classifier
+
+    classifier = new_classifier("base", seed=0)
+    scorer = WindowScorer(classifier, "cuda", torch.bfloat16, batch_size=None)
+    assert scorer.batch_size >= 8
+    # Random sequence tokenizes into more tokens than real DNA: the hardest full batch.
+    rng = np.random.default_rng(0)
+    n = scorer.batch_size + 3
+    seqs = ["".join(rng.choice(list("ACGT"), 1000)) for _ in range(n)]
+    got = scorer.score(seqs)
+    assert got.shape == (n,) and np.isfinite(got).all()
+    del scorer, classifier
+    torch.cuda.empty_cache()
+
+
+def genome_command(fasta: Path, model: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "enhscan", "-q", "genome", str(fasta), "--model", str(model),
+            "--out", str(out), "--device", "cuda:0", "--shard-windows", "30", *extra]  # fmt: skip
+
+
+def same_files(a: Path, b: Path) -> None:
+    for name in ("scores.bw", "calls.narrowPeak", "calls.bed"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_two_processes_sharing_one_gpu_equal_one(tmp_path, mini_fasta, tiny_model_with_null):
+    extra = ("--batch-size", "8")
+    one, two = tmp_path / "one", tmp_path / "two"
+    subprocess.run(genome_command(mini_fasta, tiny_model_with_null, one, *extra), check=True)
+    command = genome_command(mini_fasta, tiny_model_with_null, two, *extra, "--processes", "2")
+    subprocess.run(command, check=True)
+    same_files(one, two)
+    assert json.loads((two / "run.json").read_text())["processes"] == 2
+
+
+def test_scan_killed_then_resumed_on_the_gpu_equals_a_clean_one(
+    tmp_path, mini_fasta, tiny_model_with_null
+) -> None:
+    extra = ("--stride", "50", "--batch-size", "1")
+    clean, out = tmp_path / "clean", tmp_path / "killed"
+    subprocess.run(genome_command(mini_fasta, tiny_model_with_null, clean, *extra), check=True)
+    proc = subprocess.Popen(genome_command(mini_fasta, tiny_model_with_null, out, *extra))
+    store = ShardStore(out)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if store.folder.exists() and len(store.done()) >= 3:
+            break
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        pytest.skip("the scan finished before it could be killed")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    command = genome_command(mini_fasta, tiny_model_with_null, out, *extra, "--resume")
+    subprocess.run(command, check=True)
+    same_files(clean, out)
+
+
+def test_bf16_training_loss_falls(tmp_path, mini_fasta) -> None:
+    from enhscan.training.multitask import read_label_bed, with_any_task
+    from enhscan.training.multitask_pipeline import new_multitask
+    from enhscan.training.multitask_windows import draw_split
+    from enhscan.training.trainer import TrainSettings, fit
+
+    bed = tmp_path / "elements.bed"
+    bed.write_text("".join(f"chr2\t{s}\t{s + 300}\t.\t.\tA\n" for s in range(2000, 58_000, 1500)))
+    with open_genome(mini_fasta) as genome:
+        elements = with_any_task(read_label_bed(bed, genome.lengths, column=6))
+        train = draw_split(genome, elements, ["chr2"], 256, 300, seed=1)
+        val = draw_split(genome, elements, ["chr2"], 64, 300, seed=2)
+    settings = TrainSettings(
+        epochs=4, batch_size=32, learning_rate=3e-3, warmup_ratio=0.0, mixed_precision="bf16"
+    )
+    for arch in ("cnn", "tiny"):
+        classifier = new_multitask(arch, elements.tasks, 300, seed=0)
+        result = fit(classifier, train.seqs, train.targets, val.seqs, val.targets, settings,
+                     tmp_path / arch, progress=False)  # fmt: skip
+        losses = [h["train_loss"] for h in result.history]
+        assert losses[-1] < losses[0], (arch, losses)
