@@ -3,8 +3,9 @@
 
 Batches are dicts of tensors on the training device: ``input_ids`` int64 [B, L] and
 ``attention_mask`` [B, L] always, ``labels`` int64 [B] (classification) or float32 [B, tasks]
-(multi-task) where the objective needs them. Masked-LM objectives draw their masks from
-torch's global generator, which the loop reseeds every round, so masks are reproducible.
+(multi-task) where the objective needs them. Masked-LM objectives draw their masks on the
+training device from its global generator, which the loop reseeds every round, so masks are
+reproducible.
 """
 
 from __future__ import annotations
@@ -107,10 +108,9 @@ def _bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | No
 
 
 def _masked(batch, encoder: BpeEncoder, mask_prob: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Masked inputs and labels of a batch, drawn on the CPU, returned on the batch's device."""
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    inputs, labels = mask_tokens(ids.cpu(), mask.cpu().bool(), encoder, mask_prob)
-    return inputs.to(ids.device), labels.to(ids.device)
+    """Masked inputs and labels of a batch, drawn on the batch's device (its global
+    generator: no copy to the host and back)."""
+    return mask_tokens(batch["input_ids"], batch["attention_mask"].bool(), encoder, mask_prob)
 
 
 def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -129,30 +129,32 @@ def mask_tokens(
     """BERT masking of a padded batch.
 
     Args:
-        ids: int64 [B, L] token ids; mask: bool [B, L], True on real tokens (both on the CPU).
+        ids: int64 [B, L] token ids; mask: bool [B, L], True on real tokens (same device).
         encoder: gives the special token ids and vocabulary size.
         mask_prob: share of (non-special) tokens chosen for prediction.
-        generator: torch RNG deciding the masks (None: torch's global CPU generator).
+        generator: torch RNG deciding the masks, on the tensors' device (None: that device's
+            global generator).
 
     Returns:
         ``(inputs, labels)``: int64 [B, L] each; labels hold the original token where a
         prediction is scored and -100 elsewhere. Every row gets at least one scored token.
         Of the scored tokens 80% become [MASK], 10% a random token and 10% stay.
     """
-    special = torch.tensor(encoder.special_ids)
+    device = ids.device
+    special = torch.tensor(encoder.special_ids, device=device)
     candidates = mask & ~torch.isin(ids, special)
-    chosen = (torch.rand(ids.shape, generator=generator) < mask_prob) & candidates
+    chosen = (torch.rand(ids.shape, generator=generator, device=device) < mask_prob) & candidates
     # Rows where chance chose nothing: score their first candidate, so no row is wasted.
     empty = ~chosen.any(dim=1) & candidates.any(dim=1)
     first = candidates.float().argmax(dim=1)
     chosen[empty, first[empty]] = True
     labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE))
-    roll = torch.rand(ids.shape, generator=generator)
+    roll = torch.rand(ids.shape, generator=generator, device=device)
     inputs = ids.clone()
     inputs[chosen & (roll < 0.8)] = encoder.mask_id
     randomised = chosen & (roll >= 0.8) & (roll < 0.9)
-    first_normal = int(special.max()) + 1
+    first_normal = max(encoder.special_ids) + 1
     inputs[randomised] = torch.randint(
-        first_normal, encoder.vocab_size, ids.shape, generator=generator
+        first_normal, encoder.vocab_size, ids.shape, generator=generator, device=device
     )[randomised]
     return inputs, labels
