@@ -188,11 +188,28 @@ def test_foreign_parameters_are_refused(tmp_path, tiny_classifier):
         load_classifier(folder)
 
 
+class _RunsCode:
+    """Unpickling this calls os.system: what a hostile checkpoint does."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
 def test_pickled_code_is_never_run(tmp_path, tiny_classifier):
     folder = _dnabert2_style_folder(tmp_path / "x", tiny_classifier, with_head=True, mlm_head=False)
-    torch.save({"payload": Path("/etc/passwd")}, folder / "pytorch_model.bin")
-    with pytest.raises(EnhscanError, match="cannot read weights"):
+    marker = tmp_path / "code_ran"
+    torch.save({"payload": _RunsCode(marker)}, folder / "pytorch_model.bin")
+    with pytest.raises(EnhscanError) as err:
         load_classifier(folder)
+    message = str(err.value)
+    assert "can run code" in message and "enhscan never loads them" in message
+    assert "\n" not in message and "weights_only" not in message
+    assert not marker.exists()
 
 
 def test_bad_metadata(tmp_path, tiny_model_dir):

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -451,6 +452,13 @@ def _read_state_dict(weights: Path) -> dict[str, torch.Tensor]:
 
             return load_file(str(weights))
         return torch.load(weights, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # PyTorch's own message advises weights_only=False: that would run the code.
+        raise EnhscanError(
+            f"{weights} holds Python objects besides tensors, which can run code when loaded; "
+            "enhscan never loads them. If you trust where it came from, convert it once to "
+            "model.safetensors (safetensors.torch.save_file on its state dict) and remove it"
+        ) from None
     except Exception as err:  # safetensors and torch raise assorted types on corrupt files
         raise EnhscanError(f"cannot read weights {weights}: {err}") from None
 
