@@ -13,13 +13,32 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
 
 
 class EnhscanGroup(click.Group):
-    """A click group that turns :class:`EnhscanError` into a one-line error and exit 1."""
+    """A click group that turns :class:`EnhscanError` into a one-line error and exit 1, and
+    an interrupt (Ctrl-C, SIGTERM) into a line saying what was kept and how to resume, with
+    exit status 130 or 143."""
 
     def invoke(self, ctx: click.Context):
+        import signal
+        import threading
+
+        from enhscan.cli.interrupts import ON_INTERRUPT, Terminated, raise_terminated
+
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, raise_terminated) if on_main_thread else None
         try:
             return super().invoke(ctx)
         except EnhscanError as err:
             raise click.ClickException(str(err)) from None
+        except (KeyboardInterrupt, Terminated) as err:
+            name, status = ("SIGTERM", 143) if isinstance(err, Terminated) else ("Ctrl-C", 130)
+            hint = ctx.meta.get(ON_INTERRUPT)
+            click.echo(
+                f"Error: interrupted ({name}); {hint() if hint else 'nothing kept'}", err=True
+            )
+            ctx.exit(status)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=EnhscanGroup, context_settings=CONTEXT_SETTINGS)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import click
 
+from enhscan.cli.interrupts import ON_INTERRUPT, resume_command
 from enhscan.cli.options import (
     comma_list,
     device_options,
@@ -178,6 +180,7 @@ def genome(
         return
     if out is None:
         raise click.UsageError("Missing option '-o' / '--out' (a folder for the outputs).")
+    ctx.meta[ON_INTERRUPT] = partial(_interrupted_scan, out)
     record = scan_genome(fasta, model, out, settings)
     if record is not None and not ctx.obj.get("quiet", False):
         windows = record["windows"]
@@ -186,6 +189,17 @@ def genome(
             f"{record['wall_seconds']:.1f} s; {record['calls']:,} calls; outputs in {out}",
             err=True,
         )
+
+
+def _interrupted_scan(out: str) -> str:
+    """What an interrupted scan kept, and the command that continues it."""
+    from enhscan.shards import ShardStore
+
+    store = ShardStore(out)
+    done = len(store.done()) if store.exists() else 0
+    if not done:
+        return "no shard was finished; run the same command again (with --force) to start over"
+    return f"{done} finished shards kept in {store.folder}; continue with: {resume_command()}"
 
 
 def format_projection(p, stride: int) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import click
 
+from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
 from enhscan.cli.options import comma_list, force_option
 
 
@@ -207,6 +210,7 @@ def pretrain(
     from enhscan.training.pretrain import pretrain as run
 
     quiet = ctx.obj.get("quiet", False)
+    ctx.meta[ON_INTERRUPT] = partial(training_hint, out)
     supervised = {k: settings.pop(k) for k in SUPERVISED_OPTIONS}
     _refuse_other_mode(ctx, bool(supervised["targets"]))
     if supervised["targets"]:

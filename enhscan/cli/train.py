@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import click
 
+from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
 from enhscan.cli.options import comma_list, force_option, max_n_option
 
 _file = click.Path(dir_okay=False, path_type=str)
@@ -218,6 +221,7 @@ def train(ctx: click.Context, **o) -> None:
     from enhscan.training.pipeline import DataOptions, ModelOptions, train_model
     from enhscan.training.trainer import TrainSettings
 
+    ctx.meta[ON_INTERRUPT] = partial(training_hint, o["out"])
     if o["base"] and o["arch"] == "cnn":
         raise click.BadParameter(
             "--base starts from a DNABERT-2 folder; drop --arch cnn", param_hint="--base"
