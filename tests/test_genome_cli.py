@@ -394,6 +394,17 @@ def test_version_help_and_module_entry_point():
     assert __version__ in done.stdout
 
 
+def test_quiet_and_verbose_work_after_the_subcommand_too(tmp_path, mini_fasta, tiny_model_dir):
+    args = ["genome", str(mini_fasta), "-m", str(tiny_model_dir), "--chroms", "chr22_32000000"]
+    loud = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "a")])
+    assert loud.exit_code == 0 and "scored" in loud.stderr
+    for where in (["-q", *args], [*args, "-q"]):
+        quiet = CliRunner().invoke(cli, [*where, "-o", str(tmp_path / "b"), "--force"])
+        assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output
+    verbose = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "c"), "-v"])
+    assert verbose.exit_code == 0 and "INFO" in verbose.stderr
+
+
 @pytest.mark.slow
 def test_real_hg38_piece_bgzip(tmp_path, tiny_model_dir):
     """The issue's acceptance scan: 2.3 Mb of hg38 chr2 (bgzip), read back with both libraries."""

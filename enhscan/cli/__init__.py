@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from enhscan import __version__
+from enhscan.cli.options import set_verbosity, verbosity_options
 from enhscan.errors import EnhscanError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
@@ -51,15 +50,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
     Coordinates are 0-based and half-open everywhere (BED convention).
     """
-    level = (
-        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    )
-    logging.basicConfig(level=level, format="enhscan: %(levelname)s: %(message)s", force=True)
-    # transformers and accelerate are chatty at INFO; keep them at WARNING unless -vv.
-    for noisy in ("transformers", "accelerate", "optuna", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
     ctx.ensure_object(dict)
-    ctx.obj["quiet"] = quiet
+    set_verbosity(ctx, verbose, quiet)
 
 
 def _register() -> None:
@@ -70,12 +62,10 @@ def _register() -> None:
     from enhscan.cli.pretrain import pretrain
     from enhscan.cli.train import train
 
-    cli.add_command(genome)
-    cli.add_command(train)
-    cli.add_command(pretrain)
-    cli.add_command(evaluate)
-    cli.add_command(predict)
-    cli.add_command(calibrate)
+    for command in (genome, train, pretrain, evaluate, predict, calibrate):
+        # -q and -v work after the subcommand too: `enhscan genome ... -q`.
+        command.params.extend(verbosity_options())
+        cli.add_command(command)
 
 
 _register()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import click
@@ -123,3 +124,35 @@ rc_option = click.option(
 force_option = click.option(
     "-f", "--force", is_flag=True, help="Overwrite outputs that already exist."
 )
+
+
+def set_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Record -q / -v in ``ctx.obj`` (added to what was given before the subcommand) and set
+    the log level: errors only with -q, else warnings, info (-v) or debug (-vv)."""
+    ctx.obj["verbose"] = verbose = max(verbose, ctx.obj.get("verbose", 0))
+    ctx.obj["quiet"] = quiet = quiet or ctx.obj.get("quiet", False)
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
+    logging.basicConfig(level=level, format="enhscan: %(levelname)s: %(message)s", force=True)
+    # transformers and accelerate are chatty at INFO; keep them at WARNING unless -vv.
+    for noisy in ("transformers", "accelerate", "optuna", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
+
+def verbosity_options() -> list[click.Option]:
+    """-q and -v for a subcommand, doing what they do before it."""
+
+    def apply(ctx: click.Context, param: click.Parameter, value) -> None:
+        if value:
+            root = ctx.find_root()
+            root.ensure_object(dict)
+            quiet, verbose = (True, 0) if param.name == "quiet" else (False, value)
+            set_verbosity(root, verbose, quiet)
+
+    return [
+        click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=apply,
+                     help="More log messages (-vv for debug).", is_eager=True),
+        click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=apply,
+                     help="Only errors: no progress bar, no warnings.", is_eager=True),
+    ]  # fmt: skip
