@@ -87,7 +87,7 @@ def scan_genome(
 
     classifier = model if isinstance(model, Classifier) else load_model(model)
     settings.setdefault("progress", False)
-    return scan_to_files(genome, classifier, out_dir, ScanSettings(**settings))
+    return scan_to_files(genome, out_dir, classifier, ScanSettings(**settings))
 
 
 def calibrate(model_dir: str | os.PathLike, genome: str | os.PathLike, **options) -> dict:

@@ -207,8 +207,8 @@ def plan_scan(
 
 def scan_genome(
     genome_path: str | os.PathLike,
-    model: str | os.PathLike | Classifier,
     out_dir: str | os.PathLike,
+    model: str | os.PathLike | Classifier,
     settings: ScanSettings | None = None,
 ) -> dict | None:
     """Scan a genome and write ``scores.bw``, ``calls.narrowPeak`` and ``run.json`` to ``out_dir``.
@@ -219,8 +219,8 @@ def scan_genome(
 
     Args:
         genome_path: FASTA (plain or bgzip) or 2bit.
-        model: an enhscan model folder, or a loaded :class:`Classifier`.
         out_dir: output folder (created if missing).
+        model: an enhscan model folder, or a loaded :class:`Classifier`.
         settings: scan options; defaults as :class:`ScanSettings`.
 
     Returns:

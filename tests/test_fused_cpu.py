@@ -187,17 +187,17 @@ def test_scans_record_their_kernels_and_resume_with_them(
 ) -> None:
     from tests.test_sharded_scan import interrupted_scan, same_files
 
-    fused = scan_genome(mini_fasta, tiny_classifier, tmp_path / "fused", scan_settings())
+    fused = scan_genome(mini_fasta, tmp_path / "fused", tiny_classifier, scan_settings())
     assert fused["parameters"]["kernels"] == "fused"
     clean = tmp_path / "plain"
-    plain = scan_genome(mini_fasta, tiny_classifier, clean, scan_settings(kernels="plain"))
+    plain = scan_genome(mini_fasta, clean, tiny_classifier, scan_settings(kernels="plain"))
     assert plain["parameters"]["kernels"] == "plain"
 
     # Interrupted with plain kernels, resumed with the default: the resume keeps plain ones,
     # so the files are those of an uninterrupted plain scan.
     out = tmp_path / "resumed"
     interrupted_scan(monkeypatch, mini_fasta, tiny_classifier, out, after=3, kernels="plain")
-    record = scan_genome(mini_fasta, tiny_classifier, out, scan_settings(resume=True))
+    record = scan_genome(mini_fasta, out, tiny_classifier, scan_settings(resume=True))
     assert record["parameters"]["kernels"] == "plain" and record["shards"]["resumed"] == 3
     same_files(clean, out)
 
@@ -205,7 +205,7 @@ def test_scans_record_their_kernels_and_resume_with_them(
     out = tmp_path / "refused"
     interrupted_scan(monkeypatch, mini_fasta, tiny_classifier, out, after=2)
     with pytest.raises(EnhscanError, match=r'--kernels \("fused" then, "plain" now\)'):
-        scan_genome(mini_fasta, tiny_classifier, out, scan_settings(resume=True, kernels="plain"))
+        scan_genome(mini_fasta, out, tiny_classifier, scan_settings(resume=True, kernels="plain"))
 
     # A scan interrupted by an enhscan from before --kernels (no such manifest key) ran
     # plain kernels, and resumes with them.
@@ -213,7 +213,7 @@ def test_scans_record_their_kernels_and_resume_with_them(
     manifest = json.loads(store.manifest_path.read_text())
     del manifest["kernels"]
     store.manifest_path.write_text(json.dumps(manifest))
-    record = scan_genome(mini_fasta, tiny_classifier, out, scan_settings(resume=True))
+    record = scan_genome(mini_fasta, out, tiny_classifier, scan_settings(resume=True))
     assert record["parameters"]["kernels"] == "plain"
 
 

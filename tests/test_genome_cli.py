@@ -142,7 +142,7 @@ def test_soft_masked_bases_score_as_upper_case(tmp_path, tiny_classifier):
     for name, seq in (("u", upper), ("m", mixed)):
         (tmp_path / f"{name}.fa").write_text(f">s\n{seq}\n")
         scan_genome(
-            tmp_path / f"{name}.fa", tiny_classifier, tmp_path / name, ScanSettings(progress=False)
+            tmp_path / f"{name}.fa", tmp_path / name, tiny_classifier, ScanSettings(progress=False)
         )
     assert read_track(tmp_path / "u" / "scores.bw", "s") == read_track(
         tmp_path / "m" / "scores.bw", "s"
@@ -155,10 +155,10 @@ def test_max_n_lets_windows_with_few_n_through(tmp_path, tiny_classifier):
     seq[1510] = "R"
     (tmp_path / "g.fa").write_text(">s\n" + "".join(seq) + "\n")
     strict = scan_genome(
-        tmp_path / "g.fa", tiny_classifier, tmp_path / "a", ScanSettings(progress=False)
+        tmp_path / "g.fa", tmp_path / "a", tiny_classifier, ScanSettings(progress=False)
     )
     loose = scan_genome(
-        tmp_path / "g.fa", tiny_classifier, tmp_path / "b", ScanSettings(progress=False, max_n=2)
+        tmp_path / "g.fa", tmp_path / "b", tiny_classifier, ScanSettings(progress=False, max_n=2)
     )
     assert strict["windows"]["skipped_n"] == 5 and strict["windows"]["total"] == 11
     assert loose["windows"]["skipped_n"] == 0 and loose["windows"]["scored"] == 11
@@ -171,7 +171,7 @@ def test_same_output_whatever_the_batch_size_and_chunking(tmp_path, mini_fasta, 
         "b": ScanSettings(progress=False, batch_size=64),
         "c": ScanSettings(progress=False, batch_size=5, chunk_bases=100_000),
     }.items():
-        scan_genome(mini_fasta, tiny_classifier, tmp_path / name, settings)
+        scan_genome(mini_fasta, tmp_path / name, tiny_classifier, settings)
         runs[name] = [
             read_track(tmp_path / name / "scores.bw", c) for c in ("chr2", "chr22_32000000")
         ]
@@ -355,8 +355,8 @@ def test_interrupted_scan_leaves_no_output(
     with pytest.raises(expected) as caught:
         scan_genome(
             mini_fasta,
-            tiny_classifier,
             tmp_path / "o",
+            tiny_classifier,
             # plain kernels: no start-up check runs probe batches, so the second run() is
             # the scan's
             ScanSettings(progress=False, chunk_bases=5000, shard_windows=40, kernels="plain"),
@@ -374,8 +374,8 @@ def test_read_only_fasta_folder_indexes_into_out(tmp_path, mini_fasta, tiny_clas
     try:
         scan_genome(
             mini_fasta,
-            tiny_classifier,
             tmp_path / "o",
+            tiny_classifier,
             ScanSettings(progress=False, chroms=["chr22*"]),
         )
     finally:

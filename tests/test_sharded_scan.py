@@ -43,7 +43,7 @@ def interrupted_scan(monkeypatch, mini_fasta, model, out: Path, after: int, **kw
 
     monkeypatch.setattr(ShardStore, "save", save)
     with pytest.raises(KeyboardInterrupt):
-        scan_genome(mini_fasta, model, out, settings(**kw))
+        scan_genome(mini_fasta, out, model, settings(**kw))
     monkeypatch.setattr(ShardStore, "save", real)
 
 
@@ -68,7 +68,7 @@ def test_resumed_scan_equals_an_uninterrupted_one(
 ) -> None:
     model = tiny_model_with_null  # a stored null: FDR calls are made after all shards are in
     clean = tmp_path / "clean"
-    scan_genome(mini_fasta, model, clean, settings())
+    scan_genome(mini_fasta, clean, model, settings())
     assert not (clean / SHARD_DIR).exists()  # removed once the run is complete
     assert (clean / "calls.narrowPeak").read_text().count("\n") > 3
 
@@ -77,7 +77,7 @@ def test_resumed_scan_equals_an_uninterrupted_one(
     assert len(ShardStore(out).done()) == 5
     assert not any((out / name).exists() for name in FILES)
 
-    record = scan_genome(mini_fasta, model, out, settings(resume=True))
+    record = scan_genome(mini_fasta, out, model, settings(resume=True))
     same_files(clean, out)
     assert record["shards"]["resumed"] == 5
     assert not (out / SHARD_DIR).exists()
@@ -88,10 +88,10 @@ def test_a_resume_may_change_the_calling_rule(
 ) -> None:
     """Calls are made once all shards are in, so a resume may ask for another rule."""
     clean = tmp_path / "clean"
-    scan_genome(mini_fasta, tiny_model_with_null, clean, settings(fdr=0.001))
+    scan_genome(mini_fasta, clean, tiny_model_with_null, settings(fdr=0.001))
     out = tmp_path / "killed"
     interrupted_scan(monkeypatch, mini_fasta, tiny_model_with_null, out, after=5)
-    scan_genome(mini_fasta, tiny_model_with_null, out, settings(resume=True, fdr=0.001))
+    scan_genome(mini_fasta, out, tiny_model_with_null, settings(resume=True, fdr=0.001))
     same_files(clean, out)
 
 
@@ -105,8 +105,8 @@ def test_unfinished_scan_needs_resume_or_force(
         match=r"holds an unfinished scan \(3 shards done\); "
         "continue it with --resume, or start again with --force",
     ):
-        scan_genome(mini_fasta, tiny_classifier, out, settings())
-    record = scan_genome(mini_fasta, tiny_classifier, out, settings(force=True))
+        scan_genome(mini_fasta, out, tiny_classifier, settings())
+    record = scan_genome(mini_fasta, out, tiny_classifier, settings(force=True))
     assert record["shards"]["resumed"] == 0
 
 
@@ -119,7 +119,7 @@ def test_resume_with_other_settings_is_refused(
     interrupted_scan(monkeypatch, mini_fasta, tiny_classifier, out, after=2)
     with pytest.raises(EnhscanError) as caught:
         scan_genome(
-            mini_fasta, tiny_classifier, out, settings(resume=True, stride=300, threshold=0.9)
+            mini_fasta, out, tiny_classifier, settings(resume=True, stride=300, threshold=0.9)
         )
     message = str(caught.value)
     assert message.startswith(f"cannot resume the scan in {out}: ")
@@ -127,15 +127,15 @@ def test_resume_with_other_settings_is_refused(
     assert "the model" not in message
     other = new_classifier("tiny", seed=99)
     with pytest.raises(EnhscanError, match="the model"):
-        scan_genome(mini_fasta, other, out, settings(resume=True))
+        scan_genome(mini_fasta, out, other, settings(resume=True))
     with pytest.raises(EnhscanError, match="--batch-size"):
-        scan_genome(mini_fasta, tiny_classifier, out, settings(resume=True, batch_size=7))
+        scan_genome(mini_fasta, out, tiny_classifier, settings(resume=True, batch_size=7))
     assert len(ShardStore(out).done()) == 2  # refusing keeps the finished work
 
 
 def test_keep_shards(tmp_path, mini_fasta, tiny_classifier) -> None:
     out = tmp_path / "o"
-    record = scan_genome(mini_fasta, tiny_classifier, out, settings(keep_shards=True))
+    record = scan_genome(mini_fasta, out, tiny_classifier, settings(keep_shards=True))
     store = ShardStore(out)
     assert store.exists() and len(store.done()) == record["shards"]["total"]
 
@@ -157,7 +157,7 @@ def test_a_failing_shard_is_named_and_finished_ones_kept(
     monkeypatch.setattr(WindowScorer, "run", run)
     out = tmp_path / "o"
     with pytest.raises(EnhscanError) as caught:
-        scan_genome(mini_fasta, tiny_classifier, out, settings())
+        scan_genome(mini_fasta, out, tiny_classifier, settings())
     message = str(caught.value)
     done = len(ShardStore(out).done())
     assert done > 0
@@ -291,7 +291,7 @@ def test_batch_invariant_scans_are_byte_identical_across_batch_sizes(
     for batch_size in (1, 7, 64):
         out = tmp_path / f"bs{batch_size}"
         scan_genome(
-            mini_fasta, tiny_classifier, out, settings(batch_invariant=True, batch_size=batch_size)
+            mini_fasta, out, tiny_classifier, settings(batch_invariant=True, batch_size=batch_size)
         )
         runs[batch_size] = out
     same_files(runs[1], runs[7])
@@ -302,6 +302,6 @@ def test_batch_invariant_scans_are_byte_identical_across_batch_sizes(
         monkeypatch, mini_fasta, tiny_classifier, out, after=4, batch_invariant=True, batch_size=3
     )
     scan_genome(
-        mini_fasta, tiny_classifier, out, settings(resume=True, batch_invariant=True, batch_size=50)
+        mini_fasta, out, tiny_classifier, settings(resume=True, batch_invariant=True, batch_size=50)
     )
     same_files(runs[1], out)

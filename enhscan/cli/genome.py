@@ -181,7 +181,7 @@ def genome(
     if out is None:
         raise click.UsageError("Missing option '-o' / '--out' (a folder for the outputs).")
     ctx.meta[ON_INTERRUPT] = partial(_interrupted_scan, out)
-    record = scan_genome(fasta, model, out, settings)
+    record = scan_genome(fasta, out, model, settings)
     if record is not None and not ctx.obj.get("quiet", False):
         windows = record["windows"]
         click.echo(

@@ -250,11 +250,10 @@ def train(ctx: click.Context, **o) -> None:
         vocab_size=o["vocab_size"],
         baseline=o["baseline"],
     )
-    learning_rate = o["learning_rate"] or (1e-3 if o["arch"] == "cnn" and not o["base"] else 5e-5)
     settings = TrainSettings(
         epochs=o["epochs"],
         batch_size=o["batch_size"],
-        learning_rate=learning_rate,
+        learning_rate=o["learning_rate"],  # None: the model's default
         warmup_ratio=o["warmup_ratio"],
         weight_decay=o["weight_decay"],
         dropout=o["dropout"],

@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from enhscan.model.folder import (
     replace_head,
     save_classifier,
 )
-from enhscan.training.trainer import TrainResult, TrainSettings, fit
+from enhscan.training.trainer import TrainResult, TrainSettings, default_learning_rate, fit
 from enhscan.versions import package_versions
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,11 @@ log = logging.getLogger(__name__)
 REPORT_DIR = "training"
 BASELINE_DIR = "baseline_cnn"
 #: CNN baseline hyperparameters (a small CNN trains well at a far higher rate than a BERT).
-CNN_DEFAULTS = {"learning_rate": 1e-3, "weight_decay": 1e-4, "warmup_ratio": 0.05}
+CNN_DEFAULTS = {
+    "learning_rate": default_learning_rate("cnn"),
+    "weight_decay": 1e-4,
+    "warmup_ratio": 0.05,
+}
 
 
 @dataclass
@@ -296,6 +300,9 @@ def train_model(
 
     from enhscan.processes import on_cpu
 
+    if settings.learning_rate is None:
+        rate = default_learning_rate(model_options.arch, bool(model_options.base))
+        settings = replace(settings, learning_rate=rate)
     state = PartialState(cpu=on_cpu(settings.cpu))
     main = state.is_main_process
     if trials > 0 and state.num_processes > 1:
@@ -475,8 +482,6 @@ def _train_baseline(
     resume: bool,
     progress: bool,
 ):
-    from dataclasses import replace
-
     log.info("training the CNN baseline on the same split")
     cnn = new_classifier("cnn", window=data_options.window, seed=settings.seed)
     cnn_settings = replace(settings, dropout=None, **CNN_DEFAULTS)

@@ -31,6 +31,7 @@ __all__ = [
     "TrainResult",
     "TrainSettings",
     "both_strand_probabilities",
+    "default_learning_rate",
     "fit",
     "positive_weights",
 ]
@@ -45,7 +46,8 @@ class TrainSettings:
     Attributes:
         epochs: passes over the training set at most.
         batch_size: examples per optimizer step on each process, before accumulation.
-        learning_rate: peak learning rate (AdamW), reached after warm-up.
+        learning_rate: peak learning rate (AdamW), reached after warm-up; None:
+            :func:`default_learning_rate` of the model.
         warmup_ratio: share of all optimizer steps spent warming up linearly from 0.
         weight_decay: AdamW weight decay (not applied to biases and LayerNorm weights).
         dropout: if set, the probability of every dropout layer of the network.
@@ -67,7 +69,7 @@ class TrainSettings:
 
     epochs: int = 10
     batch_size: int = 32
-    learning_rate: float = 5e-5
+    learning_rate: float | None = None
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     dropout: float | None = None
@@ -207,6 +209,12 @@ def both_strand_probabilities(
     return ((probs.astype(np.float64) + other) / 2).astype(np.float32)
 
 
+def default_learning_rate(family: str, from_base: bool = False) -> float:
+    """The learning rate a run gets unless told otherwise: 1e-3 for a CNN trained from
+    scratch, 5e-5 for everything else (transformers, and any model fine-tuned from a base)."""
+    return 1e-3 if family == "cnn" and not from_base else 5e-5
+
+
 def fit(
     classifier: Classifier,
     train_seqs: Sequence[str],
@@ -248,7 +256,7 @@ def fit(
     if len(train_seqs) == 0 or len(val_seqs) == 0:
         raise EnhscanError("training needs at least one training and one validation example")
     loop_settings = loop.LoopSettings(
-        learning_rate=settings.learning_rate,
+        learning_rate=settings.learning_rate or default_learning_rate(classifier.metadata.family),
         warmup_ratio=settings.warmup_ratio,
         weight_decay=settings.weight_decay,
         grad_accum=settings.grad_accum,
