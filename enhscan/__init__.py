@@ -15,7 +15,7 @@ The Python API (see :mod:`enhscan.api`)::
     enhscan.calibrate("my_model/", "genome.fa", chroms=["chrX"])
 """
 
-__version__ = "0.1.0"
+from enhscan.versions import __version__
 
 _API = ("load_model", "score_sequences", "scan_genome", "predict_file", "train", "calibrate")
 __all__ = ["__version__", *_API]

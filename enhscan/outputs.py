@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from enhscan import __version__
 from enhscan.calling import Call, CallRule, call_regions
 from enhscan.io.atomic import partial_path
 from enhscan.io.bed import BedIntervals, format_narrowpeak
@@ -25,10 +24,10 @@ from enhscan.model.folder import Classifier
 from enhscan.shards import Shard, ShardStore
 from enhscan.significance import ScanSignificance
 from enhscan.tiling import tile_chrom
-from enhscan.versions import package_versions
+from enhscan.versions import __version__, package_versions
 
 if TYPE_CHECKING:
-    from enhscan.scan import ScanPlan, ScanSettings
+    from enhscan.scan_settings import ScanPlan, ScanSettings
 
 #: File names inside the output folder.
 OUTPUTS = {

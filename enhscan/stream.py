@@ -34,7 +34,7 @@ from enhscan.shards import Shard, ShardStore, describe
 from enhscan.tiling import ChromTiling, chunk_windows, tile_chrom
 
 if TYPE_CHECKING:
-    from enhscan.scan import ScanPlan, ScanSettings
+    from enhscan.scan_settings import ScanPlan, ScanSettings
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from enhscan import __version__
+__version__ = "0.1.0"
 
 CORE_PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "numpy")
 

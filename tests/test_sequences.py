@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from enhscan.errors import EnhscanError
-from enhscan.io.sequences import read_fasta_sequences, read_labelled_table
-from enhscan.training.prepare import Example
+from enhscan.io.sequences import Example, read_fasta_sequences, read_labelled_table
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:

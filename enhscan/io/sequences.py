@@ -16,7 +16,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from enhscan.errors import EnhscanError
-from enhscan.training.prepare import Example
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled training sequence (coordinates 0-based, half-open).
+
+    Attributes:
+        seq: upper-case DNA of the window.
+        label: 1 = enhancer, 0 = background.
+        chrom: the genome's chromosome name (None for ready-made sequences).
+        start: window start on ``chrom``, 0-based (None for ready-made sequences).
+        source: where it came from, e.g. ``"peaks.bed line 12"``, ``"background"``,
+            ``"seqs.csv line 5"``.
+    """
+
+    seq: str
+    label: int
+    chrom: str | None = None
+    start: int | None = None
+    source: str = ""
+
 
 _NOT_DNA = re.compile(r"[^ACGTNRYSWKMBDHV]")
 _TRUE = {"1", "1.0", "true"}
