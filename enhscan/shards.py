@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from enhscan.errors import EnhscanError
-from enhscan.io.atomic import partial_path, write_json
+from enhscan.io.atomic import atomic_output, write_json
 from enhscan.tiling import count_windows
 
 #: Windows per shard: 20,000 is 4 Mb of genome at stride 200, about 80 KB on disk, and a few
@@ -144,13 +144,10 @@ class ShardStore:
         """Save a finished shard's scores (float32 [count], NaN where skipped) atomically."""
         if len(scores) != shard.count:
             raise ValueError(f"shard {shard.index}: {len(scores)} scores for {shard.count}")
-        target = self.path(shard)
-        tmp = partial_path(target)
-        with open(tmp, "wb") as handle:
+        with atomic_output(self.path(shard)) as tmp, open(tmp, "wb") as handle:
             np.save(handle, np.asarray(scores, dtype=np.float32))
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
 
     def load(self, shard: Shard) -> np.ndarray:
         """A saved shard's scores, checked against the shard's size."""

@@ -14,19 +14,23 @@ from pathlib import Path
 from typing import Any
 
 
-def partial_path(final: Path) -> Path:
-    """The temporary name a file is written under before it becomes ``final``."""
+def partial_path(final: Path, keep_suffix: bool = False) -> Path:
+    """The temporary name a file is written under before it becomes ``final``
+    (``.NAME.partial-PID``; ``.STEM.partial-PID.SUFFIX`` with ``keep_suffix``, for writers
+    that insist on an extension)."""
+    if keep_suffix:
+        return final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
     return final.with_name(f".{final.name}.partial-{os.getpid()}")
 
 
 @contextmanager
-def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
+def atomic_output(final: str | os.PathLike, keep_suffix: bool = False) -> Iterator[Path]:
     """Yield a temporary path to write; rename it to ``final`` if the block succeeds.
 
     On any exception the temporary file is removed and ``final`` is left as it was.
     """
     final = Path(final)
-    tmp = partial_path(final)
+    tmp = partial_path(final, keep_suffix)
     try:
         yield tmp
         os.replace(tmp, final)

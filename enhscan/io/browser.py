@@ -189,17 +189,11 @@ def write_calls_bigbed(
                 chrom, start, end, *rest = line.rstrip("\n").split("\t")
                 yield chrom, int(start), int(end), "\t".join(rest)
 
-    path = Path(path)
     # pybigtools wants the .bb extension, so the temporary name keeps it.
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    try:
+    with atomic_output(path, keep_suffix=True) as tmp:
         pybigtools.open(str(tmp), "w").write(
             dict(chrom_sizes), entries(), autosql=NARROWPEAK_AUTOSQL
         )
         with open(tmp, "r+b") as handle:
             handle.seek(_DEFINED_FIELD_COUNT_OFFSET)
             handle.write(struct.pack("<H", 6))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from enhscan.errors import EnhscanError
+from enhscan.io.atomic import atomic_output
 from enhscan.model.encoding import BpeEncoder, default_tokenizer_json
 
 log = logging.getLogger(__name__)
@@ -258,9 +259,8 @@ def save_network(network: torch.nn.Module, folder: Path) -> None:
 
         # safetensors refuses tensors that share memory (the masked-LM's tied decoder): copies.
         state = {k: v.detach().cpu().clone().contiguous() for k, v in network.state_dict().items()}
-        partial = folder / ".model.safetensors.partial"
-        save_file(state, str(partial), metadata={"format": "pt"})
-        os.replace(partial, folder / "model.safetensors")
+        with atomic_output(folder / "model.safetensors") as partial:
+            save_file(state, str(partial), metadata={"format": "pt"})
         network.config.to_json_file(folder / "config.json")
     os.chmod(folder / "model.safetensors", 0o644)
 

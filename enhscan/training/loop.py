@@ -33,6 +33,7 @@ from typing import Protocol
 import torch
 
 from enhscan.errors import EnhscanError
+from enhscan.io.atomic import atomic_output
 from enhscan.processes import on_cpu
 
 log = logging.getLogger(__name__)
@@ -429,9 +430,8 @@ def _save_checkpoint(accelerator, checkpoint: Path, identity: dict, state: _Stat
 def _save_weights(network: torch.nn.Module, path: Path) -> None:
     from safetensors.torch import save_model
 
-    tmp = path.with_name(path.name + ".partial")
-    save_model(network, str(tmp))
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        save_model(network, str(tmp))
 
 
 def _load_weights(network: torch.nn.Module, path: Path) -> None:
