@@ -6,6 +6,7 @@ import dataclasses
 import json
 import pickle
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,26 @@ def test_pickled_code_is_never_run(tmp_path, tiny_classifier):
     assert "can run code" in message and "enhscan never loads them" in message
     assert "\n" not in message and "weights_only" not in message
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"hidden_size": 10**9}, "hidden_size 1,000,000,000 is beyond any model"),
+        ({"num_hidden_layers": 10**6}, "num_hidden_layers 1,000,000 is beyond any model"),
+        ({"hidden_size": 4096, "intermediate_size": 8192}, "MB but model.safetensors holds"),
+    ],
+)
+def test_configs_too_big_for_their_weights_are_refused_before_building(
+    tmp_path, tiny_model_dir, change, message
+):
+    folder = _copy_with_json_edit(
+        tiny_model_dir, tmp_path / "m", "config.json", lambda c: c.update(change)
+    )
+    began = time.perf_counter()
+    with pytest.raises(EnhscanError, match=message):
+        load_classifier(folder)
+    assert time.perf_counter() - began < 10
 
 
 def test_bad_metadata(tmp_path, tiny_model_dir):

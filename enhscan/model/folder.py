@@ -316,7 +316,7 @@ def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Cl
     if metadata.family == "cnn":
         from enhscan.model.cnn import CNNConfig, EnhancerCNN, NucleotideEncoder
 
-        network = _build(EnhancerCNN, CNNConfig, config_dict, config_file, metadata)
+        network = _build(EnhancerCNN, CNNConfig, config_dict, config_file, metadata, weights)
         encoder = NucleotideEncoder()
         head_prefixes: tuple[str, ...] = ()
     elif metadata.family == "dnabert":
@@ -326,7 +326,7 @@ def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Cl
 
         encoder = KmerEncoder((path / "vocab.txt").read_text())
         network = _build(
-            BertForSequenceClassification, BertConfig, config_dict, config_file, metadata
+            BertForSequenceClassification, BertConfig, config_dict, config_file, metadata, weights
         )
         positions = network.config.max_position_embeddings
         if guessed:  # a plain DNABERT folder: the longest window its positions allow
@@ -349,7 +349,12 @@ def load_classifier(path: str | os.PathLike, *, require_head: bool = True) -> Cl
         encoder = BpeEncoder.from_file(tokenizer_file)
         config_dict = {**config_dict, "pad_token_id": encoder.pad_id}
         network = _build(
-            DNABert2ForSequenceClassification, DNABert2Config, config_dict, config_file, metadata
+            DNABert2ForSequenceClassification,
+            DNABert2Config,
+            config_dict,
+            config_file,
+            metadata,
+            weights,
         )
         if encoder.vocab_size > network.config.vocab_size:
             raise EnhscanError(
@@ -381,7 +386,26 @@ def _guess_family(path: Path) -> str:
     return "dnabert2"  # the DNABERT-2 messages explain what is missing
 
 
-def _build(model_class, config_class, config_dict: dict, config_file: Path, metadata):
+#: Sizes no real model of these families comes near; a config beyond them is refused before
+#: anything is built (it would take all the memory there is, or hang building layers).
+CONFIG_LIMITS = {
+    "num_hidden_layers": 256,
+    "num_attention_heads": 1024,
+    "hidden_size": 65_536,
+    "intermediate_size": 262_144,
+    "vocab_size": 10_000_000,
+    "max_position_embeddings": 1_000_000,
+    "type_vocab_size": 1024,
+    "hidden_size_cnn": 65_536,
+}
+
+
+def _build(
+    model_class, config_class, config_dict: dict, config_file: Path, metadata, weights: Path
+):
+    """The network ``config_dict`` describes, refused in one line if its size is absurd or
+    does not match the weights file (measured on PyTorch's meta device: no memory used)."""
+    _check_limits(config_dict, config_file)
     try:
         config = config_class(**config_dict)
     except (TypeError, ValueError) as err:
@@ -389,7 +413,31 @@ def _build(model_class, config_class, config_dict: dict, config_file: Path, meta
             f"{config_file}: not a usable {metadata.family} config ({err})"
         ) from None
     config.num_labels = len(metadata.labels)
+    with torch.device("meta"):
+        probe = model_class(config)
+    wanted = sum(p.numel() * p.element_size() for p in probe.parameters())
+    held = weights.stat().st_size
+    # Half precision halves a file; a head missing from a pretrained encoder is small.
+    if wanted > 2 * held + (64 << 20):
+        raise EnhscanError(
+            f"{config_file} describes a model of {wanted / 1e6:,.0f} MB but {weights.name} holds "
+            f"{held / 1e6:,.1f} MB: the config does not belong to these weights"
+        )
     return model_class(config)
+
+
+def _check_limits(config_dict: dict, config_file: Path) -> None:
+    sizes = {k: config_dict.get(k) for k in CONFIG_LIMITS}
+    channels = config_dict.get("channels") if isinstance(config_dict.get("channels"), list) else []
+    sizes["hidden_size_cnn"] = max((v for v in channels if isinstance(v, int)), default=None)
+    sizes["num_hidden_layers"] = sizes["num_hidden_layers"] or len(channels) or None
+    for key, value in sizes.items():
+        if isinstance(value, int) and not 0 <= value <= CONFIG_LIMITS[key]:
+            name = "channels" if key == "hidden_size_cnn" else key
+            raise EnhscanError(
+                f"{config_file}: {name} {value:,} is beyond any model enhscan can run (at most "
+                f"{CONFIG_LIMITS[key]:,}); the config is damaged or not a model's"
+            )
 
 
 def _load_weights(
