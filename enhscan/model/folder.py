@@ -414,7 +414,7 @@ def _build(
         ) from None
     config.num_labels = len(metadata.labels)
     with torch.device("meta"):
-        probe = model_class(config)
+        probe = _construct(model_class, config, config_file, metadata.family)
     wanted = sum(p.numel() * p.element_size() for p in probe.parameters())
     held = weights.stat().st_size
     # Half precision halves a file; a head missing from a pretrained encoder is small.
@@ -423,7 +423,16 @@ def _build(
             f"{config_file} describes a model of {wanted / 1e6:,.0f} MB but {weights.name} holds "
             f"{held / 1e6:,.1f} MB: the config does not belong to these weights"
         )
-    return model_class(config)
+    return _construct(model_class, config, config_file, metadata.family)
+
+
+def _construct(model_class, config, config_file: Path, family: str):
+    """``model_class(config)``, a config it cannot be built from explained in one line."""
+    try:
+        return model_class(config)
+    except (TypeError, ValueError, RuntimeError, ZeroDivisionError, AttributeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise EnhscanError(f"{config_file}: not a usable {family} config ({first})") from None
 
 
 def _check_limits(config_dict: dict, config_file: Path) -> None:
@@ -432,6 +441,8 @@ def _check_limits(config_dict: dict, config_file: Path) -> None:
     sizes["hidden_size_cnn"] = max((v for v in channels if isinstance(v, int)), default=None)
     sizes["num_hidden_layers"] = sizes["num_hidden_layers"] or len(channels) or None
     for key, value in sizes.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise EnhscanError(f"{config_file}: {key} must be a whole number, got {value!r}")
         if isinstance(value, int) and not 0 <= value <= CONFIG_LIMITS[key]:
             name = "channels" if key == "hidden_size_cnn" else key
             raise EnhscanError(
