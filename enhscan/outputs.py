@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from enhscan.calling import Call, CallRule, call_regions
+from enhscan.errors import EnhscanError
 from enhscan.io.atomic import partial_path
 from enhscan.io.bed import BedIntervals, format_narrowpeak
 from enhscan.io.bedgraph import BedGraphWriter
@@ -183,6 +184,7 @@ def write_outputs(
     """
     finals = [out_dir / OUTPUTS[f] for f in formats] + [out_dir / OUTPUTS["calls"]]
     temps = [partial_path(f) for f in finals]
+    _check_room(out_dir, plan, formats, len(genome.lengths))
     results: dict[str, ChromResult] = {}
     scored_by_shard: dict[int, int] = {}
     tracks = []
@@ -234,6 +236,21 @@ def write_outputs(
             tmp.unlink(missing_ok=True)
         raise
     return results, scored_by_shard
+
+
+def _check_room(out_dir: Path, plan: ScanPlan, formats: tuple[str, ...], n_chroms: int):
+    """Refuse to assemble outputs the disk (or the file-size limit) cannot hold: the track
+    has one interval per scored window at most, a narrowPeak line per call."""
+    from enhscan.io.atomic import check_room
+    from enhscan.io.bigwig import bigwig_size_bound
+
+    n = plan.n_windows
+    sizes = {"bigwig": bigwig_size_bound(n, n_chroms), "bedgraph": 48 * n}
+    files = [sizes[f] for f in formats] + [64 * n]  # calls: far fewer than windows
+    try:
+        check_room(out_dir, max(files), sum(files), "writing the track and calls")
+    except EnhscanError as err:
+        raise EnhscanError(f"{err}; the scored shards are kept: then rerun with --resume") from None
 
 
 def write_browser_files(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import click
 
 from enhscan import __version__
@@ -9,6 +11,20 @@ from enhscan.cli.options import set_verbosity, verbosity_options
 from enhscan.errors import EnhscanError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
+
+
+#: What the machine, not enhscan, got wrong while writing: no space, quota, file-size limit,
+#: read-only or forbidden folder, a folder that vanished, an I/O error.
+WRITE_ERRORS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EFBIG,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOENT,
+    errno.EIO,
+}
 
 
 class EnhscanGroup(click.Group):
@@ -28,6 +44,13 @@ class EnhscanGroup(click.Group):
             return super().invoke(ctx)
         except EnhscanError as err:
             raise click.ClickException(str(err)) from None
+        except OSError as err:
+            if err.errno not in WRITE_ERRORS:
+                raise
+            hint = ctx.meta.get(ON_INTERRUPT)
+            kept = f"; {hint()}" if hint else ""
+            where = f" ({err.filename})" if err.filename else ""
+            raise click.ClickException(f"{err.strerror}{where}{kept}") from None
         except (KeyboardInterrupt, Terminated) as err:
             name, status = ("SIGTERM", 143) if isinstance(err, Terminated) else ("Ctrl-C", 130)
             hint = ctx.meta.get(ON_INTERRUPT)

@@ -43,3 +43,26 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def check_room(folder: str | os.PathLike, largest: int, total: int, what: str) -> None:
+    """Refuse to start writing files of ``total`` bytes (the largest ``largest``) into
+    ``folder`` where the disk, or the process's file-size limit, cannot take them: writers
+    that fail half-way (pyBigWig aborts the process) are never started."""
+    import resource
+    import shutil
+
+    from enhscan.errors import EnhscanError
+
+    free = shutil.disk_usage(folder).free
+    if total > free:
+        raise EnhscanError(
+            f"{what} needs up to {total / 1e6:,.1f} MB but {folder} has {free / 1e6:,.1f} MB "
+            "free; make room or give another --out"
+        )
+    limit, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if limit != resource.RLIM_INFINITY and largest > limit:
+        raise EnhscanError(
+            f"{what} needs files of up to {largest / 1e6:,.1f} MB but this process may write "
+            f"files of {limit / 1e6:,.3f} MB at most (ulimit -f); raise the limit"
+        )

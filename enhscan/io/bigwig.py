@@ -9,6 +9,13 @@ import numpy as np
 from enhscan.errors import EnhscanError
 
 
+def bigwig_size_bound(n_intervals: int, n_chroms: int) -> int:
+    """Bytes a bigWig of ``n_intervals`` intervals can take at most: 12 bytes per interval
+    before compression, at most as much again for the zoom levels (each a quarter of the one
+    below, 32 bytes a record), the chromosome tree and a megabyte for headers and index."""
+    return 24 * n_intervals + 64 * n_chroms + (1 << 20)
+
+
 class BigWigWriter:
     """A bigWig file being written, chromosome by chromosome, in header order.
 
