@@ -28,7 +28,7 @@ import numpy as np
 
 from enhscan.errors import EnhscanError
 from enhscan.intervals import merge, overlap_bp, overlap_intervals, overlaps_any, touches
-from enhscan.io.bed import iter_bed
+from enhscan.io.bed import iter_bed, read_calls
 from enhscan.naming import match_chrom
 from enhscan.outputs import OUTPUTS
 
@@ -254,13 +254,10 @@ def _call_overlap(tracks_dir: Path, bw, regions, truth: dict) -> tuple[dict | No
     calls: dict[str, list[tuple[int, int]]] = {}
     signal: list[float] = []
     hit: list[bool] = []
-    for line in calls_file.read_text().splitlines():
-        fields = line.split("\t")
-        chrom, start, end = fields[0], int(fields[1]), int(fields[2])
-        calls.setdefault(chrom, []).append((start, end))
-        signal.append(float(fields[6]))
-        on_enhancer = touches(truth.get((chrom, 1), []), start, end)
-        hit.append(on_enhancer)
+    for call in read_calls(calls_file):
+        calls.setdefault(call.chrom, []).append((call.start, call.end))
+        signal.append(call.signal)
+        hit.append(touches(truth.get((call.chrom, 1), []), call.start, call.end))
     merged_calls = {chrom: merge(intervals) for chrom, intervals in calls.items()}
     hits = {1: 0, 0: 0}
     counts = {1: 0, 0: 0}

@@ -301,18 +301,14 @@ def write_browser_files(
 def _opening_locus(calls_path: Path, genome: Genome) -> str:
     """Where the IGV session opens: 5 kb around the best call, else the start of the first
     sequence. IGV's 1-based inclusive notation."""
-    best = None
-    with open(calls_path) as handle:
-        for line in handle:
-            fields = line.split("\t")
-            score = float(fields[6])
-            if best is None or score > best[0]:
-                best = (score, fields[0], int(fields[1]), int(fields[2]))
+    from enhscan.io.bed import read_calls
+
+    best = max(read_calls(calls_path), key=lambda call: call.signal, default=None)
     if best is None:
         chrom = next(iter(genome.lengths))
         return f"{chrom}:1-{min(genome.lengths[chrom], 100_000)}"
-    _, chrom, start, end = best
-    return f"{chrom}:{max(1, start + 1 - 5000)}-{min(genome.lengths[chrom], end + 5000)}"
+    end = min(genome.lengths[best.chrom], best.end + 5000)
+    return f"{best.chrom}:{max(1, best.start + 1 - 5000)}-{end}"
 
 
 def run_record(

@@ -172,6 +172,32 @@ def format_narrowpeak(
     return "".join(lines)
 
 
+@dataclass(frozen=True)
+class CallLine:
+    """One line of a calls file :func:`format_narrowpeak` wrote.
+
+    Attributes:
+        chrom, start, end: the call (0-based, half-open).
+        signal: the best window's enhancer probability (column 7).
+        rest: columns 4 onwards as written (name, score, strand, signalValue, pValue, qValue,
+            peak), tab-joined.
+    """
+
+    chrom: str
+    start: int
+    end: int
+    signal: float
+    rest: str
+
+
+def read_calls(path: str | os.PathLike) -> Iterator[CallLine]:
+    """The calls of an enhscan ``calls.narrowPeak``, in file order."""
+    with open(path) as handle:
+        for line in handle:
+            chrom, start, end, *rest = line.rstrip("\n").split("\t")
+            yield CallLine(chrom, int(start), int(end), float(rest[3]), "\t".join(rest))
+
+
 def _log10_text(value: float) -> str:
     # -log10(1) is -0.0; adding 0.0 writes it as 0.
     return "-1" if value < 0 else f"{value + 0.0:.5f}"

@@ -15,6 +15,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from enhscan.io.atomic import atomic_output
+from enhscan.io.bed import read_calls
 
 SCORE_COLOUR = "0,90,180"
 CALL_COLOUR = "200,0,0"
@@ -184,10 +185,8 @@ def write_calls_bigbed(
     import pybigtools
 
     def entries():
-        with open(narrowpeak) as handle:
-            for line in handle:
-                chrom, start, end, *rest = line.rstrip("\n").split("\t")
-                yield chrom, int(start), int(end), "\t".join(rest)
+        for call in read_calls(narrowpeak):
+            yield call.chrom, call.start, call.end, call.rest
 
     # pybigtools wants the .bb extension, so the temporary name keeps it.
     with atomic_output(path, keep_suffix=True) as tmp:
