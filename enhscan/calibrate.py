@@ -23,7 +23,7 @@ import numpy as np
 from enhscan.errors import EnhscanError
 from enhscan.intervals import Interval, touches
 from enhscan.io.fasta import Genome
-from enhscan.model.folder import Classifier
+from enhscan.model.folder import ALL_TASKS, Classifier
 from enhscan.model.null import BackgroundNull
 from enhscan.naming import select_chroms
 from enhscan.sequence import count_non_acgt, with_reverse_complements
@@ -231,6 +231,8 @@ def calibrate_model(
         raise EnhscanError(
             f"model folder {model_dir} is not writable; copy it and calibrate the copy"
         )
+    if task == ALL_TASKS:
+        raise EnhscanError("a background null is of one task: give one --task")
     scorer = WindowScorer(classifier, resolve_device(device), batch_size=batch_size, task=task)
     with open_genome(genome_path) as genome:
         blocked = read_bed(exclude, genome.lengths, clip=True).by_chrom if exclude else None

@@ -169,6 +169,8 @@ class WindowScorer:
             raise EnhscanError(f"--compile cannot be combined with {other}; drop one of them")
         self.classifier = classifier
         self.task, self._column, self._sigmoid = output_column(classifier.metadata, task)
+        # ``--task all``: a column per task, [n, tasks] scores instead of [n].
+        self.outputs = len(classifier.metadata.labels) if isinstance(self._column, slice) else 0
         self.device = torch.device(device)
         self.dtype = dtype
         self.network = classifier.network.to(self.device).eval()
@@ -251,11 +253,12 @@ class WindowScorer:
             n: number of windows prepared (default: the rows the batches hold).
 
         Returns:
-            float32 [n], in the order the windows were given to :meth:`prepare`.
+            float32 [n] ([n, tasks] for ``task="all"``), in the order the windows were given
+            to :meth:`prepare`.
         """
         if n is None:
             n = sum(len(b.rows) for b in batches)
-        scores = np.empty(n, dtype=np.float32)
+        scores = np.empty((n, self.outputs) if self.outputs else n, dtype=np.float32)
         if not batches:
             return scores
         was_training = self.network.training
@@ -421,11 +424,12 @@ class WindowScorer:
         return size
 
 
-def output_column(metadata, task: str | None) -> tuple[str | None, int, bool]:
+def output_column(metadata, task: str | None) -> tuple[str | None, int | slice, bool]:
     """Which logit a scorer reads and how: ``(task, column, sigmoid)``.
 
     A classifier reads the softmax probability of its positive label (``task`` must be None);
-    a multi-task model the sigmoid of ``task``'s logit (None: ``any``, where it has one).
+    a multi-task model the sigmoid of ``task``'s logit (None: ``any``, where it has one), or
+    of every task's with ``task="all"`` (column ``slice(None)``).
 
     Raises:
         EnhscanError: a task for a classifier, or a task the model does not have.
@@ -437,8 +441,10 @@ def output_column(metadata, task: str | None) -> tuple[str | None, int, bool]:
                 "classifier: drop --task"
             )
         return None, metadata.positive_index, False
-    from enhscan.model.folder import ANY_TASK
+    from enhscan.model.folder import ALL_TASKS, ANY_TASK
 
+    if task == ALL_TASKS and ALL_TASKS not in metadata.labels:
+        return ALL_TASKS, slice(None), True
     if task is None:
         if ANY_TASK not in metadata.labels:
             raise EnhscanError(

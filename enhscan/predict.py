@@ -144,7 +144,8 @@ def predict(
     other than A, C, G, T, which reach the model as unknown tokens), probability (of the
     enhancer class) and label (the model's label at ``threshold``, default the model's). For a
     multi-task model, probability is that of ``task`` (default ``any``) and label is the task's
-    name or ``not_<task>``, at ``threshold`` (default 0.5).
+    name or ``not_<task>``, at ``threshold`` (default 0.5); with ``task="all"`` the last two
+    columns give way to one probability per task, ``p_<task>``.
 
     Returns:
         A summary: inputs, how many are at or above the threshold, the threshold, the model.
@@ -177,6 +178,8 @@ def predict(
             "`enhscan genome`, which slides windows along them"
         )
     probs = scorer.score([q.seq for q in queries], rc=rc)
+    if scorer.outputs:  # --task all
+        return _write_all_tasks(queries, probs, meta.labels, out_path, classifier.identity)
     cut = meta.threshold if threshold is None else threshold
     positive = meta.labels[meta.positive_index]
     negative = next((x for i, x in enumerate(meta.labels) if i != meta.positive_index), "other")
@@ -197,6 +200,21 @@ def predict(
         "threshold": cut,
         "model": classifier.identity,
     }
+
+
+def _write_all_tasks(queries, probs: np.ndarray, tasks: list[str], out_path: Path, model: str):
+    """The table of ``--task all``: the usual first columns, then one probability per task
+    (``p_<task>``)."""
+    with atomic_output(out_path) as tmp, open(tmp, "w") as out:
+        out.write("\t".join([*COLUMNS[:6], *(f"p_{t}" for t in tasks)]) + "\n")
+        for q, row in zip(queries, probs.tolist(), strict=True):
+            where = ("." if q.chrom is None else q.chrom, _dot(q.start), _dot(q.end))
+            values = "\t".join(f"{p:.6g}" for p in row)
+            out.write(
+                f"{q.name}\t{where[0]}\t{where[1]}\t{where[2]}\t{len(q.seq)}\t"
+                f"{count_non_acgt(q.seq)}\t{values}\n"
+            )
+    return {"inputs": len(queries), "tasks": len(tasks), "model": model}
 
 
 def _dot(value: int | None) -> str:

@@ -25,7 +25,7 @@ from enhscan.intervals import subtract, widen
 from enhscan.io.atomic import write_json
 from enhscan.io.bed import BedIntervals, read_bed
 from enhscan.io.fasta import Genome, open_genome
-from enhscan.model.folder import Classifier, load_classifier
+from enhscan.model.folder import ALL_TASKS, Classifier, load_classifier
 from enhscan.naming import select_chroms
 from enhscan.outputs import (
     OUTPUTS,
@@ -326,6 +326,11 @@ def check_settings(settings: ScanSettings) -> None:
         )
     if settings.rc not in (None, "mean", "max"):
         raise EnhscanError(f"--rc takes mean or max, not {settings.rc!r}")
+    if settings.task == ALL_TASKS:
+        raise EnhscanError(
+            "a scan writes one task's track: give one --task (every task of regions or "
+            "sequences at once: enhscan predict --task all)"
+        )
 
 
 def call_rule(settings: ScanSettings) -> CallRule:

@@ -297,6 +297,15 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     run("predict", str(fasta), "-m", str(out), "--task", "T1", "-o", str(table))
     rows = [line.split("\t") for line in table.read_text().splitlines()[1:]]
     assert {r[-1] for r in rows} <= {"T1", "not_T1"} and len(rows) == 2
+    # --task all: a column per task, each the probability that task alone gives.
+    every = tmp_path / "all.tsv"
+    run("predict", str(fasta), "-m", str(out), "--task", "all", "-o", str(every))
+    header, *lines = [line.split("\t") for line in every.read_text().splitlines()]
+    assert header[6:] == ["p_any", "p_T1", "p_T2"] and len(lines) == 2
+    for one, alls in zip(rows, lines, strict=True):
+        assert alls[:6] == one[:6] and float(alls[7]) == pytest.approx(float(one[6]), abs=1e-6)
+    result = run("calibrate", str(out), "--genome", str(genome), "--task", "all", expect=1)
+    assert "a background null is of one task" in result.output
 
     # Scanning one task writes the sigmoid of that task's logit.
     tracks = tmp_path / "tracks"
@@ -320,6 +329,9 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     )
     record = json.loads((tracks / "run.json").read_text())
     assert record["parameters"]["task"] == "T2"
+    result = run("genome", str(mini_fasta), "-m", str(out), "--task", "all", "-o",
+                 str(tmp_path / "all"), expect=1)  # fmt: skip
+    assert "a scan writes one task's track" in result.output
     model = load_classifier(out)
     with open_genome(mini_fasta) as g:
         seqs = [g.fetch("chr22_32000000", s, s + 300) for s in (0, 3000, 6000)]

@@ -47,7 +47,8 @@ from enhscan.cli.options import (
     "--task",
     default=None,
     metavar="NAME",
-    help="For a multi-task model (enhscan pretrain --targets): the task to score  [default: any]",
+    help="For a multi-task model (enhscan pretrain --targets): the task to score, or all (a "
+    "column per task)  [default: any]",
 )
 @rc_option
 @device_options

@@ -39,6 +39,8 @@ FAMILIES = ("dnabert2", "cnn", "dnabert", "hf")
 TASK_TYPES = ("classification", "multilabel")
 #: The task of a multi-task model that says "an element of any task overlaps the centre".
 ANY_TASK = "any"
+#: ``--task all``: every task of a multi-task model at once (one column each).
+ALL_TASKS = "all"
 
 
 @dataclass
