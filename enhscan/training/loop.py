@@ -100,6 +100,17 @@ class LoopSettings:
     seed: int = 0
     cpu: bool = False
 
+    @classmethod
+    def taking(cls, settings, **overrides) -> LoopSettings:
+        """The loop's fields from a command's settings dataclass (the same names; the others
+        keep their defaults), ``overrides`` winning."""
+        from dataclasses import fields
+
+        given = {
+            f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)
+        }
+        return cls(**{**given, **overrides})
+
 
 @dataclass
 class LoopResult:

@@ -185,14 +185,7 @@ def pretrain(
     if (out_dir / METADATA_NAME).exists() and not (force or resume):
         raise EnhscanError(f"{out_dir} already holds a model; use --force, or another --out")
     work = out_dir / "pretraining"
-    loop_settings = loop.LoopSettings(
-        learning_rate=settings.learning_rate,
-        warmup_ratio=settings.warmup_ratio,
-        weight_decay=settings.weight_decay,
-        mixed_precision=settings.mixed_precision,
-        seed=settings.seed,
-        cpu=settings.cpu,
-    )
+    loop_settings = loop.LoopSettings.taking(settings)
     accelerator = loop.make_accelerator(loop_settings)
     main = accelerator.is_main_process
 

@@ -255,16 +255,9 @@ def fit(
     val_labels = np.asarray(val_labels, dtype=label_type)
     if len(train_seqs) == 0 or len(val_seqs) == 0:
         raise EnhscanError("training needs at least one training and one validation example")
-    loop_settings = loop.LoopSettings(
+    loop_settings = loop.LoopSettings.taking(
+        settings,
         learning_rate=settings.learning_rate or default_learning_rate(classifier.metadata.family),
-        warmup_ratio=settings.warmup_ratio,
-        weight_decay=settings.weight_decay,
-        grad_accum=settings.grad_accum,
-        max_grad_norm=settings.max_grad_norm,
-        patience=settings.patience,
-        mixed_precision=settings.mixed_precision,
-        seed=settings.seed,
-        cpu=settings.cpu,
     )
     accelerator = loop.make_accelerator(loop_settings)
     network = classifier.network
