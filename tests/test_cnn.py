@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from enhscan.engine import WindowScorer
 from enhscan.model.cnn import (
     N_CODE,
     PAD_CODE,
@@ -106,6 +107,18 @@ def test_config_sizes_and_validation() -> None:
         CNNConfig(num_labels=1)
     with pytest.raises(ValueError, match="unknown CNN size"):
         CNNConfig.from_size("huge")
+
+
+def test_the_deep_cnn_is_a_cnn_folder_with_a_fourth_block(tmp_path) -> None:
+    from enhscan.model import load_classifier, new_classifier, save_classifier
+
+    deep = new_classifier("cnn-deep", seed=0, window=1000)
+    assert deep.metadata.family == "cnn" and len(deep.network.cnn.blocks) == 4
+    loaded = load_classifier(save_classifier(deep, tmp_path / "deep"))
+    assert loaded.network.config.channels == [128, 128, 128, 128]
+    seq = "ACGT" * 250
+    deep_score = WindowScorer(deep).score([seq])
+    assert np.allclose(deep_score, WindowScorer(loaded).score([seq]), atol=1e-6)
 
 
 # --- model ---------------------------------------------------------------------------------

@@ -23,10 +23,11 @@ from enhscan.cli.options import comma_list, force_option
 )
 @click.option(
     "--arch",
-    type=click.Choice(["tiny", "small", "base", "cnn"]),
+    type=click.Choice(["tiny", "small", "base", "cnn", "cnn-deep"]),
     default="small",
     show_default=True,
-    help="Model shape; base is DNABERT-2-117M; cnn (the CNN baseline) with --targets only.",
+    help="Model shape; base is DNABERT-2-117M; cnn (the CNN baseline) and cnn-deep (a fourth "
+    "block) with --targets only.",
 )
 @click.option(
     "--tokenizer",
@@ -220,7 +221,7 @@ def pretrain(
         if not quiet:
             click.echo(_multitask_summary(report, out), err=True)
         return
-    if arch == "cnn":
+    if arch.startswith("cnn"):
         raise click.BadParameter("the CNN pretrains with --targets only", param_hint="--arch")
     summary = run(
         list(genomes),
@@ -277,7 +278,7 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
     )
     from enhscan.training.trainer import TrainSettings
 
-    if o["mlm_weight"] and arch == "cnn":
+    if o["mlm_weight"] and arch.startswith("cnn"):
         raise click.BadParameter(
             "the CNN has no masked-LM head; use a DNABERT-2 --arch (tiny, small, base)",
             param_hint="--mlm-weight",

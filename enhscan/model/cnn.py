@@ -46,6 +46,10 @@ for _code, _base in enumerate("ACGT"):
 MODEL_SIZES: dict[str, dict] = {
     "tiny": dict(channels=(16, 16), kernel_sizes=(9, 5), hidden_size=16),
     "base": dict(),
+    # A fourth block: a receptive field of about 1 kb at the last block (1000 -> 4 positions).
+    # On the REMO atlas it reached held-out chrX "any" ROC-AUC 0.751 where "base" reached
+    # 0.743 (20,000 windows, 4 epochs).
+    "deep": dict(channels=(128, 128, 128, 128), kernel_sizes=(15, 9, 9, 9)),
 }
 
 

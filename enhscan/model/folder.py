@@ -137,6 +137,10 @@ def required_default_model_path() -> Path:
     return folder
 
 
+#: ``--arch`` names of the CNN family, and the shape each names (:data:`cnn.MODEL_SIZES`).
+CNN_ARCHS = {"cnn": "base", "cnn-deep": "deep"}
+
+
 def new_classifier(
     arch: str = "tiny",
     *,
@@ -149,8 +153,8 @@ def new_classifier(
 
     Args:
         arch: ``tiny``, ``small`` or ``base`` (DNABERT-2 architecture; base is the 117M shape),
-            ``cnn`` (the CNN baseline), or ``dnabert-kmer`` (DNABERT; ``k`` and ``size`` in
-            ``config_overrides``, default 6 and small).
+            ``cnn`` (the CNN baseline; ``cnn-deep`` with a fourth block), or ``dnabert-kmer``
+            (DNABERT; ``k`` and ``size`` in ``config_overrides``, default 6 and small).
         tokenizer_json: BPE tokenizer JSON text for DNABERT-2 models; default the shipped
             DNABERT-2 tokenizer. Ignored by the CNN, which reads one-hot bases.
         window: window width stored in the metadata.
@@ -182,10 +186,11 @@ def new_classifier(
             provenance={"created": "random initialisation", "arch": arch, "k": k, "size": size},
         )
         return Classifier(network.eval(), encoder, metadata, identity=_state_sha256(network))
-    if arch == "cnn":
+    if arch in CNN_ARCHS:
         from enhscan.model.cnn import CNNConfig, EnhancerCNN, NucleotideEncoder
 
-        network: torch.nn.Module = EnhancerCNN(CNNConfig.from_size("base", **config_overrides))
+        size = CNN_ARCHS[arch]
+        network: torch.nn.Module = EnhancerCNN(CNNConfig.from_size(size, **config_overrides))
         encoder = NucleotideEncoder()
     else:
         from enhscan.model.dnabert2 import DNABert2Config, DNABert2ForSequenceClassification
@@ -197,7 +202,7 @@ def new_classifier(
         config.pad_token_id = encoder.pad_id
         network = DNABert2ForSequenceClassification(config)
     metadata = ModelMetadata(
-        family="cnn" if arch == "cnn" else "dnabert2",
+        family="cnn" if arch in CNN_ARCHS else "dnabert2",
         window=window,
         provenance={"created": "random initialisation", "arch": arch},
     )
