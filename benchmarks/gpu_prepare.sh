@@ -5,7 +5,7 @@
 #          image lacks (its torch, transformers, accelerate, numpy ... are used as they are);
 #   .gpu/  GRCh37 chr20:40,000,000-45,000,000 from ../shared/data, as sequence "20".
 # Then, with the device tool: run(command="bash benchmarks/gpu_check.sh", carry=[".whl", ".gpu"],
-# timeout_s=560).
+# timeout_s=590).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for folder in /.whl/ /.gpu/; do

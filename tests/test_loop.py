@@ -113,3 +113,33 @@ def test_patience_zero_keeps_the_last_round(tmp_path) -> None:
     last = run(tmp_path / "plain", rounds=3)
     assert not result.stopped_early and result.best_round == 3 and result.best_score == 0.2
     assert torch.equal(result.network.weight, last.network.weight)
+
+
+def test_a_checkpoint_caught_mid_swap_is_still_found(tmp_path) -> None:
+    whole = run(tmp_path / "whole")
+    cut = tmp_path / "cut"
+    run(cut, stop_after_round=3)
+    # Killed between moving the old checkpoint aside and moving the new one in.
+    (cut / loop.CHECKPOINT).rename(cut / (loop.CHECKPOINT + ".old"))
+    resumed = run(cut, resume=True)
+    assert resumed.resumed_from == 3 and torch.equal(resumed.network.weight, whole.network.weight)
+    logged = [json.loads(line) for line in (cut / loop.LOG_FILE).read_text().splitlines()]
+    assert logged == whole.history  # each round once, though round 3 was logged before
+
+
+class Diverging(Regression):
+    def loss(self, model, batch):
+        loss, counts = super().loss(model, batch)
+        return loss * float("nan"), counts
+
+
+def test_a_diverged_run_stops_with_one_line(tmp_path) -> None:
+    source = loop.EpochBatches(Data(), 8, torch.utils.data.default_collate, 2)
+    with pytest.raises(EnhscanError, match="the training loss became nan in round 1"):
+        loop.train(torch.nn.Linear(3, 1), source, Diverging(), SETTINGS, tmp_path, progress=False)
+
+
+def test_a_nan_score_never_counts_as_the_best(tmp_path) -> None:
+    scores = iter([float("nan"), 0.5, 0.4])
+    result = run(tmp_path, rounds=3, evaluate=lambda net: {"score": next(scores)})
+    assert result.best_round == 2 and result.best_score == 0.5

@@ -33,9 +33,10 @@ def resume_command() -> str:
 
 def training_hint(out: str | Path) -> str:
     """What an interrupted training kept (its last checkpoint), and how to continue it."""
-    states = sorted(Path(out).rglob("checkpoint/state.json")) if Path(out).is_dir() else []
+    states = list(Path(out).rglob("checkpoint/state.json")) if Path(out).is_dir() else []
     if not states:
         return "no checkpoint was written yet; run the same command again to start over"
+    states.sort(key=lambda p: p.stat().st_mtime, reverse=True)  # the run that was going on
     try:
         state = json.loads(states[0].read_text())
         done = f" after {state['state']['round']} rounds ({state['step']} steps)"

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint"
 BEST_WEIGHTS = "best.safetensors"
 LOG_FILE = "log.jsonl"
+#: Suffixes of a checkpoint being written and of the one it replaces (see _save_checkpoint).
+SWAP = (".partial", ".old")
 
 Batch = dict[str, torch.Tensor]
 
@@ -252,12 +254,16 @@ def train(
     set_seed(settings.seed)
     per_round = source.batches_per_round()
     total_steps = sum(math.ceil(n / settings.grad_accum) for n in per_round)
+    # accelerate's prepared scheduler advances once per process for each optimizer step, as
+    # if the counts covered all processes together; a source whose every process takes every
+    # step (sampled batches) counts per process, so its schedule is stretched to match.
+    stretch = accelerator.num_processes if getattr(source, "counts_per_process", False) else 1
     optimizer = adamw(network, settings.learning_rate, settings.weight_decay)
     scheduler = get_scheduler(
         "linear",
         optimizer,
-        num_warmup_steps=int(settings.warmup_ratio * total_steps),
-        num_training_steps=total_steps,
+        num_warmup_steps=int(settings.warmup_ratio * total_steps) * stretch,
+        num_training_steps=total_steps * stretch,
     )
     source.prepare(accelerator)
     model, optimizer, scheduler = accelerator.prepare(network, optimizer, scheduler)
@@ -268,6 +274,9 @@ def train(
     state = _resume(accelerator, checkpoint, identity) if resume else None
     resumed_from = state.round if state else None
     state = state or _State()
+    if accelerator.is_main_process:  # the log holds exactly the rounds the state has
+        lines = "".join(json.dumps(entry) + "\n" for entry in state.history)
+        (work_dir / LOG_FILE).write_text(lines)
 
     selecting = evaluate is not None and settings.patience > 0
     stopped_early = False
@@ -276,10 +285,17 @@ def train(
             stopped_early = True
             break
         # Everything random in this round (order, masks, dropout) follows from seed + round.
-        set_seed(settings.seed + index)
+        # device_specific: each process its own dropout and masks (one process: the same).
+        set_seed(settings.seed + index, device_specific=True)
         batches = source.round(index)
         total = len(batches) if hasattr(batches, "__len__") else per_round[index - 1]
         entry = {round_name: index, **parts.run_round(batches, index, total, progress)}
+        if not math.isfinite(entry["train_loss"]):
+            raise EnhscanError(
+                f"the training loss became {entry['train_loss']} in {round_name} {index}: the "
+                f"run diverged; lower the learning rate (now {settings.learning_rate:g}) or "
+                "train without mixed precision"
+            )
         state.steps += math.ceil(per_round[index - 1] / settings.grad_accum)
         entry["steps"] = state.steps
         entry["lr"] = scheduler.get_last_lr()[0]
@@ -358,7 +374,14 @@ class _Parts:
                 recent = torch.stack(losses[-50:]).double().mean().item()
                 bar.set_postfix(loss=f"{recent:.4f}", refresh=False)
         bar.close()
-        mean = torch.stack(losses).double().mean().item() if losses else float("nan")
+        mean = torch.stack(losses).double().mean() if losses else torch.tensor(float("nan"))
+        if accelerator.num_processes > 1:  # the log speaks for all processes
+            mean = accelerator.reduce(mean.to(accelerator.device), "mean")
+            totals = {
+                k: accelerator.reduce(torch.as_tensor(v, device=accelerator.device).double(), "sum")
+                for k, v in totals.items()
+            }
+        mean = mean.item()
         totals = {key: float(value) for key, value in totals.items()}
         return {"train_loss": mean, **self.objective.summary(totals)}
 
@@ -368,8 +391,9 @@ def _keep_if_best(
 ) -> None:
     """Keep this round's weights if its score is the best so far (always, without
     ``selecting``: then the last round's are kept)."""
-    if not selecting or state.best_score is None or entry["score"] > state.best_score:
-        state.best_round, state.best_score, state.bad_rounds = index, entry["score"], 0
+    score = entry["score"] if math.isfinite(entry["score"]) else -math.inf  # NaN: worst
+    if not selecting or state.best_score is None or score > state.best_score:
+        state.best_round, state.best_score, state.bad_rounds = index, score, 0
         if accelerator.is_main_process:
             _save_weights(accelerator.unwrap_model(model), work_dir / BEST_WEIGHTS)
     else:
@@ -391,11 +415,15 @@ def _log_entry(entry: dict, work_dir: Path, describe, progress: bool) -> None:
 
 def _resume(accelerator, checkpoint: Path, identity: dict) -> _State | None:
     """The state of the checkpoint in ``checkpoint`` (None if there is none), its weights and
-    optimizer loaded; refuse one made for another run."""
-    path = checkpoint / "state.json"
-    if not path.exists():
+    optimizer loaded; refuse one made for another run. A run killed while swapping in a new
+    checkpoint left it complete as ``.partial`` (or the previous one as ``.old``): used."""
+    for candidate in (checkpoint, *(checkpoint.with_name(checkpoint.name + s) for s in SWAP)):
+        if (candidate / "state.json").exists():
+            checkpoint = candidate
+            break
+    else:
         return None
-    saved = json.loads(path.read_text())
+    saved = json.loads((checkpoint / "state.json").read_text())
     if "identity" not in saved:
         raise EnhscanError(
             f"the checkpoint in {checkpoint.parent} was written by an older enhscan; start "

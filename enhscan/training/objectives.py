@@ -91,7 +91,7 @@ class MultiLabelWithMaskedLM:
         tasks = _bce(logits, batch["labels"], self.positive_weights)
         total = (1 - self.mlm_weight) * tasks + self.mlm_weight * mlm.loss
         counts = _accuracy(mlm.logits, labels)
-        counts.update(task_loss=float(tasks.detach()), mlm_loss=float(mlm.loss.detach()), n=1)
+        counts.update(task_loss=tasks.detach(), mlm_loss=mlm.loss.detach(), n=1)
         return total, counts
 
     def summary(self, totals: dict) -> dict:
@@ -114,9 +114,10 @@ def _masked(batch, encoder: BpeEncoder, mask_prob: float) -> tuple[torch.Tensor,
 
 
 def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> dict:
-    """Counts of correctly predicted scored tokens (``logits`` [N, V] for the N scored)."""
+    """Counts of correctly predicted scored tokens (``logits`` [N, V] for the N scored), left
+    on the device: the loop adds them up and reads them once per round."""
     target = labels[labels != IGNORE]
-    return {"correct": int((logits.argmax(-1) == target).sum()), "scored": int(target.numel())}
+    return {"correct": (logits.argmax(-1) == target).sum(), "scored": target.numel()}
 
 
 def mask_tokens(

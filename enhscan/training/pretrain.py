@@ -14,6 +14,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -119,6 +120,9 @@ class SampledBatches:
     checkpoint ``r - 1`` (``checkpoint_every`` of them, the last round what is left); the
     windows of step ``s`` depend on (seed, s) alone, and each process takes its slice."""
 
+    #: Every process takes every step: the counts are per process (see loop.train).
+    counts_per_process = True
+
     def __init__(self, sampler: WindowSampler, encoder: BpeEncoder, settings: PretrainSettings):
         self.sampler, self.encoder, self.settings = sampler, encoder, settings
         self.rank, self.world, self.device = 0, 1, torch.device("cpu")
@@ -218,7 +222,13 @@ def pretrain(
             loop_settings,
             work,
             accelerator=accelerator,
-            identity={"settings": asdict(settings), "arch": arch},
+            identity={
+                "settings": asdict(settings),
+                "arch": arch,
+                "tokenizer": hashlib.sha256(encoder.tokenizer_json.encode()).hexdigest(),
+                "sequences": {name: genome.lengths[name] for name in sampler.names},
+                "processes": accelerator.num_processes,
+            },
             resume=resume,
             progress=progress,
             describe=_describe,

@@ -52,7 +52,8 @@ class TrainSettings:
         weight_decay: AdamW weight decay (not applied to biases and LayerNorm weights).
         dropout: if set, the probability of every dropout layer of the network.
         grad_accum: batches whose gradients add up to one optimizer step.
-        patience: epochs without a better validation PR-AUC before stopping.
+        patience: epochs without a better validation PR-AUC before stopping; 0: train every
+            epoch and keep the last.
         class_weighting: weight the loss by inverse class frequency (for unbalanced data).
         mixed_precision: ``no``, ``bf16``, ``fp16`` or ``auto`` (bf16 on a GPU, no on the CPU).
         max_grad_norm: gradient clipping norm.
@@ -92,8 +93,9 @@ class TrainResult:
 
     Attributes:
         classifier: the input classifier, its network now holding the best epoch's weights.
-        best_epoch: 1-based epoch with the best validation PR-AUC.
-        best_pr_auc: that PR-AUC.
+        best_epoch: 1-based epoch whose weights were kept: the best validation PR-AUC, or the
+            last epoch with ``patience`` 0.
+        best_pr_auc: that epoch's validation PR-AUC.
         history: one dict per epoch: epoch, steps, train_loss, val_pr_auc, val_roc_auc, lr.
         stopped_early: True when patience ran out before ``epochs``.
         resumed_from_epoch: the epoch a resumed run continued after (None for a fresh run).
@@ -229,7 +231,8 @@ def fit(
     on_epoch: Callable[[int, float], None] | None = None,
     stop_after_epoch: int | None = None,
 ) -> TrainResult:
-    """Fine-tune ``classifier`` and keep the weights of its best validation epoch.
+    """Fine-tune ``classifier`` and keep the weights of its best validation epoch (of its last
+    epoch with ``patience`` 0).
 
     Args:
         classifier: model to train (its network is trained in place).
@@ -276,7 +279,11 @@ def fit(
 
         network = DNABert2WithMLMHead(network)
     evaluate = _validation(classifier, val_seqs, val_labels, settings, accelerator.device)
-    identity = {"settings": asdict(settings)}
+    identity = {
+        "settings": asdict(settings),
+        "data": _fingerprint(train_seqs, train_labels, val_seqs, val_labels),
+        "processes": accelerator.num_processes,
+    }
 
     def report(entry: dict) -> None:
         if on_epoch is not None:
@@ -307,6 +314,19 @@ def fit(
         stopped_early=result.stopped_early,
         resumed_from_epoch=result.resumed_from,
     )
+
+
+def _fingerprint(train_seqs, train_labels, val_seqs, val_labels) -> str:
+    """A hash of the windows and labels: a resume must train on the same data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for seqs, labels in ((train_seqs, train_labels), (val_seqs, val_labels)):
+        for seq in seqs:
+            digest.update(seq.encode())
+            digest.update(b"\n")
+        digest.update(np.ascontiguousarray(labels).tobytes())
+    return "sha256:" + digest.hexdigest()
 
 
 def _dataset(encoder, seqs, labels: np.ndarray, settings: TrainSettings) -> _EncodedDataset:
