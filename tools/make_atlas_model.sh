@@ -4,17 +4,18 @@
 # (open in some cell type), trained on GRCh37 chr20, validated on chr22, tested on the held-out
 # chrX:0-70M against a GC/CpG logistic regression per task.
 #
-#   bash tools/make_atlas_model.sh [WORK_DIR] [ARCH]      (ARCH: cnn (default), tiny, small)
+#   bash tools/make_atlas_model.sh [WORK_DIR] [ARCH]   (ARCH: cnn-deep (default), cnn, tiny, small)
 #
-# With the CNN: about 35 minutes on a 2-core CPU (6 epochs, the last one kept: the chr22
+# With the CNN: about 30 to 35 minutes on a 2-core CPU (6 epochs, the last one kept: the chr22
 # validation score did not follow the held-out chrX one, so it is logged, not obeyed).
-# Resumable: run the same command again after an interruption. The model lands in WORK_DIR/atlas_ARCH; its report in
-# WORK_DIR/atlas_ARCH/pretraining/ (metrics.json, task_aucs.png).
+# Resumable: run the same command again after an interruption. The model lands in
+# WORK_DIR/atlas_ARCH; its report in WORK_DIR/atlas_ARCH/pretraining/ (metrics.json,
+# task_aucs.png).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED_DATA:-$here/../shared/data}
 work=${1:-$here/build}
-arch=${2:-cnn}
+arch=${2:-cnn-deep}
 G=$shared/genomes
 REMO=$shared/labels/remo_v1
 mkdir -p "$work"
