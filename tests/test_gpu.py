@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 
 from enhscan.engine import WindowScorer
 from enhscan.io.fasta import open_genome
-from enhscan.shards import ShardStore
+from tests.test_sharded_scan import same_files, wait_for_shards
 
 pytestmark = [
     pytest.mark.gpu,
@@ -102,11 +101,6 @@ def genome_command(fasta: Path, model: Path, out: Path, *extra: str) -> list[str
             "--out", str(out), "--device", "cuda:0", "--shard-windows", "30", *extra]  # fmt: skip
 
 
-def same_files(a: Path, b: Path) -> None:
-    for name in ("scores.bw", "calls.narrowPeak", "calls.bed"):
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
-
-
 def test_two_processes_sharing_one_gpu_equal_one(tmp_path, mini_fasta, tiny_model_with_null):
     extra = ("--batch-size", "8")
     one, two = tmp_path / "one", tmp_path / "two"
@@ -124,14 +118,7 @@ def test_scan_killed_then_resumed_on_the_gpu_equals_a_clean_one(
     clean, out = tmp_path / "clean", tmp_path / "killed"
     subprocess.run(genome_command(mini_fasta, tiny_model_with_null, clean, *extra), check=True)
     proc = subprocess.Popen(genome_command(mini_fasta, tiny_model_with_null, out, *extra))
-    store = ShardStore(out)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if store.folder.exists() and len(store.done()) >= 3:
-            break
-        time.sleep(0.02)
-    if proc.poll() is not None:
-        pytest.skip("the scan finished before it could be killed")
+    wait_for_shards(proc, out, 3)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     command = genome_command(mini_fasta, tiny_model_with_null, out, *extra, "--resume")

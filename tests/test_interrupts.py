@@ -8,13 +8,11 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from enhscan.cli.interrupts import training_hint
-from enhscan.shards import ShardStore
-from tests.test_sharded_scan import enhscan_command, same_files, scan_args
+from tests.test_sharded_scan import enhscan_command, same_files, scan_args, wait_for_shards
 
 SLOW = ("--stride", "50", "--batch-size", "1")  # slow enough to be stopped part-way
 
@@ -34,13 +32,7 @@ def test_interrupted_scan_says_how_to_resume(
         stderr=subprocess.PIPE,
         text=True,
     )
-    store = ShardStore(out)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if store.folder.exists() and len(store.done()) >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the scan finished before it could be stopped"
+    wait_for_shards(proc, out, 2)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err

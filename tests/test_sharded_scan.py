@@ -253,6 +253,19 @@ def test_two_processes_and_two_machines_write_the_same_files(
     assert json.loads((machines / "run.json").read_text())["processes"] == 2
 
 
+def wait_for_shards(proc: subprocess.Popen, out: Path, n: int) -> ShardStore:
+    """Wait (two minutes at most) until the scan ``proc`` writes into ``out`` has finished
+    ``n`` shards, so that it can be stopped part-way; its shard store."""
+    store = ShardStore(out)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if store.folder.exists() and len(store.done()) >= n:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the scan finished before it could be stopped"
+    return store
+
+
 def test_scan_killed_with_sigkill_then_resumed_equals_a_clean_scan(
     tmp_path, mini_fasta, tiny_model_with_null
 ) -> None:
@@ -265,13 +278,7 @@ def test_scan_killed_with_sigkill_then_resumed_equals_a_clean_scan(
 
     out = tmp_path / "killed"
     proc = subprocess.Popen(enhscan_command(*scan_args(mini_fasta, tiny_model_dir, out, *extra)))
-    store = ShardStore(out)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if store.folder.exists() and len(store.done()) >= 3:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the scan finished before it could be killed"
+    store = wait_for_shards(proc, out, 3)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = len(store.done())

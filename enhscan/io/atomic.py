@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from enhscan.errors import EnhscanError
 
 
 def partial_path(final: Path, keep_suffix: bool = False) -> Path:
@@ -49,11 +53,6 @@ def check_room(folder: str | os.PathLike, largest: int, total: int, what: str) -
     """Refuse to start writing files of ``total`` bytes (the largest ``largest``) into
     ``folder`` where the disk, or the process's file-size limit, cannot take them: writers
     that fail half-way (pyBigWig aborts the process) are never started."""
-    import resource
-    import shutil
-
-    from enhscan.errors import EnhscanError
-
     free = shutil.disk_usage(folder).free
     if total > free:
         raise EnhscanError(

@@ -59,7 +59,7 @@ class MaskedLM:
         return out.loss, _accuracy(out.logits, labels)
 
     def summary(self, totals: dict) -> dict:
-        return {"masked_accuracy": totals.get("correct", 0) / max(totals.get("scored", 0), 1)}
+        return _masked_accuracy(totals)
 
 
 class MultiLabelWithMaskedLM:
@@ -99,7 +99,7 @@ class MultiLabelWithMaskedLM:
         return {
             "task_loss": totals.get("task_loss", 0.0) / n,
             "mlm_loss": totals.get("mlm_loss", 0.0) / n,
-            **MaskedLM.summary(self, totals),
+            **_masked_accuracy(totals),
         }
 
 
@@ -111,6 +111,10 @@ def _masked(batch, encoder: BpeEncoder, mask_prob: float) -> tuple[torch.Tensor,
     """Masked inputs and labels of a batch, drawn on the batch's device (its global
     generator: no copy to the host and back)."""
     return mask_tokens(batch["input_ids"], batch["attention_mask"].bool(), encoder, mask_prob)
+
+
+def _masked_accuracy(totals: dict) -> dict:
+    return {"masked_accuracy": totals.get("correct", 0) / max(totals.get("scored", 0), 1)}
 
 
 def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> dict:
