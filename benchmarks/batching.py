@@ -174,7 +174,8 @@ def main(
     import torch
     from torch.nn.attention.flex_attention import flex_attention
 
-    from enhscan.engine import WindowScorer, resolve_device, resolve_dtype
+    from enhscan.backend import ComputeOptions, resolve_device, resolve_dtype
+    from enhscan.engine import WindowScorer
     from enhscan.model import default_model_path, load_classifier, new_classifier
 
     if not CHR20.exists():
@@ -210,7 +211,7 @@ def main(
     for size, count in sizes.items():
         classifier = default if size == "default" else new_classifier(size, seed=0)
         encoded = real_windows(classifier.encoder, count)
-        scorer = WindowScorer(classifier, torch_device, dtype, batch_size=batch_size)
+        scorer = WindowScorer(classifier, ComputeOptions(str(torch_device), batch_size=batch_size))
         warm = encoded[: 2 * scorer.batch_size]
         # Each model compiles afresh: recompiling FlexAttention for a second model's shapes
         # also hits the C++ code-generation error above.

@@ -54,11 +54,11 @@ def score_sequences(
     Returns:
         float32 [len(seqs)], in order.
     """
-    from enhscan.scan import ScanSettings, load_scorer
+    from enhscan.backend import ComputeOptions
+    from enhscan.scan.run import load_scorer
 
     classifier = model if isinstance(model, Classifier) else load_model(model)
-    settings = ScanSettings(device=device, dtype=dtype, batch_size=batch_size)
-    _, scorer = load_scorer(classifier, settings)
+    _, scorer = load_scorer(classifier, ComputeOptions(device, dtype, batch_size))
     return scorer.score([s.upper() for s in seqs], rc=rc)
 
 
@@ -75,9 +75,10 @@ def scan_genome(
         genome: FASTA (plain or bgzip) or 2bit.
         out_dir: output folder.
         model: a loaded model, a folder, or None for the default model.
-        settings: fields of :class:`enhscan.scan.ScanSettings` (stride, chroms, regions,
-            fdr, threshold, call_top, track, rc, formats, device, resume, ...); no progress
-            bar unless ``progress=True``.
+        settings: fields of :class:`enhscan.scan.ScanSpec`,
+            :class:`enhscan.scan.ComputeOptions` and :class:`enhscan.scan.RunOptions`
+            (stride, chroms, regions, fdr, threshold, call_top, track, rc, formats, device,
+            resume, ...); no progress bar unless ``progress=True``.
 
     Returns:
         The run record (``run.json``).
@@ -87,7 +88,7 @@ def scan_genome(
 
     classifier = model if isinstance(model, Classifier) else load_model(model)
     settings.setdefault("progress", False)
-    return scan_to_files(genome, out_dir, classifier, ScanSettings(**settings))
+    return scan_to_files(genome, out_dir, classifier, ScanSettings.of(**settings))
 
 
 def calibrate(model_dir: str | os.PathLike, genome: str | os.PathLike, **options) -> dict:

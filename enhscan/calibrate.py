@@ -23,7 +23,8 @@ import numpy as np
 from enhscan.errors import EnhscanError
 from enhscan.intervals import Interval, touches
 from enhscan.io.fasta import Genome
-from enhscan.model.folder import ALL_TASKS, Classifier
+from enhscan.model.folder import Classifier
+from enhscan.model.metadata import ALL_TASKS
 from enhscan.model.null import BackgroundNull
 from enhscan.naming import select_chroms
 from enhscan.sequence import count_non_acgt, with_reverse_complements
@@ -169,6 +170,7 @@ def compute_null(
         scorer: a :class:`~enhscan.engine.WindowScorer` of ``classifier`` to score with;
             default one on the CPU.
     """
+    from enhscan.backend import ComputeOptions
     from enhscan.engine import WindowScorer
 
     if windows < 1:
@@ -179,7 +181,7 @@ def compute_null(
     sample = sample_null_windows(
         genome, names, windows, window, max_n=max_n, seed=seed, exclude=exclude
     )
-    scorer = scorer or WindowScorer(classifier, "cpu")
+    scorer = scorer or WindowScorer(classifier, ComputeOptions(device="cpu"))
     scores = score_both_strands(scorer, [seq for _, _, seq in sample], progress)
     info = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -220,7 +222,8 @@ def calibrate_model(
     """Compute the background null of the model folder ``model_dir`` on ``genome_path`` and
     store it there (replacing any it had). ``task``: for a multi-task model, the task the
     null is of (default ``any``); scans of another task do not use it."""
-    from enhscan.engine import WindowScorer, resolve_device
+    from enhscan.backend import ComputeOptions
+    from enhscan.engine import WindowScorer
     from enhscan.io.bed import read_bed
     from enhscan.io.fasta import open_genome
     from enhscan.model.folder import load_classifier
@@ -233,7 +236,8 @@ def calibrate_model(
         )
     if task == ALL_TASKS:
         raise EnhscanError("a background null is of one task: give one --task")
-    scorer = WindowScorer(classifier, resolve_device(device), batch_size=batch_size, task=task)
+    compute = ComputeOptions(device=device, batch_size=batch_size)
+    scorer = WindowScorer(classifier, compute, task=task)
     with open_genome(genome_path) as genome:
         blocked = read_bed(exclude, genome.lengths, clip=True).by_chrom if exclude else None
         null = compute_null(

@@ -22,80 +22,34 @@ import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from enhscan.backend import (
+    Backend,
+    ComputeOptions,
+    batch_size_for_memory,
+    check_device_options,
+    default_batch_size,
+    resolve_device,
+    resolve_dtype,
+)
 from enhscan.errors import EnhscanError
+from enhscan.model.encoding import pad_batch
+from enhscan.model.families import FAMILIES
 from enhscan.model.folder import Classifier
 
 log = logging.getLogger(__name__)
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-#: Bounds of the batch size picked from free GPU memory.
-GPU_BATCH_LIMITS = (8, 1024)
 
 #: What the fused CPU kernels may change in a probability, at most, in the start-up check
 #: against PyTorch's own: the "same scores" tolerance of benchmarks/scan_speed.py.
 FUSED_TOLERANCE = 1e-4
 
-#: Choices of ``WindowScorer(kernels=...)`` and ``--kernels``.
-KERNELS = ("auto", "fused", "plain")
-
 #: Rows per matrix multiply in batch-invariant scoring, by device type (see
 #: :func:`batch_invariant_kernels`): large enough that the BLAS kernels run at full speed.
 ROW_TILE = {"cpu": 512, "cuda": 8192}
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> the first CUDA GPU if there is one, else the CPU; else parse ``device``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise EnhscanError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise EnhscanError(
-            "--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu"
-        )
-    return resolved
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``auto`` -> bf16 on a GPU that supports it (else fp16), fp32 on the CPU."""
-    if dtype == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return DTYPES[dtype]
-
-
-def default_batch_size(device: torch.device, network: torch.nn.Module | None = None) -> int:
-    """Windows per forward pass when nothing better is known: 128 on a GPU (see
-    :func:`batch_size_for_memory` for the usual GPU choice); on the CPU 32, or 8 for models
-    wider than 512 (such as the DNABERT-2-117M shape), so a batch's activations stay in cache.
-    Measured on 2 cores: 32 beat 64 by about 25% with the default model, and 8 beat 32 by
-    10-30% with the 117M shape."""
-    if device.type == "cuda":
-        return 128
-    hidden = getattr(getattr(network, "config", None), "hidden_size", 0) or 0
-    return 8 if hidden > 512 else 32
-
-
-def batch_size_for_memory(free_bytes: int, bytes_per_window: int, share: float = 0.5) -> int:
-    """The largest batch whose activations fit in ``share`` of ``free_bytes``.
-
-    Rounded down to a multiple of 8 (tensor-core friendly) and kept within
-    :data:`GPU_BATCH_LIMITS`; above about a thousand windows a GPU gains nothing more.
-    """
-    low, high = GPU_BATCH_LIMITS
-    if bytes_per_window <= 0:
-        return high
-    fits = int(free_bytes * share // bytes_per_window)
-    return max(low, min(high, fits // 8 * 8))
 
 
 @dataclass
@@ -117,85 +71,62 @@ class WindowScorer:
     """Scores DNA windows with a :class:`~enhscan.model.folder.Classifier`.
 
     Args:
-        classifier: the loaded model (its network is moved to ``device``).
-        device: torch device.
-        dtype: compute dtype; fp16/bf16 run under autocast with fp32 weights.
-        batch_size: windows per forward pass; None: :func:`default_batch_size` on the CPU, and
-            on a GPU as many as half its free memory holds (measured with a probe batch).
-        quantize: int8 dynamic quantization of the Linear layers (CPU only). The scorer
-            works on a quantized copy; ``classifier.network`` is left as it was.
-        batch_invariant: make each window's score independent of the batch size and of its
-            batch-mates, to the last bit: batches hold windows of one token count only (no
+        classifier: the loaded model (its network is moved to the backend's device).
+        backend: how to compute, decided by :func:`resolve_backend`; or the
+            :class:`~enhscan.backend.ComputeOptions` to decide it from (None: the defaults).
+            The scorer never changes it. With ``quantize`` the scorer works on a quantized
+            copy (``classifier.network`` is left as it was); with ``compile`` it compiles at
+            start-up on probe batches (seconds to a minute; scores change in the last bits).
+            With ``batch_invariant``, batches hold windows of one token count only (no
             padding), every matrix multiply runs in blocks of a fixed number of rows, and
-            attention one window at a time (:func:`batch_invariant_kernels`). Costs some
-            speed (measured in benchmarks/).
-        compile: run the network through ``torch.compile`` (dynamic shapes, so batches of
-            any size and token count share the compiled code). Compiling takes from seconds
-            to a minute at start-up, done here on a probe batch; scores change in the last
-            bits only. Not with ``quantize`` or ``batch_invariant``.
-        kernels: ``fused``: compute with the oneDNN kernels of
-            :mod:`enhscan.model.fused_cpu` (fp32 on the CPU; not with ``quantize``,
-            ``batch_invariant`` or ``compile``); ``plain``: PyTorch's own; ``auto``: fused
-            where they apply, else plain. Fused kernels are checked at start-up against plain
-            ones on probe windows; ``auto`` falls back to plain (with a warning) if they
-            fail or differ by more than :data:`FUSED_TOLERANCE`. The choice made is
-            ``self.kernels``.
+            attention one window at a time (:func:`batch_invariant_kernels`).
         task: for a multi-task model, the task to score (the sigmoid of its logit); None
-            takes ``any`` where the model has it. Classifiers take None.
+            takes ``any`` where the model has it; ``all`` every task ([n, tasks] scores).
+            Classifiers take None.
     """
 
     def __init__(
         self,
         classifier: Classifier,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        batch_size: int | None = None,
-        quantize: bool = False,
-        batch_invariant: bool = False,
-        compile: bool = False,
-        kernels: str = "auto",
+        backend: Backend | ComputeOptions | None = None,
+        *,
         task: str | None = None,
     ):
-        if batch_size is not None and batch_size <= 0:
-            raise ValueError("batch_size must be positive")
-        if kernels not in KERNELS:
-            raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, not {kernels!r}")
-        # Before anything runs: PyTorch's own ops (GELU, bf16 matmuls) use oneDNN too.
-        from enhscan.model.fused_cpu import bound_kernel_caches
-
-        bound_kernel_caches()
-        if compile and (quantize or batch_invariant):
-            other = "--quantize" if quantize else "--batch-invariant"
-            raise EnhscanError(f"--compile cannot be combined with {other}; drop one of them")
+        if not isinstance(backend, Backend):
+            backend = resolve_backend(classifier, backend or ComputeOptions())
         self.classifier = classifier
+        self.backend = backend
         self.task, self._column, self._sigmoid = output_column(classifier.metadata, task)
         # ``--task all``: a column per task, [n, tasks] scores instead of [n].
         self.outputs = len(classifier.metadata.labels) if isinstance(self._column, slice) else 0
-        self.device = torch.device(device)
-        self.dtype = dtype
-        self.network = classifier.network.to(self.device).eval()
-        self.quantized = quantize
-        self.batch_invariant = batch_invariant
-        if quantize:
-            self.network = quantize_linear_int8(self.network, self.device)
-        # DNABERT-2 classifiers read only [CLS] of the last layer; let them skip the rest.
-        self._forward_kwargs = {"first_only": True} if _takes_first_only(self.network) else {}
-        self._pin = self.device.type == "cuda"
+        self.network = classifier.network.to(backend.device).eval()
+        if backend.quantize:
+            self.network = quantize_linear_int8(self.network)
+        # A classifier reads only the first token of the last layer; families that can skip
+        # the rest say so.
+        first_only = FAMILIES[classifier.metadata.family].first_only
+        self._forward_kwargs = {"first_only": True} if first_only else {}
+        self._pin = backend.device.type == "cuda"
         self._model = self.network
-        self.compiled = compile
-        self.kernels = "plain"
-        if kernels != "plain":
-            self.kernels = self._choose_fused(kernels == "fused")
-        if batch_size is None:
-            batch_size = (
-                self._batch_size_from_memory()
-                if self.device.type == "cuda"
-                else default_batch_size(self.device, self.network)
-            )
-        self.batch_size = batch_size
-        if compile:
+        if backend.compile:
             self._model = torch.compile(self.network, dynamic=True)
             self._compile_now()
+
+    @property
+    def device(self) -> torch.device:
+        return self.backend.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.backend.dtype
+
+    @property
+    def batch_size(self) -> int:
+        return self.backend.batch_size
+
+    @property
+    def kernels(self) -> str:
+        return self.backend.kernels
 
     def _autocast(self):
         if self.dtype == torch.float32:
@@ -221,22 +152,17 @@ class WindowScorer:
         lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
         order = np.argsort(lengths, kind="stable")
         pad_id = self.classifier.encoder.pad_id
-        if self.batch_invariant:  # one group per token count: nothing is ever padded
+        if self.backend.batch_invariant:  # one group per token count: nothing is ever padded
             groups = np.split(order, np.flatnonzero(np.diff(lengths[order])) + 1)
         else:
             groups = [order]
         slices = [g[i : i + batch_size] for g in groups for i in range(0, len(g), batch_size)]
         batches = []
         for rows in slices:
-            rows_lengths = lengths[rows]
-            width = int(rows_lengths.max())
-            ids = torch.full((len(rows), width), pad_id, dtype=torch.int64)
-            ids_np = ids.numpy()
-            for row, r in enumerate(rows):
-                ids_np[row, : rows_lengths[row]] = encoded[r]
-            mask = None
-            if rows_lengths.min() < width:
-                mask = torch.from_numpy(np.arange(width)[None, :] < rows_lengths[:, None])
+            ids_np, mask_np = pad_batch([encoded[r] for r in rows], pad_id)
+            ids = torch.from_numpy(ids_np)
+            # A batch of one token count needs no mask: attention then shares one bias.
+            mask = None if mask_np.all() else torch.from_numpy(mask_np)
             if self._pin:
                 ids = ids.pin_memory()
                 mask = mask.pin_memory() if mask is not None else None
@@ -280,10 +206,10 @@ class WindowScorer:
     def _kernels(self):
         """The context the network computes in: row-tiled for batch invariance, fused
         oneDNN kernels, or PyTorch as it is."""
-        if self.batch_invariant:
+        if self.backend.batch_invariant:
             tile = ROW_TILE.get(self.device.type, ROW_TILE["cpu"])
             return batch_invariant_kernels(self.network, tile)
-        if self.kernels == "fused":
+        if self.backend.kernels == "fused":
             from enhscan.model.fused_cpu import fused_cpu_kernels
 
             return fused_cpu_kernels(self.network)
@@ -310,19 +236,14 @@ class WindowScorer:
         Returns:
             float32 [len(seqs)], in the order given.
         """
-        if rc is None:
-            return self.run(self.prepare(seqs), len(seqs))
-        from enhscan.sequence import with_reverse_complements
-
-        both = with_reverse_complements(list(seqs))
-        scores = self.run(self.prepare(both), len(both))
-        return combine_strands(scores[: len(seqs)], scores[len(seqs) :], rc)
+        inputs = strand_inputs(seqs, rc)
+        return strand_scores(self.run(self.prepare(inputs), len(inputs)), rc)
 
     def score_encoded(self, encoded: Sequence[np.ndarray]) -> np.ndarray:
         """Like :meth:`score`, for sequences already encoded (int64 token id arrays)."""
         return self.run(self.prepare_encoded(encoded), len(encoded))
 
-    def _probe_encoded(self) -> list[np.ndarray]:
+    def probe_encoded(self) -> list[np.ndarray]:
         """Two start-up probe windows, encoded: random ACGT (the same every time) a window
         long and 50 bases shorter, so that a batch of both is padded. Random sequence
         tokenizes into more tokens than real DNA, so probes err on the heavy side."""
@@ -331,60 +252,12 @@ class WindowScorer:
         probes = ["".join(rng.choice(list("ACGT"), size=n)) for n in (window, window - 50)]
         return self.classifier.encoder.encode(probes)
 
-    def _choose_fused(self, required: bool) -> str:
-        """``fused`` if the fused CPU kernels serve this scorer and pass a check against
-        PyTorch's own on probe windows (a padded batch, and each window alone); else
-        ``plain``, or with ``required`` an error saying why."""
-        from enhscan.model.fused_cpu import fused_kernels_apply
-
-        modes = (
-            ("--quantize", self.quantized),
-            ("--batch-invariant", self.batch_invariant),
-            ("--compile", self.compiled),
-        )
-        clash = next((flag for flag, on in modes if on), None)
-        why = (
-            f"not with {clash}"
-            if clash
-            else fused_kernels_apply(self.network, self.device, self.dtype)
-        )
-        checked = why is None
-        if checked:
-            why = self._check_fused()
-        if why is None:
-            return "fused"
-        if required:
-            raise EnhscanError(f"--kernels fused: {why}; use --kernels auto or plain")
-        if checked:  # they should have run here and did not: say so
-            log.warning("fused CPU kernels not used: %s", why)
-        return "plain"
-
-    def _check_fused(self) -> str | None:
-        """Score the probe windows with plain and with fused kernels: None if they agree
-        within :data:`FUSED_TOLERANCE`, else what went wrong."""
-        encoded = self._probe_encoded()
-        probes = [self.prepare_encoded(encoded, 2), self.prepare_encoded(encoded, 1)]
-        try:
-            self.kernels = "plain"
-            plain = [self.run(b, 2) for b in probes]
-            self.kernels = "fused"
-            fused = [self.run(b, 2) for b in probes]
-        except Exception as err:  # a oneDNN build without one of the kernels or post-ops
-            return f"they failed on this machine ({type(err).__name__}: {str(err)[:120]})"
-        finally:
-            self.kernels = "plain"
-        diff = max(float(np.abs(f - p).max()) for f, p in zip(fused, plain, strict=True))
-        log.debug("fused CPU kernels: probe scores within %.1e of plain ones", diff)
-        if not diff <= FUSED_TOLERANCE:
-            return f"their probe scores differ from plain ones by {diff:.1e}"
-        return None
-
     def _compile_now(self) -> None:
         """Compile on probe batches: two windows without padding, two with, and one alone
         (each its own graph: PyTorch specializes a batch of one), so the cost falls at
         start-up and a machine that cannot compile (no C++ compiler for the CPU, no Triton
         for the GPU) fails here, in one line."""
-        encoded = self._probe_encoded()
+        encoded = self.probe_encoded()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -397,31 +270,128 @@ class WindowScorer:
                 f"--compile failed on this machine ({first[:200]}); drop --compile"
             ) from err
 
-    def _memory_probe(self, n: int) -> list[Batch]:
-        """One batch of ``n`` probe windows for :meth:`_batch_size_from_memory`: n - 1 a
-        window long and one shorter, so the batch is padded and carries a mask."""
-        full, shorter = self._probe_encoded()
-        return self.prepare_encoded([full] * (n - 1) + [shorter], batch_size=n)
 
-    def _batch_size_from_memory(self) -> int:
-        """Measure one window's activation memory with a probe batch, then fill half the
-        free GPU memory. The probe is random sequence a window long, which tokenizes into
-        more tokens than real DNA, so real batches stay below the estimate. The batch is
-        padded, so the per-window attention mask is counted too (after the length sort, most
-        real batches hold more than one token count)."""
-        n = 8
-        batches = self._memory_probe(n)
-        torch.cuda.synchronize(self.device)
-        torch.cuda.reset_peak_memory_stats(self.device)
-        before = torch.cuda.memory_allocated(self.device)
-        self.run(batches, n)
-        per_window = (torch.cuda.max_memory_allocated(self.device) - before) // n
-        free, _ = torch.cuda.mem_get_info(self.device)
-        size = batch_size_for_memory(free, per_window)
-        log.info(
-            "batch size %d (%.1f MB per window, %.1f GB free)", size, per_window / 1e6, free / 1e9
-        )
-        return size
+def resolve_backend(
+    classifier: Classifier,
+    options: ComputeOptions,
+    launched_on: torch.device | None = None,
+) -> Backend:
+    """Decide how ``classifier`` computes: the one place every compute option is decided.
+
+    The device (``launched_on``: the one the launcher gave this process, used unless the
+    options name a particular one) and the precision; then, where the options leave them
+    open, the CPU kernels (fused where they apply and pass a check against plain ones on
+    probe windows: :func:`choose_kernels`) and the batch size (on the CPU
+    :func:`~enhscan.backend.default_batch_size`; on a GPU what half its free memory holds,
+    measured with a probe batch).
+
+    Raises:
+        EnhscanError: options that cannot go together or cannot run here, in one line.
+    """
+    from enhscan.model.fused_cpu import bound_kernel_caches
+
+    bound_kernel_caches()  # before anything runs: PyTorch's own ops use oneDNN too
+    options.check()
+    device = resolve_device(options.device, launched_on)
+    check_device_options(options, device)
+    backend = Backend(
+        device,
+        resolve_dtype(options.dtype, device),
+        options.batch_size or 8,
+        options.quantize,
+        options.batch_invariant,
+        options.compile,
+        "plain",
+    )
+    if options.kernels != "plain":
+        backend = replace(backend, kernels=choose_kernels(classifier, backend, options.kernels))
+    if options.batch_size is None:
+        if device.type == "cuda":
+            size = batch_size_from_memory(classifier, backend)
+        else:
+            size = default_batch_size(device, classifier.network)
+        backend = replace(backend, batch_size=size)
+    return backend
+
+
+def choose_kernels(classifier: Classifier, backend: Backend, asked: str) -> str:
+    """``fused`` if the fused CPU kernels serve this backend and pass a check against
+    PyTorch's own on probe windows (a padded batch, and each window alone); else ``plain``,
+    or, when ``asked`` is ``fused``, an error saying why."""
+    from enhscan.model.fused_cpu import fused_kernels_apply
+
+    modes = (
+        ("--quantize", backend.quantize),
+        ("--batch-invariant", backend.batch_invariant),
+        ("--compile", backend.compile),
+    )
+    clash = next((flag for flag, on in modes if on), None)
+    network = classifier.network.to(backend.device)
+    why = (
+        f"not with {clash}"
+        if clash
+        else fused_kernels_apply(network, backend.device, backend.dtype)
+    )
+    checked = why is None
+    if checked:
+        why = check_fused(classifier, backend)
+    if why is None:
+        return "fused"
+    if asked == "fused":
+        raise EnhscanError(f"--kernels fused: {why}; use --kernels auto or plain")
+    if checked:  # they should have run here and did not: say so
+        log.warning("fused CPU kernels not used: %s", why)
+    return "plain"
+
+
+def check_fused(classifier: Classifier, backend: Backend) -> str | None:
+    """Score the probe windows with plain and with fused kernels: None if they agree within
+    :data:`FUSED_TOLERANCE`, else what went wrong."""
+    plain = WindowScorer(classifier, replace(backend, kernels="plain"))
+    fused = WindowScorer(classifier, replace(backend, kernels="fused"))
+    encoded = plain.probe_encoded()
+    probes = [plain.prepare_encoded(encoded, 2), plain.prepare_encoded(encoded, 1)]
+    try:
+        want = [plain.run(b, 2) for b in probes]
+        got = [fused.run(b, 2) for b in probes]
+    except Exception as err:  # a oneDNN build without one of the kernels or post-ops
+        return f"they failed on this machine ({type(err).__name__}: {str(err)[:120]})"
+    diff = max(float(np.abs(f - p).max()) for f, p in zip(got, want, strict=True))
+    log.debug("fused CPU kernels: probe scores within %.1e of plain ones", diff)
+    if not diff <= FUSED_TOLERANCE:
+        return f"their probe scores differ from plain ones by {diff:.1e}"
+    return None
+
+
+def batch_size_from_memory(classifier: Classifier, backend: Backend) -> int:
+    """Measure one window's activation memory on the GPU with a probe batch, then fill half
+    the free memory (:func:`~enhscan.backend.batch_size_for_memory`).
+
+    The probe batch holds 7 random windows a window long and one shorter: random sequence
+    tokenizes into more tokens than real DNA, so real batches stay below the estimate, and
+    the batch is padded, so the per-window attention mask is counted too (after the length
+    sort, most real batches hold more than one token count).
+    """
+    n = 8
+    probe = WindowScorer(classifier, replace(backend, batch_size=n, compile=False))
+    batches = memory_probe(probe, n)
+    device = backend.device
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    probe.run(batches, n)
+    per_window = (torch.cuda.max_memory_allocated(device) - before) // n
+    free, _ = torch.cuda.mem_get_info(device)
+    size = batch_size_for_memory(free, per_window)
+    log.info("batch size %d (%.1f MB per window, %.1f GB free)", size, per_window / 1e6, free / 1e9)
+    return size
+
+
+def memory_probe(scorer: WindowScorer, n: int) -> list[Batch]:
+    """One padded batch of ``n`` probe windows (:meth:`WindowScorer.probe_encoded`): n - 1
+    a window long and one shorter."""
+    full, shorter = scorer.probe_encoded()
+    return scorer.prepare_encoded([full] * (n - 1) + [shorter], batch_size=n)
 
 
 def output_column(metadata, task: str | None) -> tuple[str | None, int | slice, bool]:
@@ -441,7 +411,7 @@ def output_column(metadata, task: str | None) -> tuple[str | None, int | slice, 
                 "classifier: drop --task"
             )
         return None, metadata.positive_index, False
-    from enhscan.model.folder import ALL_TASKS, ANY_TASK
+    from enhscan.model.metadata import ALL_TASKS, ANY_TASK
 
     if task == ALL_TASKS and ALL_TASKS not in metadata.labels:
         return ALL_TASKS, slice(None), True
@@ -470,6 +440,25 @@ def combine_strands(forward: np.ndarray, reverse: np.ndarray, how: str) -> np.nd
     if how == "max":
         return np.maximum(forward, reverse)
     raise ValueError(f"unknown strand combination {how!r}; use mean or max")
+
+
+def strand_inputs(seqs: Sequence[str], rc: str | None) -> list[str]:
+    """What to score for ``seqs``: the sequences, followed by their reverse complements when
+    ``rc`` asks for both strands (:func:`strand_scores` undoes it)."""
+    if rc is None:
+        return list(seqs)
+    from enhscan.sequence import with_reverse_complements
+
+    return with_reverse_complements(list(seqs))
+
+
+def strand_scores(scores: np.ndarray, rc: str | None) -> np.ndarray:
+    """Scores of :func:`strand_inputs` back to one per sequence: float32 [2n] -> [n] with
+    ``rc`` (their strands combined), else as they are."""
+    if rc is None:
+        return scores
+    half = len(scores) // 2
+    return combine_strands(scores[:half], scores[half:], rc)
 
 
 @contextmanager
@@ -538,7 +527,7 @@ def _tiled_forward(linear: torch.nn.Linear, tile: int):
     return forward
 
 
-def quantize_linear_int8(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def quantize_linear_int8(network: torch.nn.Module) -> torch.nn.Module:
     """A copy of ``network`` whose Linear layers compute in int8 (dynamic quantization).
 
     Weights are quantized once, activations per batch; on the CPU this runs about 1.4x faster
@@ -546,8 +535,6 @@ def quantize_linear_int8(network: torch.nn.Module, device: torch.device) -> torc
     own ``torch.ao`` dynamic quantization, which PyTorch now marks deprecated in favour of the
     separate torchao package; its warnings are silenced here.
     """
-    if device.type != "cpu":
-        raise EnhscanError("--quantize is for the CPU; on a GPU use --dtype bf16 instead")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -557,9 +544,3 @@ def quantize_linear_int8(network: torch.nn.Module, device: torch.device) -> torc
                 "this PyTorch has no torch.ao dynamic quantization; drop --quantize"
             ) from None
         return quantize_dynamic(copy.deepcopy(network), {torch.nn.Linear}, dtype=torch.qint8)
-
-
-def _takes_first_only(network: torch.nn.Module) -> bool:
-    import inspect
-
-    return "first_only" in inspect.signature(network.forward).parameters

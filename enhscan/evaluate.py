@@ -30,7 +30,7 @@ from enhscan.errors import EnhscanError
 from enhscan.intervals import merge, overlap_bp, overlap_intervals, overlaps_any, touches
 from enhscan.io.bed import iter_bed, read_calls
 from enhscan.naming import match_chrom
-from enhscan.outputs import OUTPUTS
+from enhscan.scan.outputs import OUTPUTS
 
 REGION_SCORES = ("centre", "max", "mean")
 

@@ -68,11 +68,21 @@ def widen(intervals: Iterable[Interval], width: int, chrom_length: int) -> list[
     widened = []
     for start, end in intervals:
         if end - start < width:
-            centre = (start + end) // 2
-            start = min(max(centre - width // 2, 0), max(chrom_length - width, 0))
+            start = centred_start((start + end) // 2, width, chrom_length)
             end = min(start + width, chrom_length)
         widened.append((start, end))
     return merge(widened)
+
+
+def centred_start(centre: int, width: int, chrom_length: int) -> int:
+    """Start of the ``width``-base window centred on ``centre`` (``[centre - width // 2,
+    centre - width // 2 + width)``), moved inside ``[0, chrom_length)`` where it would cross
+    an end; 0 on a sequence shorter than ``width``.
+
+    >>> centred_start(500, 1000, 5000), centred_start(4900, 1000, 5000)
+    (0, 4000)
+    """
+    return min(max(centre - width // 2, 0), max(chrom_length - width, 0))
 
 
 def overlap_bp(a: list[Interval], b: list[Interval]) -> int:

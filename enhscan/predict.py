@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from enhscan.errors import EnhscanError
+from enhscan.intervals import centred_start
 from enhscan.io.atomic import atomic_output
 from enhscan.model.folder import Classifier
 from enhscan.sequence import count_non_acgt
@@ -112,7 +113,7 @@ def read_queries(
                     f"{window:,} bp window; use --as-is to score the region as given"
                 )
             else:
-                start = min(max(peak.summit - window // 2, 0), length - window)
+                start = centred_start(peak.summit, window, length)
                 end = start + window
             name = peak.name or f"{peak.chrom}:{peak.start}-{peak.end}"
             queries.append(
@@ -150,7 +151,8 @@ def predict(
     Returns:
         A summary: inputs, how many are at or above the threshold, the threshold, the model.
     """
-    from enhscan.scan import ScanSettings, load_scorer
+    from enhscan.backend import ComputeOptions
+    from enhscan.scan.run import load_scorer
 
     out_path = Path(out_path)
     if out_path.is_dir():
@@ -159,15 +161,10 @@ def predict(
         raise EnhscanError(f"{out_path} exists; use --force to overwrite it")
     if threshold is not None and not 0 <= threshold <= 1:
         raise EnhscanError(f"threshold must be in [0, 1], got {threshold}")
-    settings = ScanSettings(
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        quantize=quantize,
-        kernels=kernels,
-        task=task,
+    compute = ComputeOptions(
+        device=device, dtype=dtype, batch_size=batch_size, quantize=quantize, kernels=kernels
     )
-    classifier, scorer = load_scorer(model, settings)
+    classifier, scorer = load_scorer(model, compute, task)
     meta = classifier.metadata
     queries = read_queries(input_path, genome_path, meta.window, as_is)
     longest = max(queries, key=lambda q: len(q.seq), default=None)

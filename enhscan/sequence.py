@@ -57,3 +57,20 @@ def gc_content(seq: str) -> float:
 def count_non_acgt(seq: str) -> int:
     """How many bases of an upper-case ``seq`` are not A, C, G or T."""
     return len(seq) - sum(seq.count(base) for base in "ACGT")
+
+
+def window_ok(seq: str, offsets: np.ndarray, window: int, max_n: int) -> np.ndarray:
+    """Which windows of ``seq`` have at most ``max_n`` non-ACGT bases.
+
+    Args:
+        seq: a stretch of upper-case sequence (lower-case bases count as non-ACGT).
+        offsets: int64 [n], window starts within ``seq`` (0-based).
+        window: window width.
+        max_n: the most non-ACGT bases a kept window may hold.
+
+    Returns:
+        bool [n].
+    """
+    bad = ~IS_ACGT[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
+    prefix = np.concatenate(([0], np.cumsum(bad, dtype=np.int64)))
+    return (prefix[offsets + window] - prefix[offsets]) <= max_n

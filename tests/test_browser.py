@@ -26,7 +26,7 @@ def scanned(tmp_path, mini_fasta, tiny_classifier) -> Path:
         mini_fasta,
         out,
         tiny_classifier,
-        ScanSettings(progress=False, call_top=0.1, assembly="hg38"),
+        ScanSettings.of(progress=False, call_top=0.1, assembly="hg38"),
     )
     return out
 
@@ -103,7 +103,7 @@ def test_track_hub_files_and_bigbed_calls(scanned) -> None:
 
 def test_no_calls_means_no_bigbed(tmp_path, mini_fasta, tiny_classifier) -> None:
     out = tmp_path / "none"
-    scan_genome(mini_fasta, out, tiny_classifier, ScanSettings(progress=False, threshold=1.0))
+    scan_genome(mini_fasta, out, tiny_classifier, ScanSettings.of(progress=False, threshold=1.0))
     assert (out / "calls.narrowPeak").read_text() == ""
     assert not (out / "calls.bb").exists()
     assert "calls.bb" not in (out / "trackDb.txt").read_text()

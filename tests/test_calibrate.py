@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from enhscan.backend import ComputeOptions
 from enhscan.calibrate import null_chroms, sample_null_windows
 from enhscan.cli import cli
 from enhscan.engine import WindowScorer
@@ -81,7 +82,7 @@ def test_calibrate_stores_the_scores_of_both_strands(model_copy, mini_fasta, tin
     with open_genome(mini_fasta) as genome:
         sample = sample_null_windows(genome, info["sequences"], 300, 1000, seed=1)
     seqs = [seq for _, _, seq in sample]
-    scorer = WindowScorer(tiny_classifier, batch_size=1)
+    scorer = WindowScorer(tiny_classifier, ComputeOptions(batch_size=1))
     forward = scorer.score(seqs)
     reverse = scorer.score([reverse_complement(s) for s in seqs])
     np.testing.assert_allclose(null.scores["forward"], np.sort(forward), atol=1e-5)

@@ -13,6 +13,7 @@ import shutil
 import numpy as np
 import pytest
 
+from enhscan.backend import ComputeOptions
 from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
 
@@ -32,9 +33,9 @@ needs_compiler = pytest.mark.skipif(
 def test_compiled_scores_match_eager_for_any_batch(tiny_classifier) -> None:
     from torch._dynamo.utils import counters
 
-    eager = WindowScorer(tiny_classifier, batch_size=64).score(SEQS)
-    compiled = WindowScorer(tiny_classifier, batch_size=4, compile=True)
-    assert compiled.compiled
+    eager = WindowScorer(tiny_classifier, ComputeOptions(batch_size=64)).score(SEQS)
+    compiled = WindowScorer(tiny_classifier, ComputeOptions(batch_size=4, compile=True))
+    assert compiled.backend.compile
     graphs = counters["stats"]["unique_graphs"]
     # batches of 4, 2 and 1 windows, padded and not, all through the compiled code...
     np.testing.assert_allclose(compiled.score(SEQS), eager, atol=1e-5)
@@ -42,7 +43,7 @@ def test_compiled_scores_match_eager_for_any_batch(tiny_classifier) -> None:
     np.testing.assert_allclose(compiled.score(SEQS[2:5]), eager[2:5], atol=1e-5)
     # ...compiled at start-up: none of them compiles anew mid-scan
     assert counters["stats"]["unique_graphs"] == graphs
-    assert not WindowScorer(tiny_classifier).compiled
+    assert not WindowScorer(tiny_classifier).backend.compile
 
 
 @needs_compiler
@@ -94,5 +95,5 @@ def test_a_machine_that_cannot_compile_gets_one_line(monkeypatch, tiny_classifie
     monkeypatch.setattr(inductor, "fx_graph_cache", False)
     one_line = r"^--compile failed on this machine \(.*\); drop --compile$"
     with pytest.raises(EnhscanError, match=one_line):
-        WindowScorer(tiny_classifier, compile=True)
+        WindowScorer(tiny_classifier, ComputeOptions(compile=True))
     torch._dynamo.reset()

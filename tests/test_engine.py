@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from enhscan.engine import (
+from enhscan.backend import (
     GPU_BATCH_LIMITS,
-    WindowScorer,
+    ComputeOptions,
     batch_size_for_memory,
-    quantize_linear_int8,
+    check_device_options,
 )
+from enhscan.engine import WindowScorer, memory_probe
 from enhscan.errors import EnhscanError
 
 RNG = np.random.default_rng(3)
@@ -20,7 +21,7 @@ SEQS = ["".join(RNG.choice(list("ACGT"), size=n)) for n in (300, 420, 300, 150, 
 
 
 def test_prepare_sorts_by_length_and_drops_masks_of_unpadded_batches(tiny_classifier) -> None:
-    scorer = WindowScorer(tiny_classifier, batch_size=2)
+    scorer = WindowScorer(tiny_classifier, ComputeOptions(batch_size=2))
     batches = scorer.prepare(SEQS)
     lengths = [len(e) for e in tiny_classifier.encoder.encode(SEQS)]
     assert sorted(np.concatenate([b.rows for b in batches])) == list(range(len(SEQS)))
@@ -35,11 +36,13 @@ def test_prepare_sorts_by_length_and_drops_masks_of_unpadded_batches(tiny_classi
 
 
 def test_scores_do_not_depend_on_batching(tiny_classifier) -> None:
-    alone = np.array([WindowScorer(tiny_classifier, batch_size=1).score([s])[0] for s in SEQS])
+    alone = np.array(
+        [WindowScorer(tiny_classifier, ComputeOptions(batch_size=1)).score([s])[0] for s in SEQS]
+    )
     for batch_size in (2, 3, 64):
-        together = WindowScorer(tiny_classifier, batch_size=batch_size).score(SEQS)
+        together = WindowScorer(tiny_classifier, ComputeOptions(batch_size=batch_size)).score(SEQS)
         np.testing.assert_allclose(together, alone, atol=1e-6)
-    scorer = WindowScorer(tiny_classifier, batch_size=3)
+    scorer = WindowScorer(tiny_classifier, ComputeOptions(batch_size=3))
     np.testing.assert_allclose(scorer.run(scorer.prepare(SEQS), len(SEQS)), alone, atol=1e-6)
     assert scorer.score([]).shape == (0,)
 
@@ -50,8 +53,8 @@ def test_int8_quantization_moves_scores_little_and_leaves_the_model_alone() -> N
     classifier = load_classifier(default_model_path())
     before = {k: v.clone() for k, v in classifier.network.state_dict().items()}
     fp32 = WindowScorer(classifier).score(SEQS)
-    int8 = WindowScorer(classifier, quantize=True)
-    assert int8.quantized
+    int8 = WindowScorer(classifier, ComputeOptions(quantize=True))
+    assert int8.backend.quantize
     scores = int8.score(SEQS)
     assert np.abs(scores - fp32).max() < 0.02
     assert not np.array_equal(scores, fp32)  # it really ran in int8
@@ -61,7 +64,7 @@ def test_int8_quantization_moves_scores_little_and_leaves_the_model_alone() -> N
 
 def test_quantization_is_refused_on_a_gpu(tiny_classifier) -> None:
     with pytest.raises(EnhscanError, match="--quantize is for the CPU"):
-        quantize_linear_int8(tiny_classifier.network, torch.device("cuda"))
+        check_device_options(ComputeOptions(quantize=True), torch.device("cuda"))
 
 
 def test_batch_size_for_memory() -> None:
@@ -75,12 +78,11 @@ def test_batch_size_for_memory() -> None:
     assert batch_size_for_memory(8 * gb, 0) == high
 
 
-def test_gpu_memory_probe_is_one_padded_batch_and_needs_no_batch_size(tiny_classifier) -> None:
-    # On a GPU the probe runs inside __init__ to choose the batch size, so it must not read
-    # one; it is padded so that the attention mask's memory is measured too.
-    scorer = WindowScorer(tiny_classifier, batch_size=2)
-    del scorer.batch_size
-    (batch,) = scorer._memory_probe(8)
+def test_gpu_memory_probe_is_one_padded_batch(tiny_classifier) -> None:
+    # The batch that measures a window's GPU memory is padded, so that the attention mask's
+    # memory is measured too, whatever the scorer's own batch size.
+    scorer = WindowScorer(tiny_classifier, ComputeOptions(batch_size=2))
+    (batch,) = memory_probe(scorer, 8)
     assert len(batch.rows) == 8 and batch.mask is not None
     assert batch.mask.sum(1).unique().numel() == 2
     scores = scorer.run([batch], 8)
@@ -88,7 +90,7 @@ def test_gpu_memory_probe_is_one_padded_batch_and_needs_no_batch_size(tiny_class
 
 
 def test_default_batch_size_follows_the_device_and_the_model_width(tiny_classifier) -> None:
-    from enhscan.engine import default_batch_size
+    from enhscan.backend import default_batch_size
     from enhscan.model import new_classifier
 
     cpu = torch.device("cpu")

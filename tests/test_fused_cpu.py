@@ -11,12 +11,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from enhscan.backend import ComputeOptions
 from enhscan.cli import cli
 from enhscan.engine import FUSED_TOLERANCE, WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.model.fused_cpu import fused_cpu_kernels, fused_kernels_apply
 from enhscan.scan import ScanSettings, scan_genome
-from enhscan.shards import ShardStore
+from enhscan.scan.shards import ShardStore
 
 pytestmark = pytest.mark.skipif(
     not torch.backends.mkldnn.is_available(), reason="this PyTorch has no oneDNN"
@@ -105,13 +106,15 @@ def test_where_fused_kernels_apply(tiny_classifier) -> None:
 
 
 def test_the_scorer_uses_fused_kernels_on_the_cpu_in_fp32(tiny_classifier) -> None:
-    fused = WindowScorer(tiny_classifier, batch_size=4)
-    plain = WindowScorer(tiny_classifier, batch_size=4, kernels="plain")
+    fused = WindowScorer(tiny_classifier, ComputeOptions(batch_size=4))
+    plain = WindowScorer(tiny_classifier, ComputeOptions(batch_size=4, kernels="plain"))
     assert (fused.kernels, plain.kernels) == ("fused", "plain")
     np.testing.assert_allclose(fused.score(SEQS), plain.score(SEQS), atol=1e-6)
     # Batch size 1 against 64, with the fused kernels too.
-    alone = np.array([WindowScorer(tiny_classifier, batch_size=1).score([s])[0] for s in SEQS])
-    together = WindowScorer(tiny_classifier, batch_size=64).score(SEQS)
+    alone = np.array(
+        [WindowScorer(tiny_classifier, ComputeOptions(batch_size=1)).score([s])[0] for s in SEQS]
+    )
+    together = WindowScorer(tiny_classifier, ComputeOptions(batch_size=64)).score(SEQS)
     np.testing.assert_allclose(together, alone, atol=1e-6)
 
 
@@ -120,15 +123,15 @@ def test_the_scorer_uses_fused_kernels_on_the_cpu_in_fp32(tiny_classifier) -> No
     [
         ({"quantize": True}, "not with --quantize"),
         ({"batch_invariant": True}, "not with --batch-invariant"),
-        ({"dtype": torch.bfloat16}, "they compute in fp32"),
+        ({"dtype": "bf16"}, "they compute in fp32"),
     ],
 )
 def test_other_modes_use_plain_kernels_and_refuse_fused_ones(tiny_classifier, options, why):
-    assert WindowScorer(tiny_classifier, **options).kernels == "plain"
+    assert WindowScorer(tiny_classifier, ComputeOptions(**options)).kernels == "plain"
     with pytest.raises(EnhscanError, match=f"--kernels fused: {why}; use --kernels auto or plain"):
-        WindowScorer(tiny_classifier, kernels="fused", **options)
-    with pytest.raises(ValueError, match="kernels must be one of auto, fused, plain"):
-        WindowScorer(tiny_classifier, kernels="fast")
+        WindowScorer(tiny_classifier, ComputeOptions(kernels="fused", **options))
+    with pytest.raises(EnhscanError, match="--kernels takes auto, fused, plain, not 'fast'"):
+        WindowScorer(tiny_classifier, ComputeOptions(kernels="fast"))
 
 
 def test_a_dnabert_kmer_model_runs_its_linears_fused() -> None:
@@ -139,7 +142,7 @@ def test_a_dnabert_kmer_model_runs_its_linears_fused() -> None:
     seqs = [s[:200] for s in SEQS]
     fused = WindowScorer(classifier)
     assert fused.kernels == "fused"
-    plain = WindowScorer(classifier, kernels="plain").score(seqs)
+    plain = WindowScorer(classifier, ComputeOptions(kernels="plain")).score(seqs)
     np.testing.assert_allclose(fused.score(seqs), plain, atol=1e-6)
 
 
@@ -163,7 +166,7 @@ def test_kernels_that_disagree_at_start_up_are_not_used(
         assert WindowScorer(tiny_classifier).kernels == "plain"
     assert "fused CPU kernels not used: their probe scores differ from plain ones" in caplog.text
     with pytest.raises(EnhscanError, match="--kernels fused: their probe scores differ"):
-        WindowScorer(tiny_classifier, kernels="fused")
+        WindowScorer(tiny_classifier, ComputeOptions(kernels="fused"))
 
     def failing():
         def op(*args):
@@ -174,12 +177,12 @@ def test_kernels_that_disagree_at_start_up_are_not_used(
     monkeypatch.setattr(fused_cpu, "_ops", failing)
     assert WindowScorer(tiny_classifier).kernels == "plain"
     with pytest.raises(EnhscanError, match=r"they failed on this machine \(RuntimeError: unsup"):
-        WindowScorer(tiny_classifier, kernels="fused")
+        WindowScorer(tiny_classifier, ComputeOptions(kernels="fused"))
     assert FUSED_TOLERANCE == 1e-4
 
 
 def scan_settings(**kw) -> ScanSettings:
-    return ScanSettings(**{"progress": False, "shard_windows": 30, "chunk_bases": 4000, **kw})
+    return ScanSettings.of(**{"progress": False, "shard_windows": 30, "chunk_bases": 4000, **kw})
 
 
 def test_scans_record_their_kernels_and_resume_with_them(

@@ -11,14 +11,17 @@ from pathlib import Path
 import numpy as np
 import pyBigWig
 import pytest
+import torch
 from click.testing import CliRunner
 
 from enhscan import __version__
+from enhscan.backend import ComputeOptions
 from enhscan.calling import call_regions
 from enhscan.cli import cli
 from enhscan.engine import WindowScorer
 from enhscan.io.fasta import open_genome
-from enhscan.scan import OUTPUTS, ScanSettings, scan_genome
+from enhscan.scan import ScanSettings, scan_genome
+from enhscan.scan.outputs import OUTPUTS
 from enhscan.tiling import tile_chrom
 
 ACGT = set("ACGT")
@@ -44,7 +47,7 @@ def expected_scores(
     with open_genome(fasta) as genome:
         length = genome.lengths[chrom]
         tiling = tile_chrom(chrom, length, stretches or [(0, length)], window, stride)
-        scorer = WindowScorer(classifier, batch_size=1)
+        scorer = WindowScorer(classifier, ComputeOptions(batch_size=1))
         scores = np.full(len(tiling), np.nan, dtype=np.float32)
         for k, start in enumerate(tiling.starts):
             seq = genome.fetch(chrom, int(start), int(start) + window)
@@ -142,7 +145,10 @@ def test_soft_masked_bases_score_as_upper_case(tmp_path, tiny_classifier):
     for name, seq in (("u", upper), ("m", mixed)):
         (tmp_path / f"{name}.fa").write_text(f">s\n{seq}\n")
         scan_genome(
-            tmp_path / f"{name}.fa", tmp_path / name, tiny_classifier, ScanSettings(progress=False)
+            tmp_path / f"{name}.fa",
+            tmp_path / name,
+            tiny_classifier,
+            ScanSettings.of(progress=False),
         )
     assert read_track(tmp_path / "u" / "scores.bw", "s") == read_track(
         tmp_path / "m" / "scores.bw", "s"
@@ -155,10 +161,10 @@ def test_max_n_lets_windows_with_few_n_through(tmp_path, tiny_classifier):
     seq[1510] = "R"
     (tmp_path / "g.fa").write_text(">s\n" + "".join(seq) + "\n")
     strict = scan_genome(
-        tmp_path / "g.fa", tmp_path / "a", tiny_classifier, ScanSettings(progress=False)
+        tmp_path / "g.fa", tmp_path / "a", tiny_classifier, ScanSettings.of(progress=False)
     )
     loose = scan_genome(
-        tmp_path / "g.fa", tmp_path / "b", tiny_classifier, ScanSettings(progress=False, max_n=2)
+        tmp_path / "g.fa", tmp_path / "b", tiny_classifier, ScanSettings.of(progress=False, max_n=2)
     )
     assert strict["windows"]["skipped_n"] == 5 and strict["windows"]["total"] == 11
     assert loose["windows"]["skipped_n"] == 0 and loose["windows"]["scored"] == 11
@@ -167,9 +173,9 @@ def test_max_n_lets_windows_with_few_n_through(tmp_path, tiny_classifier):
 def test_same_output_whatever_the_batch_size_and_chunking(tmp_path, mini_fasta, tiny_classifier):
     runs = {}
     for name, settings in {
-        "a": ScanSettings(progress=False, batch_size=1, chunk_bases=3000),
-        "b": ScanSettings(progress=False, batch_size=64),
-        "c": ScanSettings(progress=False, batch_size=5, chunk_bases=100_000),
+        "a": ScanSettings.of(progress=False, batch_size=1, chunk_bases=3000),
+        "b": ScanSettings.of(progress=False, batch_size=64),
+        "c": ScanSettings.of(progress=False, batch_size=5, chunk_bases=100_000),
     }.items():
         scan_genome(mini_fasta, tmp_path / name, tiny_classifier, settings)
         runs[name] = [
@@ -338,7 +344,7 @@ def test_interrupted_scan_leaves_no_output(
     or not; only the folder of finished shards stays, for --resume."""
     from enhscan.errors import EnhscanError
     from enhscan.io.bigwig import BigWigWriter
-    from enhscan.shards import ShardStore
+    from enhscan.scan.shards import ShardStore
 
     owner = {"add": BigWigWriter, "save": ShardStore}.get(method, WindowScorer)
     real = getattr(owner, method)
@@ -359,7 +365,7 @@ def test_interrupted_scan_leaves_no_output(
             tiny_classifier,
             # plain kernels: no start-up check runs probe batches, so the second run() is
             # the scan's
-            ScanSettings(progress=False, chunk_bases=5000, shard_windows=40, kernels="plain"),
+            ScanSettings.of(progress=False, chunk_bases=5000, shard_windows=40, kernels="plain"),
         )
     if stage == "reader":
         assert "stopped on shard 0 (chr2 windows 0-39): reader failed" in str(caught.value)
@@ -376,7 +382,7 @@ def test_read_only_fasta_folder_indexes_into_out(tmp_path, mini_fasta, tiny_clas
             mini_fasta,
             tmp_path / "o",
             tiny_classifier,
-            ScanSettings(progress=False, chroms=["chr22*"]),
+            ScanSettings.of(progress=False, chroms=["chr22*"]),
         )
     finally:
         folder.chmod(0o755)
@@ -443,7 +449,7 @@ def test_dry_run_counts_windows_and_writes_nothing(tmp_path, mini_fasta, tiny_mo
 
 
 def test_dry_run_counts_the_cores_the_tokenizer_may_use(monkeypatch) -> None:
-    from enhscan.dryrun import cpu_cores, tokenizer_cores
+    from enhscan.scan.dryrun import cpu_cores, tokenizer_cores
 
     monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
     assert tokenizer_cores() == cpu_cores()
@@ -457,7 +463,7 @@ def test_dry_run_counts_the_cores_the_tokenizer_may_use(monkeypatch) -> None:
 
 
 def test_pipeline_rate_overlaps_on_a_gpu_and_adds_up_on_the_cpu() -> None:
-    from enhscan.dryrun import pipeline_rate
+    from enhscan.scan.dryrun import pipeline_rate
 
     assert pipeline_rate(3000.0, 8000.0, separate_device=True) == 3000.0
     assert pipeline_rate(30000.0, 8000.0, separate_device=True) == 8000.0
@@ -467,8 +473,9 @@ def test_pipeline_rate_overlaps_on_a_gpu_and_adds_up_on_the_cpu() -> None:
 
 
 def test_dry_run_names_the_stage_that_sets_the_pace() -> None:
+    from enhscan.backend import Backend
     from enhscan.cli.genome import pace_note
-    from enhscan.dryrun import Projection
+    from enhscan.scan.dryrun import Projection
 
     def projection(device: str, tokenize: float, model: float) -> Projection:
         return Projection(
@@ -479,10 +486,7 @@ def test_dry_run_names_the_stage_that_sets_the_pace() -> None:
             sampled_skipped_n=0,
             windows_per_second=1.0,
             projected_seconds=1.0,
-            device=device,
-            dtype="float32",
-            batch_size=8,
-            quantize=False,
+            backend=Backend(torch.device(device), batch_size=8),
             tokenize_windows_per_second=tokenize,
             model_windows_per_second=model,
         )
@@ -578,7 +582,7 @@ def test_rc_combines_both_strands(tmp_path, mini_fasta, tiny_model_dir, tiny_cla
     with open_genome(mini_fasta) as genome:
         tiling = tile_chrom(chrom, genome.lengths[chrom], [(0, genome.lengths[chrom])], 1000, 200)
         seqs = [genome.fetch(chrom, int(s), int(s) + 1000) for s in tiling.starts]
-    scorer = WindowScorer(tiny_classifier, batch_size=1)
+    scorer = WindowScorer(tiny_classifier, ComputeOptions(batch_size=1))
     forward = scorer.score(seqs)
     reverse = scorer.score([reverse_complement(s) for s in seqs])
     want = (forward + reverse) / 2 if how == "mean" else np.maximum(forward, reverse)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from enhscan.backend import ComputeOptions
 from enhscan.engine import WindowScorer
 from enhscan.io.fasta import open_genome
 from tests.test_sharded_scan import same_files, wait_for_shards
@@ -46,10 +47,9 @@ def windows(mini_fasta_source) -> list[str]:
     return [seq[s : s + 1000] for s in range(0, 39_000, 300)]
 
 
-def scores(classifier, windows, device, dtype=torch.float32, **kwargs) -> np.ndarray:
-    scorer = WindowScorer(
-        classifier, device, dtype, batch_size=kwargs.pop("batch_size", 16), **kwargs
-    )
+def scores(classifier, windows, device, dtype="fp32", **kwargs) -> np.ndarray:
+    kwargs.setdefault("batch_size", 16)
+    scorer = WindowScorer(classifier, ComputeOptions(device, dtype, **kwargs))
     try:
         return scorer.score(windows)
     finally:
@@ -59,14 +59,14 @@ def scores(classifier, windows, device, dtype=torch.float32, **kwargs) -> np.nda
 def test_cuda_fp32_and_bf16_agree_with_the_cpu(small_classifier, windows) -> None:
     cpu = scores(small_classifier, windows, "cpu", kernels="plain")
     fp32 = scores(small_classifier, windows, "cuda")
-    bf16 = scores(small_classifier, windows, "cuda", torch.bfloat16)
+    bf16 = scores(small_classifier, windows, "cuda", "bf16")
     assert cpu.std() > 0.01  # the windows do score differently
     assert np.abs(fp32 - cpu).max() < FP32_TOLERANCE
     assert np.abs(bf16 - cpu).max() < BF16_TOLERANCE
 
 
 def test_pinned_and_pageable_copies_give_the_same_scores(small_classifier, windows) -> None:
-    scorer = WindowScorer(small_classifier, "cuda", batch_size=16)
+    scorer = WindowScorer(small_classifier, ComputeOptions("cuda", batch_size=16))
     pinned = scorer.score(windows)
     scorer._pin = False
     pageable = scorer.score(windows)
@@ -84,7 +84,7 @@ def test_memory_probe_picks_a_batch_that_runs_on_the_117m_shape() -> None:
     from enhscan.model import new_classifier
 
     classifier = new_classifier("base", seed=0)
-    scorer = WindowScorer(classifier, "cuda", torch.bfloat16, batch_size=None)
+    scorer = WindowScorer(classifier, ComputeOptions("cuda", "bf16", batch_size=None))
     assert scorer.batch_size >= 8
     # Random sequence tokenizes into more tokens than real DNA: the hardest full batch.
     rng = np.random.default_rng(0)

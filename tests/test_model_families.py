@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from enhscan.backend import ComputeOptions
 from enhscan.cli import cli
 from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
@@ -85,7 +86,7 @@ def test_dnabert_model_folder_round_trip_and_scan(tmp_path, mini_fasta) -> None:
         for start in (0, 5000, 12_300):
             seq = genome.fetch("chr22_32000000", start, start + 200)
             centre = start + 100
-            want = WindowScorer(clf, batch_size=1).score([seq])[0]
+            want = WindowScorer(clf, ComputeOptions(batch_size=1)).score([seq])[0]
             assert abs(bw.values("chr22_32000000", centre, centre + 1)[0] - want) < 1e-5
 
 
@@ -168,7 +169,9 @@ def test_any_transformers_classifier_folder_scans(tmp_path, mini_fasta) -> None:
     with torch.no_grad():
         batch = tokenizer(seqs, padding=True, return_tensors="pt")
         want = torch.softmax(network(**batch).logits, -1)[:, 1].numpy()
-    np.testing.assert_allclose(WindowScorer(loaded, batch_size=2).score(seqs), want, atol=1e-5)
+    np.testing.assert_allclose(
+        WindowScorer(loaded, ComputeOptions(batch_size=2)).score(seqs), want, atol=1e-5
+    )
 
     out = tmp_path / "tracks"
     run(
@@ -208,3 +211,34 @@ def test_fine_tune_a_local_dnabert_folder(tmp_path) -> None:
     tuned = load_classifier(out)
     assert tuned.metadata.family == "dnabert" and tuned.encoder.k == 4
     assert tuned.metadata.provenance["base"]["source"] == str(folder)
+
+
+def test_the_registry_builds_saves_and_loads_every_family_it_builds(tmp_path) -> None:
+    from enhscan.model.families import FAMILIES, Encoder, family_of_arch
+
+    seqs = ["ACGT" * 100, "GGCCAATT" * 40]
+    for family in FAMILIES.values():
+        for arch in family.archs:
+            if arch == "base":  # the 117M shape: the same code as small, too slow for here
+                continue
+            model = new_classifier(arch, window=400)
+            assert family_of_arch(arch) is family and model.metadata.family == family.name
+            assert isinstance(model.encoder, Encoder)  # the protocol every encoder keeps
+            loaded = load_classifier(save_classifier(model, tmp_path / arch))
+            np.testing.assert_allclose(
+                WindowScorer(loaded).score(seqs), WindowScorer(model).score(seqs), atol=1e-6
+            )
+    with pytest.raises(EnhscanError, match="unknown architecture 'huge'; choose one of tiny"):
+        new_classifier("huge")
+
+
+def test_a_folder_without_enhscan_json_is_recognised_by_its_family(tmp_path) -> None:
+    from enhscan.model.families import guess_family
+
+    for arch, family in (("tiny", "dnabert2"), ("dnabert-kmer", "dnabert")):
+        folder = save_classifier(new_classifier(arch, window=400), tmp_path / arch)
+        (folder / "enhscan.json").unlink()
+        assert guess_family(folder) == family
+    assert (
+        guess_family(tmp_path / "nothing-here") == "dnabert2"
+    )  # whose messages say what is missing

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from enhscan.backend import ComputeOptions
 from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.model import load_classifier, save_classifier
@@ -259,18 +260,22 @@ def test_encoder_adds_cls_sep_and_maps_n_to_unk():
 
 def test_scores_do_not_depend_on_batching(tiny_classifier):
     """A window's score is the same alone, in any batch size, and in any order (fp32)."""
-    alone = np.array([WindowScorer(tiny_classifier, batch_size=1).score([s])[0] for s in SEQS])
+    alone = np.array(
+        [WindowScorer(tiny_classifier, ComputeOptions(batch_size=1)).score([s])[0] for s in SEQS]
+    )
     for batch_size in (1, 3, 64):
-        together = WindowScorer(tiny_classifier, batch_size=batch_size).score(SEQS)
+        together = WindowScorer(tiny_classifier, ComputeOptions(batch_size=batch_size)).score(SEQS)
         np.testing.assert_allclose(together, alone, atol=1e-5, rtol=0)
     order = RNG.permutation(len(SEQS))
-    shuffled = WindowScorer(tiny_classifier, batch_size=4).score([SEQS[i] for i in order])
+    shuffled = WindowScorer(tiny_classifier, ComputeOptions(batch_size=4)).score(
+        [SEQS[i] for i in order]
+    )
     np.testing.assert_allclose(shuffled, alone[order], atol=1e-5, rtol=0)
 
 
 def test_reduced_precision_on_cpu_is_close(tiny_classifier):
     fp32 = WindowScorer(tiny_classifier).score(SEQS)
-    bf16 = WindowScorer(tiny_classifier, dtype=torch.bfloat16).score(SEQS)
+    bf16 = WindowScorer(tiny_classifier, ComputeOptions(dtype="bf16")).score(SEQS)
     assert bf16.dtype == np.float32
     np.testing.assert_allclose(bf16, fp32, atol=0.05)
 

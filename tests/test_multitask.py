@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
+from enhscan.backend import ComputeOptions
 from enhscan.cli import cli
 from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
@@ -335,13 +336,15 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     model = load_classifier(out)
     with open_genome(mini_fasta) as g:
         seqs = [g.fetch("chr22_32000000", s, s + 300) for s in (0, 3000, 6000)]
-    want = WindowScorer(model, batch_size=1, task="T2").score(seqs)
+    want = WindowScorer(model, ComputeOptions(batch_size=1), task="T2").score(seqs)
     import pyBigWig
 
     with pyBigWig.open(str(tracks / "scores.bw")) as bw:
         got = [bw.values("chr22_32000000", s + 150, s + 151)[0] for s in (0, 3000, 6000)]
     np.testing.assert_allclose(got, want, atol=1e-5)
-    assert not np.allclose(want, WindowScorer(model, batch_size=1, task="T1").score(seqs))
+    assert not np.allclose(
+        want, WindowScorer(model, ComputeOptions(batch_size=1), task="T1").score(seqs)
+    )
 
     # The folder fine-tunes into an enhancer classifier: the body kept, a new 2-class head.
     fine = tmp_path / "fine"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from enhscan.backend import ComputeOptions
 from enhscan.cli import cli
 from enhscan.engine import WindowScorer
 from enhscan.io.fasta import open_genome
@@ -47,7 +48,7 @@ def test_fasta_input(tmp_path, tiny_model_dir, tiny_classifier) -> None:
     ]
     assert [r["id"] for r in rows] == ["s0", "s1", "s2"]
     assert {r["chrom"] for r in rows} == {"."}
-    want = WindowScorer(tiny_classifier, batch_size=1).score(SEQS)
+    want = WindowScorer(tiny_classifier, ComputeOptions(batch_size=1)).score(SEQS)
     got = np.array([float(r["probability"]) for r in rows])
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert [r["label"] for r in rows] == ["enhancer" if p >= 0.5 else "background" for p in got]
@@ -75,7 +76,7 @@ def test_bed_regions_become_windows_around_their_summits(
     assert [r["id"] for r in rows] == ["p1", "chr22_32000000:100-300", "p3"]
     with open_genome(mini_fasta) as genome:
         seqs = [genome.fetch(c, s, e) for c, s, e in coords]
-    want = WindowScorer(tiny_classifier, batch_size=1).score(seqs)
+    want = WindowScorer(tiny_classifier, ComputeOptions(batch_size=1)).score(seqs)
     np.testing.assert_allclose([float(r["probability"]) for r in rows], want, atol=1e-6)
 
     as_is = tmp_path / "as_is.tsv"
@@ -94,7 +95,7 @@ def test_table_input_and_both_strands(tmp_path, tiny_model_dir, tiny_classifier)
     run(str(table), "-m", str(tiny_model_dir), "-o", str(out), "--rc")
     rows = read_tsv(out)
     assert [r["id"] for r in rows] == ["q0", "q1", "q2"]
-    scorer = WindowScorer(tiny_classifier, batch_size=1)
+    scorer = WindowScorer(tiny_classifier, ComputeOptions(batch_size=1))
     want = (scorer.score(SEQS) + scorer.score([reverse_complement(s) for s in SEQS])) / 2
     np.testing.assert_allclose([float(r["probability"]) for r in rows], want, atol=1e-6)
 

@@ -16,7 +16,7 @@ import pytest
 
 from enhscan.errors import EnhscanError
 from enhscan.scan import ScanSettings, scan_genome
-from enhscan.shards import SHARD_DIR, ShardStore, make_shards
+from enhscan.scan.shards import SHARD_DIR, ShardStore, make_shards
 
 FILES = ("scores.bw", "calls.narrowPeak")
 
@@ -27,7 +27,7 @@ def same_files(a: Path, b: Path) -> None:
 
 
 def settings(**kw) -> ScanSettings:
-    return ScanSettings(**{"progress": False, "shard_windows": 30, "chunk_bases": 4000, **kw})
+    return ScanSettings.of(**{"progress": False, "shard_windows": 30, "chunk_bases": 4000, **kw})
 
 
 def interrupted_scan(monkeypatch, mini_fasta, model, out: Path, after: int, **kw) -> None:

@@ -8,7 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from enhscan.stream import OrderedWriter, in_background, window_ok
+from enhscan.backend import ComputeOptions
+from enhscan.scan.pipeline import OrderedWriter, in_background
+from enhscan.sequence import window_ok
 
 
 def test_window_ok_counts_non_acgt_per_window() -> None:
@@ -78,12 +80,12 @@ def test_score_chunks_times_each_stage(tiny_classifier) -> None:
     """A reader slower than the model shows up as input wait; model time and the reader's
     own times are kept, and the scores are those of direct scoring."""
     from enhscan.engine import WindowScorer
-    from enhscan.shards import Shard
-    from enhscan.stream import PreparedChunk, score_chunks
+    from enhscan.scan.pipeline import PreparedChunk, score_chunks
+    from enhscan.scan.shards import Shard
 
     rng = np.random.default_rng(3)
     seqs = ["".join(rng.choice(list("ACGT"), 1000)) for _ in range(12)]
-    scorer = WindowScorer(tiny_classifier, batch_size=4)
+    scorer = WindowScorer(tiny_classifier, ComputeOptions(batch_size=4))
     shard = Shard(index=0, chrom="chr1", first=0, count=12)
     keep = np.ones(4, dtype=bool)
 
@@ -113,14 +115,14 @@ def test_score_chunks_times_each_stage(tiny_classifier) -> None:
 
 
 def test_stage_times_warn_only_when_input_bound_after_the_pipeline_fills(caplog) -> None:
-    from enhscan.stream import StageTimes
+    from enhscan.scan.pipeline import StageTimes
 
-    with caplog.at_level("INFO", logger="enhscan.stream"):
+    with caplog.at_level("INFO", logger="enhscan.scan.pipeline"):
         StageTimes(model=10.0, input_wait=1.0, chunks=50).report()
         StageTimes(model=1.0, input_wait=3.0, chunks=2).report()  # only the first chunks
     assert [r.levelname for r in caplog.records] == ["INFO", "INFO"]
     caplog.clear()
-    with caplog.at_level("INFO", logger="enhscan.stream"):
+    with caplog.at_level("INFO", logger="enhscan.scan.pipeline"):
         StageTimes(model=1.0, input_wait=3.0, chunks=50).report()
     assert caplog.records[-1].levelname == "WARNING"
     assert "75%" in caplog.records[-1].getMessage()

@@ -172,11 +172,11 @@ def genome(
         from enhscan.model import required_default_model_path
 
         model = str(required_default_model_path())
-    settings = ScanSettings(progress=not ctx.obj.get("quiet", False), **options)
+    settings = ScanSettings.of(progress=not ctx.obj.get("quiet", False), **options)
     if dry_run:
-        from enhscan.dryrun import project_scan
+        from enhscan.scan.dryrun import project_scan
 
-        click.echo(format_projection(project_scan(fasta, model, settings), settings.stride))
+        click.echo(format_projection(project_scan(fasta, model, settings), settings.scan.stride))
         return
     if out is None:
         raise click.UsageError("Missing option '-o' / '--out' (a folder for the outputs).")
@@ -193,7 +193,7 @@ def genome(
 
 def _interrupted_scan(out: str) -> str:
     """What an interrupted scan kept, and the command that continues it."""
-    from enhscan.shards import ShardStore
+    from enhscan.scan.shards import ShardStore
 
     store = ShardStore(out)
     done = len(store.done()) if store.exists() else 0
@@ -205,10 +205,7 @@ def _interrupted_scan(out: str) -> str:
 def format_projection(p, stride: int) -> str:
     """The dry-run report, a few lines of text."""
     skipped = p.sampled_skipped_n / p.sampled if p.sampled else 0.0
-    how = f"{p.device}, {p.dtype}, batch {p.batch_size}" + (", int8" if p.quantize else "")
-    how += ", compiled" if p.compiled else ""
-    how += ", fused kernels" if p.kernels == "fused" else ""
-    how += f", both strands ({p.rc})" if p.rc else ""
+    how = p.backend.describe() + (f", both strands ({p.rc})" if p.rc else "")
     return "\n".join(
         [
             f"windows to scan:  {p.windows:,} over {p.chromosomes:,} sequences "
@@ -228,7 +225,7 @@ def pace_note(p) -> str:
     """Which stage will set the scan's pace, and what to do when it is not the model."""
     if p.pace_setter == "model":
         return "the model sets the pace"
-    if p.device == "cpu":
+    if p.backend.device.type == "cpu":
         return "tokenizing takes the larger share of the CPU"
     return "tokenizing sets the pace; more CPU cores for this process would speed it up"
 
@@ -261,8 +258,8 @@ def launch_processes(n: int, device: str) -> int:
 
     import torch
 
-    from enhscan.dryrun import cpu_cores
-    from enhscan.engine import resolve_device
+    from enhscan.backend import resolve_device
+    from enhscan.scan.dryrun import cpu_cores
 
     if os.environ.get("WORLD_SIZE"):
         raise click.UsageError("--processes inside `accelerate launch`: give one or the other")

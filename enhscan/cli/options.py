@@ -29,7 +29,7 @@ def comma_list(
 
 def track_formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     """``bigwig,bedgraph`` -> ("bigwig", "bedgraph"), each known and given once."""
-    from enhscan.outputs import TRACK_FORMATS
+    from enhscan.scan.settings import TRACK_FORMATS
 
     formats = tuple(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
     unknown = [f for f in formats if f not in TRACK_FORMATS]

@@ -2,13 +2,13 @@
 
 from enhscan.model.folder import (
     Classifier,
-    ModelMetadata,
     default_model_path,
     load_classifier,
     new_classifier,
     required_default_model_path,
     save_classifier,
 )
+from enhscan.model.metadata import ModelMetadata
 
 __all__ = [
     "Classifier",

@@ -25,7 +25,7 @@ import numpy as np
 from enhscan.errors import EnhscanError
 from enhscan.intervals import Interval, merge, overlaps_any
 from enhscan.io.bed import iter_bed
-from enhscan.model.folder import ANY_TASK
+from enhscan.model.metadata import ANY_TASK
 from enhscan.naming import match_chrom
 
 log = logging.getLogger(__name__)

@@ -35,13 +35,8 @@ import numpy as np
 
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import write_json
-from enhscan.model.folder import (
-    ANY_TASK,
-    METADATA_NAME,
-    Classifier,
-    new_classifier,
-    save_classifier,
-)
+from enhscan.model.folder import Classifier, new_classifier, save_classifier
+from enhscan.model.metadata import ANY_TASK, METADATA_NAME
 from enhscan.training.trainer import TrainSettings, both_strand_probabilities, fit
 from enhscan.versions import package_versions
 
@@ -215,6 +210,7 @@ def _store_null(
     classifier, genome_paths, windows: WindowOptions, n: int, device, progress, out_dir
 ):
     """The ``any`` task's background null on the test chromosomes, stored in the folder."""
+    from enhscan.backend import ComputeOptions
     from enhscan.calibrate import compute_null
     from enhscan.engine import WindowScorer
     from enhscan.io.bed import read_bed
@@ -233,7 +229,7 @@ def _store_null(
             exclude=exclude,
             max_n=windows.max_n,
             seed=windows.seed,
-            scorer=WindowScorer(classifier, device, task=ANY_TASK),
+            scorer=WindowScorer(classifier, ComputeOptions(device=str(device)), task=ANY_TASK),
             progress=progress,
         )
     save_null(out_dir, null)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enhscan.errors import EnhscanError
-from enhscan.intervals import Interval, touches
+from enhscan.intervals import Interval, centred_start, touches
 from enhscan.io.fasta import Genome
 from enhscan.sequence import count_non_acgt
 from enhscan.training.multitask import TaskElements, window_targets
@@ -156,8 +156,7 @@ def _centred_draws(rng, genome: Genome, centres, n: int, window: int, shift: int
     out = []
     for k, move in zip(pick, moves, strict=True):
         chrom = names[int(k)]
-        start = int(positions[k]) + int(move) - window // 2
-        start = min(max(start, 0), genome.lengths[chrom] - window)
+        start = centred_start(int(positions[k]) + int(move), window, genome.lengths[chrom])
         out.append((chrom, start, True))
     return out
 

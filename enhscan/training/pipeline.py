@@ -30,13 +30,13 @@ from enhscan.calibrate import DEFAULT_NULL_WINDOWS
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import atomic_output, write_json
 from enhscan.model.folder import (
-    METADATA_NAME,
     Classifier,
     load_classifier,
     new_classifier,
     replace_head,
     save_classifier,
 )
+from enhscan.model.metadata import METADATA_NAME
 from enhscan.training.trainer import TrainResult, TrainSettings, default_learning_rate, fit
 from enhscan.versions import package_versions
 
@@ -257,10 +257,11 @@ def evaluate(
     classifier: Classifier, data: PreparedData, batch_size: int = 64, device: str = "cpu"
 ) -> tuple[dict, np.ndarray]:
     """Validation-chosen threshold and test metrics; returns (metrics dict, test scores)."""
+    from enhscan.backend import ComputeOptions
     from enhscan.engine import WindowScorer
     from enhscan.metrics import binary_metrics
 
-    scorer = WindowScorer(classifier, device, batch_size=batch_size)
+    scorer = WindowScorer(classifier, ComputeOptions(device=str(device), batch_size=batch_size))
     val_seqs, val_labels = data.arrays("val")
     test_seqs, test_labels = data.arrays("test")
     val = binary_metrics(val_labels, scorer.score(val_seqs))
@@ -394,6 +395,7 @@ def _store_null(
 ) -> dict:
     """Score random windows of the held-out chromosomes (on ``device``) and store them as the
     model's background null; its provenance."""
+    from enhscan.backend import ComputeOptions
     from enhscan.calibrate import compute_null
     from enhscan.engine import WindowScorer
     from enhscan.io.bed import read_bed
@@ -420,7 +422,7 @@ def _store_null(
             exclude=exclude,
             max_n=options.max_n,
             seed=options.seed,
-            scorer=WindowScorer(classifier, device),
+            scorer=WindowScorer(classifier, ComputeOptions(device=str(device))),
             progress=progress,
         )
     save_null(out_dir, null)

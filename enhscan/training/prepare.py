@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from enhscan.errors import EnhscanError
+from enhscan.intervals import centred_start
 from enhscan.io.fasta import Genome
 from enhscan.io.peaks import Peak
 from enhscan.naming import match_chrom
@@ -93,15 +94,14 @@ def extract_windows(
     counts = {"shifted": 0, "dropped_edge": 0, "dropped_n": 0}
     for peak in peaks:
         length = genome.lengths[peak.chrom]
-        start = peak.summit - window // 2
         if length < window:
             counts["dropped_edge"] += 1
             continue
-        if start < 0 or start + window > length:
+        start = centred_start(peak.summit, window, length)
+        if start != peak.summit - window // 2:  # the window would have crossed an end
             if at_edge == "drop":
                 counts["dropped_edge"] += 1
                 continue
-            start = min(max(start, 0), length - window)
             counts["shifted"] += 1
         seq = genome.fetch(peak.chrom, start, start + window)
         if count_non_acgt(seq) > max_n:

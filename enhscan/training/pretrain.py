@@ -29,7 +29,8 @@ from enhscan.errors import EnhscanError
 from enhscan.io.atomic import write_json
 from enhscan.io.fasta import Genome, open_genomes
 from enhscan.model.encoding import BpeEncoder, default_tokenizer_json, pad_batch
-from enhscan.model.folder import METADATA_NAME, ModelMetadata, save_network
+from enhscan.model.folder import save_network
+from enhscan.model.metadata import METADATA_NAME, ModelMetadata
 from enhscan.sequence import count_non_acgt
 from enhscan.training import loop
 from enhscan.training.objectives import MaskedLM

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from enhscan.backend import ComputeOptions
 from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.model.encoding import pad_batch
@@ -388,8 +389,7 @@ def _validation(classifier: Classifier, seqs, labels, settings: TrainSettings, d
         else:
             scorer = WindowScorer(
                 Classifier(network, encoder, classifier.metadata, classifier.identity),
-                device,
-                batch_size=settings.eval_batch_size,
+                ComputeOptions(device=str(device), batch_size=settings.eval_batch_size),
             )
             metrics = binary_metrics(labels, scorer.score_encoded(encoded))
         return {

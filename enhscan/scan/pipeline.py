@@ -3,7 +3,7 @@ the disk.
 
     reader thread   FASTA chunk of a shard -> skip windows with N -> tokenize -> batches
     main thread     batches -> model -> scores
-    writer thread   finished shard -> its file (see enhscan.shards)
+    writer thread   finished shard -> its file (see enhscan.scan.shards)
 
 The tokenizer works outside the GIL for most of its time, and bounded queues between the
 stages keep memory flat: the reader runs at most ``depth`` chunks ahead and the writer holds
@@ -21,20 +21,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
-from enhscan.engine import Batch, WindowScorer, combine_strands
+from enhscan.engine import Batch, WindowScorer, strand_inputs, strand_scores
 from enhscan.errors import EnhscanError
 from enhscan.io.fasta import Genome
 from enhscan.processes import Processes
-from enhscan.sequence import IS_ACGT, with_reverse_complements
-from enhscan.shards import Shard, ShardStore, describe
+from enhscan.scan.settings import RunOptions, ScanPlan, ScanSpec
+from enhscan.scan.shards import Shard, ShardStore, describe
+from enhscan.sequence import window_ok
 from enhscan.tiling import ChromTiling, chunk_windows, tile_chrom
-
-if TYPE_CHECKING:
-    from enhscan.scan_settings import ScanPlan, ScanSettings
 
 T = TypeVar("T")
 
@@ -146,23 +144,6 @@ class ShardError(Exception):
         self.cause = cause
 
 
-def window_ok(seq: str, offsets: np.ndarray, window: int, max_n: int) -> np.ndarray:
-    """Which windows of ``seq`` have at most ``max_n`` non-ACGT bases.
-
-    Args:
-        seq: a stretch of upper-case sequence (lower-case bases count as non-ACGT).
-        offsets: int64 [n], window starts within ``seq`` (0-based).
-        window: window width.
-        max_n: the most non-ACGT bases a kept window may hold.
-
-    Returns:
-        bool [n].
-    """
-    bad = ~IS_ACGT[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
-    prefix = np.concatenate(([0], np.cumsum(bad, dtype=np.int64)))
-    return (prefix[offsets + window] - prefix[offsets]) <= max_n
-
-
 def prepare_chunks(
     genome: Genome,
     shards: Iterable[Shard],
@@ -170,14 +151,15 @@ def prepare_chunks(
     scorer: WindowScorer,
     max_n: int,
     chunk_bases: int,
-    both_strands: bool = False,
+    rc: str | None = None,
 ) -> Iterator[PreparedChunk]:
     """Read, filter and tokenize every window of ``shards``, one chunk at a time.
 
     Args:
         tile: the tiling of a chromosome, by name (called once per chromosome, in order).
-        both_strands: also prepare each window's reverse complement; the batches then hold
-            the k kept windows followed by their k reverse complements.
+        rc: ``mean`` or ``max``: also prepare each window's reverse complement; the batches
+            then hold the k kept windows followed by their k reverse complements
+            (:func:`~enhscan.engine.strand_inputs`).
 
     A shard without windows still yields one empty chunk (``last`` set). Errors come out as
     :class:`ShardError`, naming the shard.
@@ -199,9 +181,7 @@ def prepare_chunks(
                 seq = genome.fetch(tiling.chrom, lo, hi)
                 offsets = chunk_starts - lo
                 keep = window_ok(seq, offsets, tiling.window, max_n)
-                seqs = [seq[o : o + tiling.window] for o in offsets[keep]]
-                if both_strands:
-                    seqs = with_reverse_complements(seqs)
+                seqs = strand_inputs([seq[o : o + tiling.window] for o in offsets[keep]], rc)
                 read = time.perf_counter()
                 batches = scorer.prepare(seqs)
                 yield PreparedChunk(
@@ -337,12 +317,9 @@ def score_chunks(
                 scores = np.full(chunk.shard.count, np.nan, dtype=np.float32)
             if chunk.batches:
                 part = scores[chunk.part]  # a view: filled in place
-                kept = int(chunk.keep.sum())
-                if rc is None:
-                    part[chunk.keep] = scorer.run(chunk.batches, kept)
-                else:
-                    both = scorer.run(chunk.batches, 2 * kept)
-                    part[chunk.keep] = combine_strands(both[:kept], both[kept:], rc)
+                strands = 1 if rc is None else 2
+                scored = scorer.run(chunk.batches, strands * int(chunk.keep.sum()))
+                part[chunk.keep] = strand_scores(scored, rc)
         except Exception as err:
             raise ShardError(chunk.shard, err) from err
         times.model += time.perf_counter() - scoring
@@ -360,10 +337,12 @@ def score_shards(
     shards: list[Shard],
     scorer: WindowScorer,
     store: ShardStore,
-    settings: ScanSettings,
+    spec: ScanSpec,
+    run: RunOptions,
     procs: Processes,
 ) -> StageTimes:
-    """Score ``shards`` of ``plan`` and save each to ``store`` as it completes.
+    """Score ``shards`` of ``plan`` (windows as ``spec`` asks, in chunks of
+    ``run.chunk_bases``) and save each to ``store`` as it completes.
 
     Returns:
         the time each stage took in this process (also logged).
@@ -371,16 +350,7 @@ def score_shards(
     Raises:
         EnhscanError: a shard failed; the message names it and where the finished ones are.
     """
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=sum(s.count for s in shards),
-        unit="win",
-        desc="scanning" if procs.world == 1 else f"scanning (process 1 of {procs.world})",
-        disable=not settings.progress or not procs.is_main,
-        dynamic_ncols=True,
-        smoothing=0.05,
-    )
+    bar = _progress_bar(sum(s.count for s in shards), run.progress, procs)
 
     def tile(chrom: str) -> ChromTiling:
         return tile_chrom(
@@ -388,9 +358,7 @@ def score_shards(
         )
 
     saver = OrderedWriter()
-    chunks = prepare_chunks(
-        genome, shards, tile, scorer, settings.max_n, settings.chunk_bases, settings.rc is not None
-    )
+    chunks = prepare_chunks(genome, shards, tile, scorer, spec.max_n, run.chunk_bases, spec.rc)
     stream = in_background(chunks, READ_AHEAD)
     try:
         times = score_chunks(
@@ -398,7 +366,7 @@ def score_shards(
             scorer,
             lambda shard, scores: saver.submit(store.save, shard, scores),
             bar.update,
-            settings.rc,
+            spec.rc,
         )
         finishing = time.perf_counter()
         saver.finish()
@@ -418,3 +386,17 @@ def score_shards(
         bar.close()
     times.report()
     return times
+
+
+def _progress_bar(total: int, progress: bool, procs: Processes):
+    """The scan's progress bar on stderr: the main process's, when ``progress`` is on."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit="win",
+        desc="scanning" if procs.world == 1 else f"scanning (process 1 of {procs.world})",
+        disable=not progress or not procs.is_main,
+        dynamic_ncols=True,
+        smoothing=0.05,
+    )

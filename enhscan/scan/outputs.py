@@ -4,31 +4,23 @@ record."""
 from __future__ import annotations
 
 import os
-import sys
-import time
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from enhscan.calling import Call, CallRule, call_regions
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import partial_path
-from enhscan.io.bed import BedIntervals, format_narrowpeak
+from enhscan.io.bed import format_narrowpeak
 from enhscan.io.bedgraph import BedGraphWriter
 from enhscan.io.bigwig import BigWigWriter
 from enhscan.io.browser import TrackStyle
 from enhscan.io.fasta import Genome
-from enhscan.model.folder import Classifier
-from enhscan.shards import Shard, ShardStore
+from enhscan.scan.settings import ScanPlan
+from enhscan.scan.shards import Shard, ShardStore
 from enhscan.significance import ScanSignificance
 from enhscan.tiling import tile_chrom
-from enhscan.versions import __version__, package_versions
-
-if TYPE_CHECKING:
-    from enhscan.scan_settings import ScanPlan, ScanSettings
 
 #: File names inside the output folder.
 OUTPUTS = {
@@ -42,8 +34,6 @@ OUTPUTS = {
     "hub_genomes": "genomes.txt",
     "hub_tracks": "trackDb.txt",
 }
-#: Track formats ``--format`` can ask for.
-TRACK_FORMATS = ("bigwig", "bedgraph")
 
 
 @dataclass
@@ -66,10 +56,6 @@ def top_fraction_threshold(flat: np.ndarray, fraction: float) -> float:
         return 1.0
     k = min(len(flat), max(1, int(np.ceil(fraction * len(flat)))))
     return float(np.partition(flat, len(flat) - k)[len(flat) - k])
-
-
-#: What ``--track`` can put in the track file.
-TRACK_VALUES = ("log10p", "probability")
 
 
 @dataclass
@@ -196,35 +182,12 @@ def write_outputs(
                 tracks.append(BedGraphWriter(tmp))
         with open(temps[-1], "w") as calls_out:
             n_calls = 0
-            for chrom, stretches in plan.stretches.items():
-                tiling = tile_chrom(
-                    chrom, genome.lengths[chrom], stretches, plan.window, plan.stride
+            for chrom in plan.stretches:
+                scores = _chrom_scores(chrom, shards, store, scored_by_shard)
+                results[chrom] = _write_chrom(
+                    genome, plan, chrom, scores, calling, tracks, calls_out, n_calls
                 )
-                parts = []
-                for shard in (s for s in shards if s.chrom == chrom):
-                    parts.append(store.load(shard))
-                    scored_by_shard[shard.index] = int((~np.isnan(parts[-1])).sum())
-                scores = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-                done = ~np.isnan(scores)
-                values = calling.track(scores[done])
-                for track in tracks:
-                    track.add(chrom, tiling.bin_starts[done], tiling.bin_ends[done], values)
-                threshold = np.inf if calling.threshold is None else calling.threshold
-                calls = call_regions(tiling.bin_starts, tiling.bin_ends, scores, threshold)
-                calls_out.write(
-                    format_narrowpeak(
-                        chrom, calls, calling.summit_stats(calls), first_index=n_calls + 1
-                    )
-                )
-                n_calls += len(calls)
-                results[chrom] = ChromResult(
-                    length=tiling.length,
-                    windows=len(tiling),
-                    scored=int(done.sum()),
-                    skipped_n=int((~done).sum()),
-                    calls=len(calls),
-                    uncovered_bp=tiling.uncovered,
-                )
+                n_calls += results[chrom].calls
         for track in tracks:
             track.close()
         for tmp, final in zip(temps, finals, strict=True):
@@ -236,6 +199,41 @@ def write_outputs(
             tmp.unlink(missing_ok=True)
         raise
     return results, scored_by_shard
+
+
+def _chrom_scores(chrom: str, shards: list[Shard], store: ShardStore, scored: dict) -> np.ndarray:
+    """The scores of ``chrom``'s windows from its shards (float32, NaN where skipped);
+    counts each shard's scored windows into ``scored``."""
+    parts = []
+    for shard in (s for s in shards if s.chrom == chrom):
+        parts.append(store.load(shard))
+        scored[shard.index] = int((~np.isnan(parts[-1])).sum())
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _write_chrom(
+    genome, plan: ScanPlan, chrom: str, scores, calling: Calling, tracks, calls_out, n_calls: int
+) -> ChromResult:
+    """Add one chromosome's track values and calls (numbered on from ``n_calls``)."""
+    tiling = tile_chrom(
+        chrom, genome.lengths[chrom], plan.stretches[chrom], plan.window, plan.stride
+    )
+    done = ~np.isnan(scores)
+    values = calling.track(scores[done])
+    for track in tracks:
+        track.add(chrom, tiling.bin_starts[done], tiling.bin_ends[done], values)
+    threshold = np.inf if calling.threshold is None else calling.threshold
+    calls = call_regions(tiling.bin_starts, tiling.bin_ends, scores, threshold)
+    stats = calling.summit_stats(calls)
+    calls_out.write(format_narrowpeak(chrom, calls, stats, first_index=n_calls + 1))
+    return ChromResult(
+        length=tiling.length,
+        windows=len(tiling),
+        scored=int(done.sum()),
+        skipped_n=int((~done).sum()),
+        calls=len(calls),
+        uncovered_bp=tiling.uncovered,
+    )
 
 
 def _check_room(out_dir: Path, plan: ScanPlan, formats: tuple[str, ...], n_chroms: int):
@@ -309,108 +307,3 @@ def _opening_locus(calls_path: Path, genome: Genome) -> str:
         return f"{chrom}:1-{min(genome.lengths[chrom], 100_000)}"
     end = min(genome.lengths[best.chrom], best.end + 5000)
     return f"{best.chrom}:{max(1, best.start + 1 - 5000)}-{end}"
-
-
-def run_record(
-    genome: Genome,
-    classifier: Classifier,
-    plan: ScanPlan,
-    results: dict[str, ChromResult],
-    settings: ScanSettings,
-    calling: Calling,
-    device,
-    dtype,
-    started: float,
-    scan_seconds: float,
-    scored_now: int,
-    regions: BedIntervals | None,
-    exclude: BedIntervals | None,
-    *,
-    kernels: str,
-    processes: int,
-    shards: dict,
-    browser: dict,
-    stages: dict,
-) -> dict:
-    """The run record (``run.json``): what ran, on what, how long, and what came out.
-
-    ``scored_now``: windows scored by this run (a resumed run found the others done);
-    ``kernels``: the CPU kernels that ran (``fused`` or ``plain``); ``processes``, ``shards``,
-    ``browser`` (the browser files written) and ``stages`` (the main process's
-    :meth:`~enhscan.stream.StageTimes.record`) go in as given.
-    """
-    wall = time.time() - started
-    scored = sum(r.scored for r in results.values())
-    meta = classifier.metadata
-    return {
-        "enhscan_version": __version__,
-        "command": " ".join(sys.argv),
-        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(wall, 3),
-        "windows_per_second": round(scored_now / wall, 2) if wall > 0 else None,
-        # The scan itself (reading, scoring, writing), without loading the model.
-        "scan_seconds": round(scan_seconds, 3),
-        "scan_windows_per_second": (
-            round(scored_now / scan_seconds, 2) if scan_seconds > 0 else None
-        ),
-        "stages": stages,
-        "genome": {
-            "path": str(Path(genome.path).resolve()),
-            "file_bytes": Path(genome.path).stat().st_size,
-            "sequences": len(genome.lengths),
-            "total_bp": sum(genome.lengths.values()),
-            "sizes": genome.lengths,
-        },
-        "model": {
-            "path": str(classifier.path.resolve()) if classifier.path else None,
-            "identity": classifier.identity,
-            "family": meta.family,
-            "window": meta.window,
-            "labels": meta.labels,
-            "positive_label": meta.labels[meta.positive_index],
-        },
-        "parameters": {
-            "window": plan.window,
-            "stride": plan.stride,
-            "max_n": settings.max_n,
-            "threshold": calling.threshold,
-            "call_top": settings.call_top,
-            "fdr": calling.rule.value if calling.rule.kind == "fdr" else None,
-            "track": calling.track_values,
-            "formats": list(settings.formats),
-            "chroms": settings.chroms,
-            "regions": settings.regions,
-            "exclude": settings.exclude,
-            "batch_size": settings.batch_size,
-            "device": str(device),
-            "dtype": str(dtype).removeprefix("torch."),
-            "quantize": settings.quantize,
-            "rc": settings.rc,
-            "task": settings.task,
-            "batch_invariant": settings.batch_invariant,
-            "compile": settings.compile,
-            "kernels": kernels,
-        },
-        "windows": {
-            "total": sum(r.windows for r in results.values()),
-            "scored": scored,
-            "skipped_n": sum(r.skipped_n for r in results.values()),
-        },
-        "calls": sum(r.calls for r in results.values()),
-        "calling": calling.record(),
-        "chromosomes_too_short": plan.too_short,
-        "regions": _bed_summary(regions),
-        "exclude": _bed_summary(exclude),
-        "per_chromosome": {chrom: asdict(r) for chrom, r in results.items()},
-        "outputs": {k: OUTPUTS[k] for k in (*settings.formats, "calls")},
-        "browser": browser,
-        "processes": processes,
-        "shards": shards,
-        "versions": package_versions("pyBigWig", "pyfaidx"),
-    }
-
-
-def _bed_summary(bed: BedIntervals | None) -> dict | None:
-    if bed is None:
-        return None
-    return {"intervals": bed.count, "unmatched_chromosomes": bed.unmatched, "clipped": bed.clipped}

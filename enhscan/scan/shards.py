@@ -30,28 +30,6 @@ SHARD_WINDOWS = 20_000
 SHARD_DIR = ".enhscan-shards"
 FORMAT = 1
 
-#: How each manifest key is named in messages.
-IDENTITY_NAMES = {
-    "format": "the shard format (another enhscan version)",
-    "genome": "the genome",
-    "model": "the model",
-    "window": "--window",
-    "stride": "--stride",
-    "max_n": "--max-n",
-    "plan": "the scanned regions (--chroms / --regions / --exclude)",
-    "dtype": "--dtype",
-    "quantize": "--quantize",
-    "rc": "--rc",
-    "task": "--task",
-    "batch_invariant": "--batch-invariant",
-    "kernels": "--kernels",
-    "batch_size": "--batch-size",
-    "shard_windows": "the shard size",
-}
-
-#: What a manifest written before a key existed meant by leaving it out.
-IDENTITY_BEFORE = {"kernels": "plain", "task": None}
-
 
 @dataclass(frozen=True)
 class Shard:
@@ -113,20 +91,6 @@ class ShardStore:
         self.folder.mkdir(parents=True)
         write_json(self.manifest_path, identity)
 
-    def recorded(self, key: str):
-        """The manifest's value of ``key`` (for a key that came later, what its absence meant)."""
-        return self.manifest().get(key, IDENTITY_BEFORE.get(key))
-
-    def differences(self, identity: dict) -> list[str]:
-        """What differs between this store's scan and ``identity``, one phrase per key."""
-        recorded = self.manifest()
-        out = []
-        for key, name in IDENTITY_NAMES.items():
-            before, now = recorded.get(key, IDENTITY_BEFORE.get(key)), identity.get(key)
-            if before != now:
-                out.append(f"{name} ({_short(before)} then, {_short(now)} now)")
-        return out
-
     def done(self) -> set[int]:
         """Indices of the shards already saved."""
         found = set()
@@ -185,8 +149,3 @@ def describe(shard: Shard) -> str:
     if shard.count == 0:
         return f"{shard.chrom}, no windows"
     return f"{shard.chrom} windows {shard.first:,}-{shard.first + shard.count - 1:,}"
-
-
-def _short(value) -> str:
-    text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -5,7 +5,7 @@ starts with megabases of N still gives a fair sample), after one warm-up batch, 
 measured rate to the whole plan. Nothing is written.
 
 Tokenizing and the model are timed apart, because a scan overlaps them (see
-:mod:`enhscan.stream`): on a GPU the slower of the two sets the pace, and the projection says
+:mod:`enhscan.scan.pipeline`): on a GPU the slower of the two sets the pace, and the projection says
 which; on the CPU they share the cores, so their times add up.
 """
 
@@ -18,18 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from enhscan.engine import WindowScorer
+from enhscan.backend import Backend
+from enhscan.engine import WindowScorer, strand_inputs
 from enhscan.io.fasta import Genome, open_genome
 from enhscan.model.folder import Classifier
-from enhscan.scan import (
-    ScanPlan,
-    ScanSettings,
-    check_settings,
-    load_scorer,
-    plan_scan,
-    read_scan_beds,
-)
-from enhscan.stream import window_ok
+from enhscan.scan.plan import plan_scan, read_scan_beds
+from enhscan.scan.run import load_scorer
+from enhscan.scan.settings import ScanPlan, ScanSettings, check_settings
+from enhscan.sequence import count_non_acgt
 from enhscan.tiling import count_windows
 
 #: Batches timed after the warm-up batch.
@@ -49,8 +45,8 @@ class Projection:
         windows_per_second: the scan's expected rate, tokenizing and model together (no file
             I/O): see :func:`pipeline_rate`.
         projected_seconds: windows expected to be scored / rate.
-        device, dtype, batch_size, quantize, rc, compiled, kernels: how the calibration
-            (and the scan) runs.
+        backend: how the calibration (and the scan) computes.
+        rc: the strands scored (``--rc``).
         tokenize_windows_per_second: tokenizing and batching alone, on ``cpu_cores`` cores.
         model_windows_per_second: the model alone.
         cpu_cores: CPU cores the tokenizer runs on (:func:`tokenizer_cores`).
@@ -63,13 +59,8 @@ class Projection:
     sampled_skipped_n: int
     windows_per_second: float
     projected_seconds: float
-    device: str
-    dtype: str
-    batch_size: int
-    quantize: bool
+    backend: Backend
     rc: str | None = None
-    compiled: bool = False
-    kernels: str = "plain"
     tokenize_windows_per_second: float = float("nan")
     model_windows_per_second: float = float("nan")
     cpu_cores: int = 1
@@ -91,21 +82,22 @@ def project_scan(
     Args:
         genome_path: FASTA (plain or bgzip) or 2bit.
         model: an enhscan model folder, or a loaded :class:`Classifier`.
-        settings: as for :func:`enhscan.scan.scan_genome`.
+        settings: as for :func:`enhscan.scan.run.scan_genome`.
     """
     settings = settings or ScanSettings()
     check_settings(settings)
-    classifier, scorer = load_scorer(model, settings)
-    window = settings.window or classifier.metadata.window
+    spec = settings.scan
+    classifier, scorer = load_scorer(model, settings.compute, spec.task)
+    window = spec.window or classifier.metadata.window
     # A missing index is built next to the FASTA as usual, or, where that folder is
     # read-only, in a temporary folder removed afterwards: the dry run writes no outputs.
     with tempfile.TemporaryDirectory(prefix="enhscan-dry-run-") as index_dir:
         with open_genome(genome_path, index_dir=index_dir) as genome:
-            regions, exclude = read_scan_beds(settings, genome)
-            plan = plan_scan(genome, window, settings.stride, settings.chroms, regions, exclude)
+            regions, exclude = read_scan_beds(spec, genome)
+            plan = plan_scan(genome, window, spec.stride, spec.chroms, regions, exclude)
             n_sample = scorer.batch_size * (CALIBRATION_BATCHES + 1)
-            seqs, skipped = sample_windows(genome, plan, n_sample, settings.max_n)
-    tokenize_rate, model_rate = calibrate(scorer, seqs, settings.rc)
+            seqs, skipped = sample_windows(genome, plan, n_sample, spec.max_n)
+    tokenize_rate, model_rate = calibrate(scorer, seqs, spec.rc)
     rate = pipeline_rate(tokenize_rate, model_rate, scorer.device.type != "cpu")
     expected = plan.n_windows * (1 - skipped / max(len(seqs) + skipped, 1))
     return Projection(
@@ -116,13 +108,8 @@ def project_scan(
         sampled_skipped_n=skipped,
         windows_per_second=rate,
         projected_seconds=expected / rate if rate > 0 else float("nan"),
-        device=str(scorer.device),
-        dtype=str(scorer.dtype).removeprefix("torch."),
-        batch_size=scorer.batch_size,
-        quantize=scorer.quantized,
-        rc=settings.rc,
-        compiled=scorer.compiled,
-        kernels=scorer.kernels,
+        backend=scorer.backend,
+        rc=spec.rc,
         tokenize_windows_per_second=tokenize_rate,
         model_windows_per_second=model_rate,
         cpu_cores=tokenizer_cores(),
@@ -150,7 +137,7 @@ def sample_windows(genome: Genome, plan: ScanPlan, n: int, max_n: int) -> tuple[
                 # The last window of a stretch ends at the stretch end (see tile_stretch).
                 lo = min(start + int(i) * plan.stride, end - plan.window)
                 seq = genome.fetch(chrom, lo, lo + plan.window)
-                if window_ok(seq, np.zeros(1, dtype=np.int64), plan.window, max_n)[0]:
+                if count_non_acgt(seq) <= max_n:
                     seqs.append(seq.upper())
                 else:
                     skipped += 1
@@ -166,12 +153,7 @@ def calibrate(scorer: WindowScorer, seqs: list[str], rc: str | None = None) -> t
     if not warm:
         return float("nan"), float("nan")
     scorer.score(warm, rc=rc)
-    if not timed:
-        timed = warm
-    if rc is not None:
-        from enhscan.sequence import with_reverse_complements
-
-        timed = with_reverse_complements(timed)
+    timed = strand_inputs(timed or warm, rc)
     began = time.perf_counter()
     batches = scorer.prepare(timed)
     prepared = time.perf_counter()
