@@ -20,8 +20,8 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -40,16 +40,13 @@ from enhscan.errors import EnhscanError
 from enhscan.model.encoding import pad_batch
 from enhscan.model.families import FAMILIES
 from enhscan.model.folder import Classifier
+from enhscan.model.kernels import computing_with
 
 log = logging.getLogger(__name__)
 
 #: What the fused CPU kernels may change in a probability, at most, in the start-up check
 #: against PyTorch's own: the "same scores" tolerance of benchmarks/scan_speed.py.
 FUSED_TOLERANCE = 1e-4
-
-#: Rows per matrix multiply in batch-invariant scoring, by device type (see
-#: :func:`batch_invariant_kernels`): large enough that the BLAS kernels run at full speed.
-ROW_TILE = {"cpu": 512, "cuda": 8192}
 
 
 @dataclass
@@ -79,7 +76,7 @@ class WindowScorer:
             start-up on probe batches (seconds to a minute; scores change in the last bits).
             With ``batch_invariant``, batches hold windows of one token count only (no
             padding), every matrix multiply runs in blocks of a fixed number of rows, and
-            attention one window at a time (:func:`batch_invariant_kernels`).
+            attention one window at a time (:mod:`enhscan.model.kernels`).
         task: for a multi-task model, the task to score (the sigmoid of its logit); None
             takes ``any`` where the model has it; ``all`` every task ([n, tasks] scores).
             Classifiers take None.
@@ -204,16 +201,9 @@ class WindowScorer:
         return scores
 
     def _kernels(self):
-        """The context the network computes in: row-tiled for batch invariance, fused
-        oneDNN kernels, or PyTorch as it is."""
-        if self.backend.batch_invariant:
-            tile = ROW_TILE.get(self.device.type, ROW_TILE["cpu"])
-            return batch_invariant_kernels(self.network, tile)
-        if self.backend.kernels == "fused":
-            from enhscan.model.fused_cpu import fused_cpu_kernels
-
-            return fused_cpu_kernels(self.network)
-        return nullcontext()
+        """The kernels the network offers for this backend (:mod:`enhscan.model.kernels`)."""
+        kind = "batch_invariant" if self.backend.batch_invariant else self.backend.kernels
+        return computing_with(self.network, kind, self.device)
 
     def _probabilities(self, ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         from enhscan.model.dnabert2 import probabilities
@@ -459,72 +449,6 @@ def strand_scores(scores: np.ndarray, rc: str | None) -> np.ndarray:
         return scores
     half = len(scores) // 2
     return combine_strands(scores[:half], scores[half:], rc)
-
-
-@contextmanager
-def batch_invariant_kernels(network: torch.nn.Module, tile: int) -> Iterator[None]:
-    """Within the block, every ``nn.Linear`` of ``network`` multiplies in blocks of exactly
-    ``tile`` rows (the last block zero-padded), and DNABERT-2 attention runs one window at
-    a time.
-
-    Why: BLAS libraries choose their kernel, and with it the order in which a dot product is
-    summed, from the matrix shapes. Measured with PyTorch 2.13 on an x86 CPU, a row of
-    ``x @ W`` (K = 3072) comes out differently in the last bits with 16 or 333 rows than with
-    700. With every multiply the same shape, a row's result depends on that row alone.
-    PyTorch's CPU attention shares its work out by batch and head: on an AMD EPYC a window's
-    attention output differed in the last bits between batches of 1 and 7. Quantized Linear
-    layers are left as they are.
-    """
-    from enhscan.model.dnabert2 import DNABert2SelfAttention
-
-    linears = [m for m in network.modules() if type(m) is torch.nn.Linear]
-    attentions = [m for m in network.modules() if isinstance(m, DNABert2SelfAttention)]
-    for m in linears:
-        m.forward = _tiled_forward(m, tile)
-    for m in attentions:
-        m.one_window_at_a_time = True
-    try:
-        yield
-    finally:
-        for m in linears:
-            del m.forward
-        for m in attentions:
-            m.one_window_at_a_time = False
-
-
-def _tiled_forward(linear: torch.nn.Linear, tile: int):
-    weight, bias = linear.weight, linear.bias
-
-    def multiply(block: torch.Tensor, out: torch.Tensor) -> None:
-        # The same op and shape for every block; without autocast the result lands in
-        # ``out`` directly (no extra copy of the activations).
-        if out.dtype == block.dtype == weight.dtype:
-            if bias is None:
-                torch.mm(block, weight.t(), out=out)
-            else:
-                torch.addmm(bias, block, weight.t(), out=out)
-        else:  # autocast: let it pick the kernel dtype, then copy
-            out.copy_(torch.nn.functional.linear(block, weight, bias))
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, x.shape[-1])
-        n = flat.shape[0]
-        dtype = x.dtype
-        if torch.is_autocast_enabled(x.device.type):
-            dtype = torch.get_autocast_dtype(x.device.type)
-        out = torch.empty(n, linear.out_features, dtype=dtype, device=x.device)
-        whole = n - n % tile
-        for i in range(0, whole, tile):
-            multiply(flat[i : i + tile], out[i : i + tile])
-        if whole < n:
-            block = flat.new_zeros(tile, flat.shape[1])
-            block[: n - whole] = flat[whole:]
-            last = torch.empty(tile, linear.out_features, dtype=dtype, device=x.device)
-            multiply(block, last)
-            out[whole:] = last[: n - whole]
-        return out.view(*x.shape[:-1], linear.out_features)
-
-    return forward
 
 
 def quantize_linear_int8(network: torch.nn.Module) -> torch.nn.Module:

@@ -29,6 +29,7 @@ import numpy as np
 from enhscan.errors import EnhscanError
 from enhscan.intervals import merge, overlap_bp, overlap_intervals, overlaps_any, touches
 from enhscan.io.bed import iter_bed, read_calls
+from enhscan.io.bigwig import open_bigwig
 from enhscan.naming import match_chrom
 from enhscan.scan.outputs import OUTPUTS
 
@@ -106,8 +107,6 @@ def evaluate_scan(
     Returns:
         The report (also written as JSON).
     """
-    import pyBigWig
-
     from enhscan.metrics import binary_metrics
     from enhscan.plots import plot_pr_roc, plot_precision_by_calls, plot_score_distributions
 
@@ -121,8 +120,7 @@ def evaluate_scan(
             "an `enhscan genome` run"
         )
     out_dir = Path(out_dir) if out_dir else tracks_dir / "evaluation"
-    bw = pyBigWig.open(str(bigwig))
-    try:
+    with open_bigwig(bigwig) as bw:
         sizes = dict(bw.chroms())
         truth = read_truth(positives, negatives, sizes)
         report: dict = {
@@ -155,8 +153,6 @@ def evaluate_scan(
                     "other windows": scores[labels == 0],
                 }
         report["calls"], ranked_hits = _call_overlap(tracks_dir, bw, truth.regions, merged)
-    finally:
-        bw.close()
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if curves:

@@ -1,8 +1,13 @@
-"""Shared fixtures: small real sequence and tiny random DNABERT-2 models."""
+"""Shared fixtures and helpers: small real sequence, tiny random DNABERT-2 models, running
+the command line (in this process through click's CliRunner, or as a real process), and
+scans small enough to stop part-way."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,24 +30,28 @@ def mini_fasta(tmp_path: Path, mini_fasta_source: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def tiny_classifier():
+def tiny_dnabert2(seed: int = 7, **overrides):
     """A tiny DNABERT-2 classifier with random weights whose scores vary between windows.
 
     A wide initialisation makes the random network's outputs spread over (0, 1), so
-    thresholds and calls have something to bite on.
+    thresholds and calls have something to bite on. ``overrides``: config fields.
     """
     from enhscan.model import new_classifier
 
-    return new_classifier(
-        "tiny",
-        seed=7,
+    shape = dict(
         initializer_range=0.5,
         num_hidden_layers=1,
         hidden_size=32,
         num_attention_heads=4,
         intermediate_size=64,
     )
+    return new_classifier("tiny", seed=seed, **{**shape, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier():
+    """:func:`tiny_dnabert2`, built once per session."""
+    return tiny_dnabert2()
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +79,66 @@ def tiny_model_with_null(tmp_path_factory, tiny_model_dir) -> Path:
     info = {"model_identity": identity, "window": 1000, "source": "synthetic, for tests"}
     save_null(folder, BackgroundNull({"forward": low, "mean": low, "max": low}, info))
     return folder
+
+
+# -- running the command line -------------------------------------------------------------------
+
+
+def run_cli(*args: str, expect: int = 0):
+    """``enhscan -q ARGS`` through click's CliRunner, in this process; checks the exit status
+    (an unexpected exception propagates with its traceback) and returns the result."""
+    from click.testing import CliRunner
+
+    from enhscan.cli import cli
+
+    result = CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+    assert result.exit_code == expect, result.output
+    return result
+
+
+def enhscan_command(*args: str) -> list[str]:
+    """The command line of ``enhscan -q genome ARGS`` as a separate process."""
+    return [sys.executable, "-m", "enhscan", "-q", "genome", *args]
+
+
+# -- small scans ---------------------------------------------------------------------------------
+
+#: The output files of a scan that must be byte-identical between equivalent scans.
+SCAN_FILES = ("scores.bw", "calls.narrowPeak")
+
+
+def quick_settings(**fields):
+    """Scan settings with small shards and chunks (many of each on the test genome), no
+    progress bar; ``fields`` as :meth:`enhscan.scan.ScanSettings.of`."""
+    from enhscan.scan import ScanSettings
+
+    return ScanSettings.of(
+        **{"progress": False, "shard_windows": 30, "chunk_bases": 4000, **fields}
+    )
+
+
+def scan_args(fasta: Path, model: Path, out: Path, *extra: str) -> list[str]:
+    """``genome`` arguments of a CPU scan in shards of 30 windows."""
+    return [str(fasta), "--model", str(model), "--out", str(out), "--device", "cpu",
+            "--shard-windows", "30", *extra]  # fmt: skip
+
+
+def same_files(a: Path, b: Path) -> None:
+    """Two scan output folders hold byte-identical :data:`SCAN_FILES`."""
+    for name in SCAN_FILES:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def wait_for_shards(proc: subprocess.Popen, out: Path, n: int):
+    """Wait (two minutes at most) until the scan ``proc`` writes into ``out`` has finished
+    ``n`` shards, so that it can be stopped part-way; its shard store."""
+    from enhscan.scan.shards import ShardStore
+
+    store = ShardStore(out)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if store.folder.exists() and len(store.done()) >= n:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the scan finished before it could be stopped"
+    return store

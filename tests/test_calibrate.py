@@ -22,14 +22,9 @@ from enhscan.model import load_classifier, save_classifier
 from enhscan.model.null import ARRAYS_NAME, INFO_NAME, BackgroundNull, load_null, save_null
 from enhscan.sequence import count_non_acgt, reverse_complement
 from enhscan.significance import empirical_pvalues
+from tests.conftest import run_cli as run
 
 DATA = Path(__file__).parent / "data"
-
-
-def run(*args: str, expect: int = 0):
-    result = CliRunner().invoke(cli, ["-q", *args])
-    assert result.exit_code == expect, result.output
-    return result
 
 
 def test_random_windows_are_distinct_n_free_deterministic_and_avoid_exclude(mini_fasta) -> None:

@@ -135,3 +135,12 @@ def test_truth_from_another_assembly_is_an_error(tracks, tmp_path):
 def test_not_a_tracks_folder(tmp_path, truth):
     result = CliRunner().invoke(cli, ["evaluate", str(tmp_path), "--positives", str(truth[0])])
     assert result.exit_code == 1 and "enhscan genome" in result.output
+
+
+def test_a_damaged_track_is_refused_in_one_line(tmp_path, truth):
+    (tmp_path / "scores.bw").write_bytes(b"not a bigWig at all" * 100)
+    result = CliRunner().invoke(cli, ["evaluate", str(tmp_path), "--positives", str(truth[0])])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: cannot read {tmp_path / 'scores.bw'} as a bigWig; give the scores.bw of a scan"
+    ]

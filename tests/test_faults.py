@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_sharded_scan import same_files, scan_args
+from tests.conftest import same_files, scan_args
 
 
 def scan_with_file_limit(limit: int | None, *args: str) -> subprocess.CompletedProcess:

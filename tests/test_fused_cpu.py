@@ -16,8 +16,9 @@ from enhscan.cli import cli
 from enhscan.engine import FUSED_TOLERANCE, WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.model.fused_cpu import fused_cpu_kernels, fused_kernels_apply
-from enhscan.scan import ScanSettings, scan_genome
+from enhscan.scan import scan_genome
 from enhscan.scan.shards import ShardStore
+from tests.conftest import quick_settings, tiny_dnabert2
 
 pytestmark = pytest.mark.skipif(
     not torch.backends.mkldnn.is_available(), reason="this PyTorch has no oneDNN"
@@ -30,16 +31,8 @@ SEQS = ["".join(RNG.choice(list("ACGT"), size=n)) for n in (1000, 640, 1000, 310
 @pytest.fixture(scope="module")
 def two_layer_classifier():
     """Two layers, so the fused kernels run in a full layer and in a [CLS]-only last one."""
-    from enhscan.model import new_classifier
-
-    return new_classifier(
-        "tiny",
-        seed=5,
-        initializer_range=0.3,
-        num_hidden_layers=2,
-        hidden_size=48,
-        num_attention_heads=4,
-        intermediate_size=96,
+    return tiny_dnabert2(
+        seed=5, initializer_range=0.3, num_hidden_layers=2, hidden_size=48, intermediate_size=96
     )
 
 
@@ -181,26 +174,22 @@ def test_kernels_that_disagree_at_start_up_are_not_used(
     assert FUSED_TOLERANCE == 1e-4
 
 
-def scan_settings(**kw) -> ScanSettings:
-    return ScanSettings.of(**{"progress": False, "shard_windows": 30, "chunk_bases": 4000, **kw})
-
-
 def test_scans_record_their_kernels_and_resume_with_them(
     tmp_path, monkeypatch, mini_fasta, tiny_classifier
 ) -> None:
     from tests.test_sharded_scan import interrupted_scan, same_files
 
-    fused = scan_genome(mini_fasta, tmp_path / "fused", tiny_classifier, scan_settings())
+    fused = scan_genome(mini_fasta, tmp_path / "fused", tiny_classifier, quick_settings())
     assert fused["parameters"]["kernels"] == "fused"
     clean = tmp_path / "plain"
-    plain = scan_genome(mini_fasta, clean, tiny_classifier, scan_settings(kernels="plain"))
+    plain = scan_genome(mini_fasta, clean, tiny_classifier, quick_settings(kernels="plain"))
     assert plain["parameters"]["kernels"] == "plain"
 
     # Interrupted with plain kernels, resumed with the default: the resume keeps plain ones,
     # so the files are those of an uninterrupted plain scan.
     out = tmp_path / "resumed"
     interrupted_scan(monkeypatch, mini_fasta, tiny_classifier, out, after=3, kernels="plain")
-    record = scan_genome(mini_fasta, out, tiny_classifier, scan_settings(resume=True))
+    record = scan_genome(mini_fasta, out, tiny_classifier, quick_settings(resume=True))
     assert record["parameters"]["kernels"] == "plain" and record["shards"]["resumed"] == 3
     same_files(clean, out)
 
@@ -208,7 +197,7 @@ def test_scans_record_their_kernels_and_resume_with_them(
     out = tmp_path / "refused"
     interrupted_scan(monkeypatch, mini_fasta, tiny_classifier, out, after=2)
     with pytest.raises(EnhscanError, match=r'--kernels \("fused" then, "plain" now\)'):
-        scan_genome(mini_fasta, out, tiny_classifier, scan_settings(resume=True, kernels="plain"))
+        scan_genome(mini_fasta, out, tiny_classifier, quick_settings(resume=True, kernels="plain"))
 
     # A scan interrupted by an enhscan from before --kernels (no such manifest key) ran
     # plain kernels, and resumes with them.
@@ -216,7 +205,7 @@ def test_scans_record_their_kernels_and_resume_with_them(
     manifest = json.loads(store.manifest_path.read_text())
     del manifest["kernels"]
     store.manifest_path.write_text(json.dumps(manifest))
-    record = scan_genome(mini_fasta, out, tiny_classifier, scan_settings(resume=True))
+    record = scan_genome(mini_fasta, out, tiny_classifier, quick_settings(resume=True))
     assert record["parameters"]["kernels"] == "plain"
 
 

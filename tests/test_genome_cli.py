@@ -23,14 +23,9 @@ from enhscan.io.fasta import open_genome
 from enhscan.scan import ScanSettings, scan_genome
 from enhscan.scan.outputs import OUTPUTS
 from enhscan.tiling import tile_chrom
+from tests.conftest import run_cli as run
 
 ACGT = set("ACGT")
-
-
-def run(*args: str, expect: int = 0):
-    result = CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
-    assert result.exit_code == expect, result.output
-    return result
 
 
 def scan(fasta: Path, model: Path, out: Path, *extra: str, expect: int = 0):

@@ -21,7 +21,7 @@ import torch
 from enhscan.backend import ComputeOptions
 from enhscan.engine import WindowScorer
 from enhscan.io.fasta import open_genome
-from tests.test_sharded_scan import same_files, wait_for_shards
+from tests.conftest import same_files, wait_for_shards
 
 pytestmark = [
     pytest.mark.gpu,

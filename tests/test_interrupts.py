@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from enhscan.cli.interrupts import training_hint
-from tests.test_sharded_scan import enhscan_command, same_files, scan_args, wait_for_shards
+from tests.conftest import enhscan_command, same_files, scan_args, wait_for_shards
 
 SLOW = ("--stride", "50", "--batch-size", "1")  # slow enough to be stopped part-way
 

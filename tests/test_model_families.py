@@ -7,24 +7,17 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from enhscan.backend import ComputeOptions
-from enhscan.cli import cli
 from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.io.fasta import open_genome
 from enhscan.model import load_classifier, new_classifier, save_classifier
 from enhscan.model.dnabert_kmer import KmerEncoder, kmer_vocab
+from tests.conftest import run_cli as run
 
 RNG = np.random.default_rng(5)
 SEQS = ["".join(RNG.choice(list("ACGT"), size=n)) for n in (200, 150, 200)] + ["ACGTNACGTAC"]
-
-
-def run(*args: str, expect: int = 0):
-    result = CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
-    assert result.exit_code == expect, result.output
-    return result
 
 
 def plain_dnabert_folder(clf, folder):

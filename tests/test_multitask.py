@@ -9,11 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from enhscan.backend import ComputeOptions
-from enhscan.cli import cli
 from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.io.fasta import open_genome
@@ -28,14 +26,9 @@ from enhscan.training.multitask import (
 from enhscan.training.multitask_pipeline import new_multitask
 from enhscan.training.multitask_windows import draw_split
 from enhscan.training.trainer import BEST_WEIGHTS, TrainSettings, fit
+from tests.conftest import run_cli as run
 
 SIZES = {"20": 10_000, "chrX": 5_000}
-
-
-def run(*args: str, expect: int = 0):
-    result = CliRunner().invoke(cli, ["-q", *args])
-    assert result.exit_code == expect, result.output
-    return result
 
 
 @pytest.fixture

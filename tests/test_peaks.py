@@ -96,21 +96,17 @@ def test_long_missing_list_is_shortened(tmp_path: Path):
         read_peaks(path, GENOME)
 
 
-def test_interval_past_the_chromosome_end_names_file_and_line(tmp_path: Path):
-    path = _write(tmp_path, "X\t0\t10\nchrX\t4990\t5001\n")
-    with pytest.raises(EnhscanError, match=r"peaks\.bed line 2: chrX:4990-5001 runs past the end"):
-        read_peaks(path, GENOME)
-
-
-def test_empty_file_is_an_error(tmp_path: Path):
-    path = _write(tmp_path, "# only a comment\ntrack name=x\n\n")
-    with pytest.raises(EnhscanError, match="holds no intervals"):
-        read_peaks(path, GENOME)
-
-
-def test_bad_line_is_reported_by_iter_bed(tmp_path: Path):
-    path = _write(tmp_path, "20\t10\t20\n20\t50\t40\n")
-    with pytest.raises(EnhscanError, match=r"peaks\.bed line 2: need 0 <= start < end"):
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("X\t0\t10\nchrX\t4990\t5001\n", r"peaks\.bed line 2: chrX:4990-5001 runs past the end"),
+        ("# only a comment\ntrack name=x\n\n", "holds no intervals"),
+        ("20\t10\t20\n20\t50\t40\n", r"peaks\.bed line 2: need 0 <= start < end"),
+    ],
+)
+def test_a_bad_file_is_refused_naming_its_line(tmp_path: Path, text: str, message: str):
+    path = _write(tmp_path, text)
+    with pytest.raises(EnhscanError, match=message):
         read_peaks(path, GENOME)
 
 

@@ -7,22 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from enhscan.backend import ComputeOptions
-from enhscan.cli import cli
 from enhscan.engine import WindowScorer
 from enhscan.io.fasta import open_genome
 from enhscan.sequence import reverse_complement
+from tests.conftest import run_cli
 
 RNG = np.random.default_rng(11)
 SEQS = ["".join(RNG.choice(list("ACGT"), size=n)) for n in (1000, 600, 1000)]
 
 
 def run(*args: str, expect: int = 0):
-    result = CliRunner().invoke(cli, ["-q", "predict", *args], catch_exceptions=False)
-    assert result.exit_code == expect, result.output
-    return result
+    return run_cli("predict", *args, expect=expect)
 
 
 def read_tsv(path: Path) -> list[dict]:

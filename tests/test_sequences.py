@@ -86,21 +86,17 @@ def test_labels_must_be_two_classes(tmp_path: Path, labels: list[str], found: st
         read_labelled_table(path)
 
 
-def test_bad_character_names_the_line(tmp_path: Path):
-    path = _write(tmp_path, "s.csv", "sequence,label\nACGT,1\nAC-GT,0\n")
-    with pytest.raises(EnhscanError, match=r"s\.csv line 3: '-' at offset 2 is not a DNA base"):
-        read_labelled_table(path)
-
-
-def test_empty_sequence_names_the_line(tmp_path: Path):
-    path = _write(tmp_path, "s.csv", "sequence,label\nACGT,1\n ,0\n")
-    with pytest.raises(EnhscanError, match=r"s\.csv line 3: empty sequence"):
-        read_labelled_table(path)
-
-
-def test_empty_label_names_the_line(tmp_path: Path):
-    path = _write(tmp_path, "s.csv", "sequence,label\nACGT,\n")
-    with pytest.raises(EnhscanError, match=r"s\.csv line 2: the label is empty"):
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("ACGT,1\nAC-GT,0\n", r"s\.csv line 3: '-' at offset 2 is not a DNA base"),
+        ("ACGT,1\n ,0\n", r"s\.csv line 3: empty sequence"),
+        ("ACGT,\n", r"s\.csv line 2: the label is empty"),
+    ],
+)
+def test_a_bad_row_names_its_line(tmp_path: Path, rows: str, message: str):
+    path = _write(tmp_path, "s.csv", "sequence,label\n" + rows)
+    with pytest.raises(EnhscanError, match=message):
         read_labelled_table(path)
 
 

@@ -9,25 +9,22 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from enhscan.errors import EnhscanError
-from enhscan.scan import ScanSettings, scan_genome
+from enhscan.scan import scan_genome
 from enhscan.scan.shards import SHARD_DIR, ShardStore, make_shards
-
-FILES = ("scores.bw", "calls.narrowPeak")
-
-
-def same_files(a: Path, b: Path) -> None:
-    for name in FILES:
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
-
-
-def settings(**kw) -> ScanSettings:
-    return ScanSettings.of(**{"progress": False, "shard_windows": 30, "chunk_bases": 4000, **kw})
+from tests.conftest import (
+    SCAN_FILES,
+    enhscan_command,
+    quick_settings,
+    same_files,
+    scan_args,
+    tiny_dnabert2,
+    wait_for_shards,
+)
 
 
 def interrupted_scan(monkeypatch, mini_fasta, model, out: Path, after: int, **kw) -> None:
@@ -43,7 +40,7 @@ def interrupted_scan(monkeypatch, mini_fasta, model, out: Path, after: int, **kw
 
     monkeypatch.setattr(ShardStore, "save", save)
     with pytest.raises(KeyboardInterrupt):
-        scan_genome(mini_fasta, out, model, settings(**kw))
+        scan_genome(mini_fasta, out, model, quick_settings(**kw))
     monkeypatch.setattr(ShardStore, "save", real)
 
 
@@ -68,16 +65,16 @@ def test_resumed_scan_equals_an_uninterrupted_one(
 ) -> None:
     model = tiny_model_with_null  # a stored null: FDR calls are made after all shards are in
     clean = tmp_path / "clean"
-    scan_genome(mini_fasta, clean, model, settings())
+    scan_genome(mini_fasta, clean, model, quick_settings())
     assert not (clean / SHARD_DIR).exists()  # removed once the run is complete
     assert (clean / "calls.narrowPeak").read_text().count("\n") > 3
 
     out = tmp_path / "killed"
     interrupted_scan(monkeypatch, mini_fasta, model, out, after=5)
     assert len(ShardStore(out).done()) == 5
-    assert not any((out / name).exists() for name in FILES)
+    assert not any((out / name).exists() for name in SCAN_FILES)
 
-    record = scan_genome(mini_fasta, out, model, settings(resume=True))
+    record = scan_genome(mini_fasta, out, model, quick_settings(resume=True))
     same_files(clean, out)
     assert record["shards"]["resumed"] == 5
     assert not (out / SHARD_DIR).exists()
@@ -88,10 +85,10 @@ def test_a_resume_may_change_the_calling_rule(
 ) -> None:
     """Calls are made once all shards are in, so a resume may ask for another rule."""
     clean = tmp_path / "clean"
-    scan_genome(mini_fasta, clean, tiny_model_with_null, settings(fdr=0.001))
+    scan_genome(mini_fasta, clean, tiny_model_with_null, quick_settings(fdr=0.001))
     out = tmp_path / "killed"
     interrupted_scan(monkeypatch, mini_fasta, tiny_model_with_null, out, after=5)
-    scan_genome(mini_fasta, out, tiny_model_with_null, settings(resume=True, fdr=0.001))
+    scan_genome(mini_fasta, out, tiny_model_with_null, quick_settings(resume=True, fdr=0.001))
     same_files(clean, out)
 
 
@@ -105,37 +102,36 @@ def test_unfinished_scan_needs_resume_or_force(
         match=r"holds an unfinished scan \(3 shards done\); "
         "continue it with --resume, or start again with --force",
     ):
-        scan_genome(mini_fasta, out, tiny_classifier, settings())
-    record = scan_genome(mini_fasta, out, tiny_classifier, settings(force=True))
+        scan_genome(mini_fasta, out, tiny_classifier, quick_settings())
+    record = scan_genome(mini_fasta, out, tiny_classifier, quick_settings(force=True))
     assert record["shards"]["resumed"] == 0
 
 
 def test_resume_with_other_settings_is_refused(
     tmp_path, monkeypatch, mini_fasta, tiny_classifier
 ) -> None:
-    from enhscan.model import new_classifier
 
     out = tmp_path / "o"
     interrupted_scan(monkeypatch, mini_fasta, tiny_classifier, out, after=2)
     with pytest.raises(EnhscanError) as caught:
         scan_genome(
-            mini_fasta, out, tiny_classifier, settings(resume=True, stride=300, threshold=0.9)
+            mini_fasta, out, tiny_classifier, quick_settings(resume=True, stride=300, threshold=0.9)
         )
     message = str(caught.value)
     assert message.startswith(f"cannot resume the scan in {out}: ")
     assert "--stride (200 then, 300 now)" in message and "--threshold" not in message
     assert "the model" not in message
-    other = new_classifier("tiny", seed=99)
+    other = tiny_dnabert2(seed=99)
     with pytest.raises(EnhscanError, match="the model"):
-        scan_genome(mini_fasta, out, other, settings(resume=True))
+        scan_genome(mini_fasta, out, other, quick_settings(resume=True))
     with pytest.raises(EnhscanError, match="--batch-size"):
-        scan_genome(mini_fasta, out, tiny_classifier, settings(resume=True, batch_size=7))
+        scan_genome(mini_fasta, out, tiny_classifier, quick_settings(resume=True, batch_size=7))
     assert len(ShardStore(out).done()) == 2  # refusing keeps the finished work
 
 
 def test_keep_shards(tmp_path, mini_fasta, tiny_classifier) -> None:
     out = tmp_path / "o"
-    record = scan_genome(mini_fasta, out, tiny_classifier, settings(keep_shards=True))
+    record = scan_genome(mini_fasta, out, tiny_classifier, quick_settings(keep_shards=True))
     store = ShardStore(out)
     assert store.exists() and len(store.done()) == record["shards"]["total"]
 
@@ -157,7 +153,7 @@ def test_a_failing_shard_is_named_and_finished_ones_kept(
     monkeypatch.setattr(WindowScorer, "run", run)
     out = tmp_path / "o"
     with pytest.raises(EnhscanError) as caught:
-        scan_genome(mini_fasta, out, tiny_classifier, settings())
+        scan_genome(mini_fasta, out, tiny_classifier, quick_settings())
     message = str(caught.value)
     done = len(ShardStore(out).done())
     assert done > 0
@@ -167,25 +163,6 @@ def test_a_failing_shard_is_named_and_finished_ones_kept(
 
 
 # --- several processes (accelerate launch, gloo on the CPU) -----------------------------------
-
-
-def enhscan_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "enhscan", "-q", "genome", *args]
-
-
-def scan_args(fasta: Path, model: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        str(fasta),
-        "--model",
-        str(model),
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        "--shard-windows",
-        "30",
-        *extra,
-    ]
 
 
 def free_port() -> int:
@@ -253,19 +230,6 @@ def test_two_processes_and_two_machines_write_the_same_files(
     assert json.loads((machines / "run.json").read_text())["processes"] == 2
 
 
-def wait_for_shards(proc: subprocess.Popen, out: Path, n: int) -> ShardStore:
-    """Wait (two minutes at most) until the scan ``proc`` writes into ``out`` has finished
-    ``n`` shards, so that it can be stopped part-way; its shard store."""
-    store = ShardStore(out)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if store.folder.exists() and len(store.done()) >= n:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the scan finished before it could be stopped"
-    return store
-
-
 def test_scan_killed_with_sigkill_then_resumed_equals_a_clean_scan(
     tmp_path, mini_fasta, tiny_model_with_null
 ) -> None:
@@ -298,7 +262,10 @@ def test_batch_invariant_scans_are_byte_identical_across_batch_sizes(
     for batch_size in (1, 7, 64):
         out = tmp_path / f"bs{batch_size}"
         scan_genome(
-            mini_fasta, out, tiny_classifier, settings(batch_invariant=True, batch_size=batch_size)
+            mini_fasta,
+            out,
+            tiny_classifier,
+            quick_settings(batch_invariant=True, batch_size=batch_size),
         )
         runs[batch_size] = out
     same_files(runs[1], runs[7])
@@ -309,6 +276,9 @@ def test_batch_invariant_scans_are_byte_identical_across_batch_sizes(
         monkeypatch, mini_fasta, tiny_classifier, out, after=4, batch_invariant=True, batch_size=3
     )
     scan_genome(
-        mini_fasta, out, tiny_classifier, settings(resume=True, batch_invariant=True, batch_size=50)
+        mini_fasta,
+        out,
+        tiny_classifier,
+        quick_settings(resume=True, batch_invariant=True, batch_size=50),
     )
     same_files(runs[1], out)

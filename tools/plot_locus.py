@@ -54,12 +54,13 @@ def _intervals(path: Path, chrom: str, start: int, end: int) -> list[tuple[int, 
 )
 @click.option("--title", default=None, help="Figure title.")
 def main(tracks_dir: Path, locus: str, out_png: Path, truth: Path | None, title: str | None):
-    import pyBigWig
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
+    from enhscan.io.bigwig import open_bigwig
+
     chrom, start, end = _parse_locus(locus)
-    with pyBigWig.open(str(tracks_dir / "scores.bw")) as bw:
+    with open_bigwig(tracks_dir / "scores.bw") as bw:
         if chrom not in bw.chroms():
             raise click.BadParameter(f"{chrom} is not in the track", param_hint="LOCUS")
         values = np.array(bw.values(chrom, start, min(end, bw.chroms()[chrom])), dtype=float)

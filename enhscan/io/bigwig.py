@@ -1,8 +1,10 @@
-"""Writing score tracks as bigWig (with pyBigWig), one chromosome at a time."""
+"""Score tracks as bigWig (with pyBigWig): written one chromosome at a time, and read."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -14,6 +16,30 @@ def bigwig_size_bound(n_intervals: int, n_chroms: int) -> int:
     before compression, at most as much again for the zoom levels (each a quarter of the one
     below, 32 bytes a record), the chromosome tree and a megabyte for headers and index."""
     return 24 * n_intervals + 64 * n_chroms + (1 << 20)
+
+
+@contextmanager
+def open_bigwig(path: str | os.PathLike) -> Iterator:
+    """A bigWig opened for reading: pyBigWig's handle (``chroms()``, ``values()``,
+    ``stats()``), closed on leaving the block.
+
+    Raises:
+        EnhscanError: the file is missing or is not a bigWig.
+    """
+    import pyBigWig
+
+    try:
+        handle = pyBigWig.open(str(path))
+    except RuntimeError:  # pyBigWig's only word on an unreadable file
+        handle = None
+    if handle is None or not handle.isBigWig():
+        if handle is not None:
+            handle.close()
+        raise EnhscanError(f"cannot read {path} as a bigWig; give the scores.bw of a scan")
+    try:
+        yield handle
+    finally:
+        handle.close()
 
 
 class BigWigWriter:

@@ -58,6 +58,9 @@ class Family:
             holds one; None: never guessed.
         first_only: its classifiers can compute only the first token of the last layer
             (``forward(..., first_only=True)``), all a classifier reads.
+        bpe: it reads BPE tokens (``enhscan train --tokenizer`` applies).
+        learning_rate: the learning rate of a run from scratch (fine-tuning from a base
+            takes 5e-5 whatever the family).
     """
 
     name: str
@@ -67,6 +70,8 @@ class Family:
     load: Loader
     recognise: Callable[[Path, dict], bool] | None = None
     first_only: bool = False
+    bpe: bool = False
+    learning_rate: float = 5e-5
 
 
 # -- DNABERT-2 (BPE tokens, ALiBi) ---------------------------------------------------------------
@@ -210,8 +215,11 @@ FAMILIES: dict[str, Family] = {
             _load_dnabert2,
             _is_dnabert2,
             first_only=True,
+            bpe=True,
         ),
-        Family("cnn", tuple(CNN_ARCHS), ("config.json",), _build_cnn, _load_cnn),
+        Family(
+            "cnn", tuple(CNN_ARCHS), ("config.json",), _build_cnn, _load_cnn, learning_rate=1e-3
+        ),
         Family(
             "dnabert",
             ("dnabert-kmer",),

@@ -29,6 +29,7 @@ import numpy as np
 from enhscan.calibrate import DEFAULT_NULL_WINDOWS
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import atomic_output, write_json
+from enhscan.model.families import family_of_arch
 from enhscan.model.folder import (
     Classifier,
     load_classifier,
@@ -220,12 +221,12 @@ def build_model(
             classifier.metadata.provenance["base_tasks"] = base_tasks
         classifier.metadata.window = window
         return classifier
-    if options.arch == "dnabert-kmer":
-        return new_classifier(options.arch, window=window, seed=seed, k=options.k)
-    tokenizer_json = None
-    if options.arch != "cnn":
-        tokenizer_json = _tokenizer_json(options, data, genome, seed)
-    return new_classifier(options.arch, tokenizer_json=tokenizer_json, window=window, seed=seed)
+    family = family_of_arch(options.arch)
+    overrides = {"k": options.k} if family.name == "dnabert" else {}
+    tokenizer_json = _tokenizer_json(options, data, genome, seed) if family.bpe else None
+    return new_classifier(
+        options.arch, tokenizer_json=tokenizer_json, window=window, seed=seed, **overrides
+    )
 
 
 def _tokenizer_json(
@@ -302,7 +303,8 @@ def train_model(
     from enhscan.processes import on_cpu
 
     if settings.learning_rate is None:
-        rate = default_learning_rate(model_options.arch, bool(model_options.base))
+        family = family_of_arch(model_options.arch).name
+        rate = default_learning_rate(family, bool(model_options.base))
         settings = replace(settings, learning_rate=rate)
     state = PartialState(cpu=on_cpu(settings.cpu))
     main = state.is_main_process

@@ -213,9 +213,11 @@ def both_strand_probabilities(
 
 
 def default_learning_rate(family: str, from_base: bool = False) -> float:
-    """The learning rate a run gets unless told otherwise: 1e-3 for a CNN trained from
-    scratch, 5e-5 for everything else (transformers, and any model fine-tuned from a base)."""
-    return 1e-3 if family == "cnn" and not from_base else 5e-5
+    """The learning rate a run gets unless told otherwise: the family's from scratch (1e-3
+    for the CNN, 5e-5 for the transformers), 5e-5 for any model fine-tuned from a base."""
+    from enhscan.model.families import FAMILIES
+
+    return 5e-5 if from_base else FAMILIES[family].learning_rate
 
 
 def fit(
