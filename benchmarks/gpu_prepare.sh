@@ -18,7 +18,7 @@ for tag in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 \
     platforms+=(--platform "$tag")
 done
 # Versions as installed here, so the GPU runs what the tests here ran.
-for package in pyfaidx pyBigWig pybigtools biopython; do
+for package in pyfaidx pyBigWig pybigtools biopython pysam; do
     version=$(python3 -c "from importlib.metadata import version; print(version('$package'))")
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp "${platforms[@]}" -d .whl "$package==$version"

@@ -245,3 +245,40 @@ def plot_task_aucs(per_task_by_model: dict[str, dict[str, dict]], out_path: Path
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3, axis="x")
     return _save_png(fig, out_path)
+
+
+def plot_variant_effects(
+    deltas: np.ndarray, strongest: list[tuple[float, str]], out_path: Path
+) -> Path:
+    """Variant effects: the distribution of delta (p_alt - p_ref, float [n] in [-1, 1]) and
+    the strongest effects as labelled bars (``(delta, label)``, strongest first).
+
+    Returns:
+        ``out_path``.
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig = _new_figure(10.0, 4.0)
+    left, right = fig.subplots(1, 2)
+    # Most effects are small: the axes span the largest one (at least 0.01), not [-1, 1].
+    limit = float(min(1.0, max(0.01, 1.1 * np.abs(deltas).max()))) if len(deltas) else 1.0
+    if len(deltas):
+        left.hist(deltas, bins=np.linspace(-limit, limit, 81), color="tab:blue")
+        left.set_yscale("log")
+    left.set_xlim(-limit, limit)
+    left.set_xlabel("delta = p_alt - p_ref")
+    left.set_ylabel("Alleles")
+    left.set_title(f"{len(deltas):,} alleles scored")
+    left.grid(alpha=0.3)
+    values = [d for d, _ in strongest][::-1]
+    right.barh(
+        range(len(values)),
+        values,
+        color=["tab:red" if v > 0 else "tab:blue" for v in values],
+    )
+    right.set_yticks(range(len(values)), [label for _, label in strongest][::-1], fontsize=7)
+    right.set_xlim(-limit, limit)
+    right.axvline(0, color="black", linewidth=0.8)
+    right.set_xlabel("delta")
+    right.set_title("Strongest effects")
+    return _save_png(fig, out_path)

@@ -84,8 +84,9 @@ def _register() -> None:
     from enhscan.cli.predict import predict
     from enhscan.cli.pretrain import pretrain
     from enhscan.cli.train import train
+    from enhscan.cli.variants import variants
 
-    for command in (genome, train, pretrain, evaluate, predict, calibrate):
+    for command in (genome, train, pretrain, evaluate, predict, calibrate, variants):
         # -q and -v work after the subcommand too: `enhscan genome ... -q`.
         command.params.extend(verbosity_options())
         cli.add_command(command)

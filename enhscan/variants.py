@@ -1,0 +1,497 @@
+"""Variant effects (``enhscan variants``): each alternate allele's reference and alternate
+windows (:mod:`enhscan.alleles`) scored with the model, written back into the VCF.
+
+Records are read and written in file order, a chunk at a time, so memory stays flat in the
+number of variants. In a chunk every distinct window is scored once: the reference window of
+a site is shared by its alleles, and a window repeated anywhere in the chunk costs nothing
+more. The engine batches the windows by token length as in a scan.
+
+Per allele: ``p_ref`` and ``p_alt`` (the model's enhancer probability, or the task's for a
+multi-task model), ``delta = p_alt - p_ref``, the log-odds difference, and, where the model
+folder holds a background null of this task, each window's p-value against it. A REF that
+does not match the genome is never scored: the record gets the FILTER value
+``EHS_REF_MISMATCH`` (or, with ``on_mismatch="error"``, the run stops).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from enhscan.alleles import SKIP_REASONS, Allele, allele_windows, flank_span, skip_reason
+from enhscan.errors import EnhscanError
+from enhscan.intervals import touches
+from enhscan.io.atomic import atomic_output, write_json
+from enhscan.io.vcf import InfoField, ScoredVcfWriter, VariantRecord, open_variants
+from enhscan.significance import empirical_pvalues, logits
+
+log = logging.getLogger(__name__)
+
+#: Per-record outcomes besides scoring an allele, as the run record counts them.
+OUTCOMES = ("ref_mismatch", "outside_regions")
+
+FIELDS = [
+    InfoField("EHS_P_REF", "1", "Float", "enhscan: enhancer probability of the reference window"),
+    InfoField("EHS_P_ALT", "A", "Float", "enhscan: enhancer probability of the alternate window"),
+    InfoField("EHS_DELTA", "A", "Float", "enhscan: P_ALT - P_REF"),
+    InfoField("EHS_LOGODDS", "A", "Float", "enhscan: log-odds of P_ALT minus log-odds of P_REF"),
+    InfoField("EHS_SKIP", "A", "String", "enhscan: why an allele was not scored"),
+]
+NULL_FIELDS = [
+    InfoField("EHS_PVAL_REF", "1", "Float", "enhscan: p-value of P_REF against the model's "
+              "background null (random genome windows)"),
+    InfoField("EHS_PVAL_ALT", "A", "Float", "enhscan: p-value of P_ALT against the null"),
+]  # fmt: skip
+FILTERS = {"EHS_REF_MISMATCH": "enhscan: REF does not match the genome; not scored"}
+MISMATCH_CHOICES = ("skip", "error")
+TSV_COLUMNS = ("chrom", "pos", "id", "ref", "alt", "status", "p_ref", "p_alt", "delta",
+               "log_odds", "pval_ref", "pval_alt")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VariantOptions:
+    """How to score variants (see ``enhscan variants -h``).
+
+    Attributes:
+        window: window width (None: the model's).
+        rc: ``mean`` or ``max`` of both strands; None: the forward strand.
+        task: a multi-task model's task (None: ``any``).
+        regions: BED; only variants whose REF touches a region are scored and written.
+        on_mismatch: ``skip`` (FILTER the record) or ``error`` (stop).
+        tsv: also write a table beside the VCF.
+        chunk: records scored together (memory grows with it; sharing too).
+        progress: a progress bar on stderr.
+        force: overwrite existing outputs.
+    """
+
+    window: int | None = None
+    rc: str | None = None
+    task: str | None = None
+    regions: str | None = None
+    on_mismatch: str = "skip"
+    tsv: bool = False
+    chunk: int = 4096
+    progress: bool = True
+    force: bool = False
+
+
+@dataclass
+class Site:
+    """One record on its way through: what is scored, and what came out.
+
+    Attributes:
+        record: as read.
+        chrom: the genome's name for the record's sequence.
+        status: ``scored`` (every allele scored or skipped for a reason) or an outcome of
+            :data:`OUTCOMES`.
+        skips: per allele, why it was not scored (None: scored).
+        windows: per allele, (reference window, alternate window) or None.
+        p_ref, p_alt: scores, filled in by :func:`score_sites`.
+    """
+
+    record: VariantRecord
+    chrom: str
+    status: str = "scored"
+    skips: list[str | None] = field(default_factory=list)
+    windows: list[tuple[str, str] | None] = field(default_factory=list)
+    p_ref: float | None = None
+    p_alt: list[float | None] = field(default_factory=list)
+
+
+def output_names(out: str | os.PathLike) -> dict[str, Path]:
+    """The files written for ``--out X.vcf.gz``: the VCF, its index, X.json, X.tsv, X.png."""
+    out = Path(out)
+    name = out.name
+    if not name.endswith((".vcf.gz", ".vcf.bgz")):
+        raise EnhscanError(f"--out {out}: give a bgzipped VCF name ending in .vcf.gz")
+    stem = out.with_name(name.rsplit(".vcf.", 1)[0])
+    return {
+        "vcf": out,
+        "index": Path(str(out) + ".tbi"),
+        "record": stem.with_suffix(".json"),
+        "tsv": stem.with_suffix(".tsv"),
+        "plot": stem.with_suffix(".png"),
+    }
+
+
+def prepare_site(record: VariantRecord, genome, chrom: str, window: int, options) -> Site:
+    """Check ``record`` against the genome and cut its alleles' windows."""
+    length = genome.lengths[chrom]
+    ref = record.ref
+    if record.pos + len(ref) > length:
+        raise EnhscanError(
+            f"{record.where}: REF ends at {record.pos + len(ref):,}, past the end of {chrom} "
+            f"({length:,} bp) in the genome; is it the assembly the variants were called on?"
+        )
+    site = Site(record, chrom)
+    if not record.alts:
+        site.skips = ["missing_alt"]
+        return site
+    if genome.fetch(chrom, record.pos, record.pos + len(ref)).upper() != ref:
+        if options.on_mismatch == "error":
+            raise EnhscanError(
+                f"{record.where}: REF {ref[:20]} does not match the genome; give the assembly "
+                "the variants were called on, or --on-mismatch skip"
+            )
+        site.status = "ref_mismatch"
+        return site
+    lo = hi = None
+    for alt in record.alts:
+        reason = skip_reason(ref, alt, window)
+        site.skips.append(reason)
+        site.windows.append(None)
+        if reason is None:
+            allele = Allele(chrom, record.pos, ref, alt)
+            if lo is None:
+                lo, hi = flank_span(allele, window, length)
+                stretch = genome.fetch(chrom, lo, hi).upper()
+            site.windows[-1] = allele_windows(allele, stretch, lo, window, length)
+    return site
+
+
+def score_sites(sites: list[Site], scorer, rc: str | None) -> int:
+    """Score every distinct window of ``sites`` once and fill in their scores; how many
+    windows were scored."""
+    index: dict[str, int] = {}
+    for site in sites:
+        for pair in site.windows:
+            if pair is not None:
+                for seq in pair:
+                    index.setdefault(seq, len(index))
+    if not index:
+        return 0
+    scores = scorer.score(list(index), rc=rc)
+    for site in sites:
+        site.p_alt = [None if pair is None else float(scores[index[pair[1]]])
+                      for pair in site.windows]  # fmt: skip
+        refs = [pair[0] for pair in site.windows if pair is not None]
+        site.p_ref = float(scores[index[refs[0]]]) if refs else None
+    return len(index)
+
+
+def info_fields(site: Site, null: np.ndarray | None) -> dict[str, str]:
+    """The INFO values of a site, formatted: nothing when no allele was scored."""
+    info: dict[str, str] = {}
+    if site.p_ref is not None:
+        p_alt = np.array([np.nan if p is None else p for p in site.p_alt])
+        delta = p_alt - site.p_ref
+        odds = logits(p_alt) - logits(np.array([site.p_ref]))
+        info["EHS_P_REF"] = _number(site.p_ref)
+        info["EHS_P_ALT"] = ",".join(_number(v) for v in p_alt)
+        info["EHS_DELTA"] = ",".join(_number(v) for v in delta)
+        info["EHS_LOGODDS"] = ",".join(_number(v) for v in odds)
+        if null is not None:
+            info["EHS_PVAL_REF"] = _number(empirical_pvalues(np.array([site.p_ref]), null)[0])
+            info["EHS_PVAL_ALT"] = ",".join(_number(v) for v in empirical_pvalues(p_alt, null))
+    if any(s is not None for s in site.skips) and site.record.alts:
+        info["EHS_SKIP"] = ",".join(s or "." for s in site.skips)
+    return info
+
+
+def _number(value: float) -> str:
+    return "." if value is None or np.isnan(value) else f"{value:.6g}"
+
+
+def chunks(records: Iterable[VariantRecord], size: int) -> Iterator[list[VariantRecord]]:
+    """``records`` in lists of at most ``size``."""
+    chunk: list[VariantRecord] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def parse_region(region: str, genome) -> tuple[str, int, int]:
+    """``chr20:1,000,001-1,000,200`` (1-based, inclusive, as a browser shows it) -> the
+    genome's name and 0-based half-open ``(chrom, start, end)``."""
+    from enhscan.naming import match_chrom
+
+    chrom, _, span = region.replace(",", "").rpartition(":")
+    first, _, last = span.partition("-")
+    if not chrom or not first.isdigit() or not last.isdigit() or int(first) < 1:
+        raise EnhscanError(f"--saturate {region}: give chr:start-end, 1-based (chr20:1001-1200)")
+    name = match_chrom(chrom, genome.lengths)
+    if name is None:
+        raise EnhscanError(f"--saturate {region}: {chrom} is not in {genome.path}")
+    start, end = int(first) - 1, int(last)
+    if not start < end <= genome.lengths[name]:
+        raise EnhscanError(
+            f"--saturate {region}: need start <= end <= {genome.lengths[name]:,} ({name}'s length)"
+        )
+    return name, start, end
+
+
+def saturation_records(genome_path, chrom: str, start: int, end: int) -> Iterator[VariantRecord]:
+    """Every SNV of ``[start, end)`` on ``chrom``: a record per base with its three other
+    bases as alleles (bases that are not A, C, G or T are left out)."""
+    from enhscan.io.fasta import open_genome
+
+    with open_genome(genome_path) as genome:
+        seq = genome.fetch(chrom, start, end).upper()
+    for offset, base in enumerate(seq):
+        if base in "ACGT":
+            alts = tuple(b for b in "ACGT" if b != base)
+            pos = start + offset
+            yield VariantRecord(chrom, pos, None, base, alts, None, f"{chrom}:{pos + 1:,}")
+
+
+class ChromNames:
+    """The genome's name for each name the variants use (``chr20`` for ``20``)."""
+
+    def __init__(self, genome):
+        self.genome = genome
+        self.known: dict[str, str] = {}
+
+    def __call__(self, record: VariantRecord) -> str:
+        name = self.known.get(record.chrom)
+        if name is None:
+            from enhscan.naming import match_chrom
+
+            name = match_chrom(record.chrom, self.genome.lengths)
+            if name is None:
+                shown = ", ".join(self.genome.names[:6])
+                raise EnhscanError(
+                    f"{record.where}: {record.chrom} is not in {self.genome.path} (it has "
+                    f"{shown}{', ...' if len(self.genome.names) > 6 else ''}); give the genome "
+                    "the variants were called on, or --regions to score part of them"
+                )
+            self.known[record.chrom] = name
+        return name
+
+
+def score_variants(
+    variants: str | os.PathLike | Iterable[VariantRecord],
+    genome_path: str | os.PathLike,
+    out: str | os.PathLike,
+    model,
+    options: VariantOptions | None = None,
+    compute=None,
+) -> dict:
+    """Score every allele of ``variants`` and write ``out`` (a bgzipped, indexed VCF with
+    the INFO fields of :data:`FIELDS`), a run record beside it, and with ``tsv`` a table.
+
+    Args:
+        variants: a VCF, BCF or table (:func:`enhscan.io.vcf.open_variants`), or records
+            (``--saturate``).
+        genome_path: the reference FASTA the variants were called on.
+        out: ``X.vcf.gz``; ``X.json`` (run record), ``X.tsv`` and ``X.png`` beside it.
+        model: a model folder or a loaded classifier.
+        options: :class:`VariantOptions`.
+        compute: :class:`enhscan.backend.ComputeOptions`.
+
+    Returns:
+        The run record.
+    """
+    from enhscan.backend import ComputeOptions
+    from enhscan.io.fasta import open_genome
+    from enhscan.scan.run import load_scorer
+
+    options = options or VariantOptions()
+    started = time.time()
+    names = _check_outputs(out, options)
+    if options.on_mismatch not in MISMATCH_CHOICES:
+        raise EnhscanError(f"--on-mismatch takes skip or error, not {options.on_mismatch!r}")
+    classifier, scorer = load_scorer(model, compute or ComputeOptions(), options.task)
+    window = options.window or classifier.metadata.window
+    null = _null(classifier, scorer.task, window, options.rc)
+    with open_genome(genome_path) as genome, _source(variants) as source:
+        regions = _regions(options.regions, genome)
+        counts = _run(source, genome, scorer, window, null, regions, names, options, classifier)
+    record = _record(classifier, genome_path, variants, counts, options, scorer, null, started)
+    write_json(names["record"], record)
+    return record
+
+
+def _run(source, genome, scorer, window, null, regions, names, options, classifier) -> Counter:
+    from tqdm import tqdm
+
+    fields = FIELDS + (NULL_FIELDS if null is not None else [])
+    meta = {"enhscanCommand": " ".join(sys.argv), "enhscanModel": classifier.identity}
+    contigs = list(genome.lengths.items())
+    writer = ScoredVcfWriter(names["vcf"], source.header, contigs, fields, FILTERS, meta)
+    counts: Counter = Counter()
+    deltas: list[tuple[float, str]] = []
+    chrom_of = ChromNames(genome)
+    bar = tqdm(unit="variant", desc="variants", disable=not options.progress, file=sys.stderr)
+    try:
+        with _table(names["tsv"] if options.tsv else None) as table:
+            for chunk in chunks(source.records, options.chunk):
+                sites = [_site(r, genome, chrom_of, window, regions, options) for r in chunk]
+                counts["windows_scored"] += score_sites(
+                    [s for s in sites if s.status == "scored"], scorer, options.rc
+                )
+                for site in sites:
+                    _write_site(site, writer, table, null, counts, deltas)
+                bar.update(len(chunk))
+        counts["indexed"] = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    if not counts["indexed"]:
+        log.warning("%s is not sorted by position: written without a tabix index", names["vcf"])
+    _plot(deltas, names["plot"])
+    return counts
+
+
+def _site(record, genome, chrom_of, window, regions, options) -> Site:
+    chrom = chrom_of(record)
+    if regions is not None:
+        if not touches(regions.get(chrom, []), record.pos, record.pos + max(len(record.ref), 1)):
+            return Site(record, chrom, status="outside_regions")
+    return prepare_site(record, genome, chrom, window, options)
+
+
+def _write_site(site: Site, writer, table, null, counts: Counter, deltas: list) -> None:
+    counts["records"] += 1
+    if site.status == "outside_regions":
+        counts["outside_regions"] += 1
+        return
+    filters = ["EHS_REF_MISMATCH"] if site.status == "ref_mismatch" else []
+    counts["ref_mismatch"] += bool(filters)
+    record = site.record
+    if record.line is None:  # a table's record: written under the genome's name
+        record = replace(record, chrom=site.chrom)
+    writer.write(record, info_fields(site, null), filters)
+    for i, alt in enumerate(site.record.alts or (".",)):
+        skip = site.skips[i] if i < len(site.skips) else None
+        if site.status == "ref_mismatch":
+            status = "ref_mismatch"
+        else:
+            status = skip or "scored"
+            counts["alleles_scored" if skip is None else f"skipped_{skip}"] += 1
+        if status == "scored":
+            delta = site.p_alt[i] - site.p_ref
+            rec = site.record
+            deltas.append((delta, f"{rec.chrom}:{rec.pos + 1:,} {rec.ref[:8]}>{alt[:8]}"))
+        if table is not None:
+            table.write(_table_row(site, i, alt, status, null))
+
+
+def _table_row(site: Site, i: int, alt: str, status: str, null) -> str:
+    rec = site.record
+    values = [rec.chrom, str(rec.pos + 1), rec.id or ".", rec.ref, alt, status]
+    if status == "scored":
+        p_ref, p_alt = site.p_ref, site.p_alt[i]
+        odds = float(logits(np.array([p_alt]))[0] - logits(np.array([p_ref]))[0])
+        values += [_number(p_ref), _number(p_alt), _number(p_alt - p_ref), _number(odds)]
+        if null is not None:
+            pvals = empirical_pvalues(np.array([p_ref, p_alt]), null)
+            values += [_number(pvals[0]), _number(pvals[1])]
+        else:
+            values += [".", "."]
+    else:
+        values += ["."] * 6
+    return "\t".join(values) + "\n"
+
+
+class _table:
+    """The TSV beside the VCF (or nothing), written under a temporary name."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def __enter__(self):
+        if self.path is None:
+            return None
+        self._context = atomic_output(self.path)
+        self._handle = open(self._context.__enter__(), "w")
+        self._handle.write("\t".join(TSV_COLUMNS) + "\n")
+        return self._handle
+
+    def __exit__(self, *exc) -> None:
+        if self.path is not None:
+            self._handle.close()
+            self._context.__exit__(*exc)
+
+
+def _check_outputs(out, options: VariantOptions) -> dict[str, Path]:
+    names = output_names(out)
+    wanted = [n for k, n in names.items() if k != "tsv" or options.tsv]
+    existing = [str(p) for p in wanted if p.exists()]
+    if existing and not options.force:
+        raise EnhscanError(f"{existing[0]} exists; use --force to overwrite, or another --out")
+    names["vcf"].parent.mkdir(parents=True, exist_ok=True)
+    return names
+
+
+def _source(variants):
+    from contextlib import nullcontext
+
+    from enhscan.io.vcf import VariantSource
+
+    if isinstance(variants, (str, os.PathLike)):
+        return open_variants(variants)
+    return nullcontext(VariantSource(iter(variants), None))
+
+
+def _regions(path: str | None, genome):
+    if path is None:
+        return None
+    from enhscan.io.bed import read_bed
+
+    return read_bed(path, genome.lengths, clip=True).by_chrom
+
+
+def _null(classifier, task, window: int, rc: str | None):
+    """The model's background sample for these windows and strands, or None."""
+    from enhscan.model.null import load_null
+
+    null = load_null(classifier.path, classifier.identity)
+    if null is None or null.info.get("task") != task:
+        return None
+    if null.info.get("window") not in (None, window):
+        return None
+    return null.for_strands(rc)
+
+
+def _plot(deltas: list[tuple[float, str]], path: Path) -> None:
+    from enhscan.plots import plot_variant_effects
+
+    values = np.array([d for d, _ in deltas], dtype=np.float64)
+    plot_variant_effects(values, sorted(deltas, key=lambda d: -abs(d[0]))[:10], path)
+
+
+def _record(classifier, genome_path, variants, counts, options, scorer, null, started) -> dict:
+    from dataclasses import asdict
+
+    from enhscan.versions import __version__, package_versions
+
+    wall = time.time() - started
+    scored = counts["alleles_scored"]
+    return {
+        "enhscan_version": __version__,
+        "command": " ".join(sys.argv),
+        "variants": str(variants) if isinstance(variants, (str, os.PathLike)) else "--saturate",
+        "genome": str(Path(genome_path).resolve()),
+        "model": {
+            "path": str(classifier.path) if classifier.path else None,
+            "identity": classifier.identity,
+            "task": scorer.task,
+        },  # fmt: skip
+        "options": asdict(options),
+        "backend": scorer.backend.describe(),
+        "records": counts["records"],
+        "alleles_scored": scored,
+        "skipped": {reason: counts[f"skipped_{reason}"] for reason in SKIP_REASONS},
+        "ref_mismatch": counts["ref_mismatch"],
+        "outside_regions": counts["outside_regions"],
+        "windows_scored": counts["windows_scored"],
+        "null": null is not None,
+        "indexed": bool(counts["indexed"]),
+        "wall_seconds": round(wall, 3),
+        "alleles_per_second": round(scored / wall, 2) if wall > 0 else None,
+        "versions": package_versions("pysam", "pyfaidx"),
+    }
