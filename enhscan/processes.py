@@ -9,6 +9,7 @@ and broadcasts small objects from the main process.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -69,3 +70,19 @@ class Processes:
         box = [value if self.is_main else None]
         torch.distributed.broadcast_object_list(box, src=0)
         return box[0]
+
+    def on_main(self, job: Callable[[], Any]) -> Any:
+        """Run ``job`` on the main process and hand its result, or its one-line error, to
+        every process (each then raises it too)."""
+        from enhscan.errors import EnhscanError
+
+        outcome = None
+        if self.is_main:
+            try:
+                outcome = (job(), None)
+            except EnhscanError as err:
+                outcome = (None, str(err))
+        result, error = self.broadcast(outcome)
+        if error is not None:
+            raise EnhscanError(error)
+        return result

@@ -69,7 +69,10 @@ class VariantOptions:
         tsv: also write a table beside the VCF.
         chunk: records scored together (memory grows with it; sharing too).
         progress: a progress bar on stderr.
-        force: overwrite existing outputs.
+        force: overwrite existing outputs (and drop an unfinished run's shards).
+        resume: continue the unfinished run for these outputs, skipping its finished
+            shards; refused if the variants, genome, model or settings differ.
+        keep_shards: keep the shards after the outputs are written.
     """
 
     window: int | None = None
@@ -81,6 +84,8 @@ class VariantOptions:
     chunk: int = 4096
     progress: bool = True
     force: bool = False
+    resume: bool = False
+    keep_shards: bool = False
 
 
 @dataclass
@@ -122,8 +127,10 @@ def output_names(out: str | os.PathLike) -> dict[str, Path]:
     }
 
 
-def prepare_site(record: VariantRecord, genome, chrom: str, window: int, options) -> Site:
-    """Check ``record`` against the genome and cut its alleles' windows."""
+def prepare_site(
+    record: VariantRecord, genome, chrom: str, window: int, options, cut: bool = True
+) -> Site:
+    """Check ``record`` against the genome and, with ``cut``, cut its alleles' windows."""
     length = genome.lengths[chrom]
     ref = record.ref
     if record.pos + len(ref) > length:
@@ -148,7 +155,7 @@ def prepare_site(record: VariantRecord, genome, chrom: str, window: int, options
         reason = skip_reason(ref, alt, window)
         site.skips.append(reason)
         site.windows.append(None)
-        if reason is None:
+        if reason is None and cut:
             allele = Allele(chrom, record.pos, ref, alt)
             if lo is None:
                 lo, hi = flank_span(allele, window, length)
@@ -270,20 +277,41 @@ class ChromNames:
         return name
 
 
+def site_values(site: Site) -> list[float]:
+    """A site's scores as stored in a shard: p_ref, then p_alt of each allele (NaN where
+    not scored); ``1 + len(alts)`` values for every site."""
+    nan = float("nan")
+    p_ref = nan if site.p_ref is None else site.p_ref
+    p_alt = [nan if p is None else p for p in site.p_alt] or [nan] * len(site.record.alts)
+    return [p_ref, *p_alt]
+
+
+def fill_site(site: Site, values: np.ndarray) -> None:
+    """Put :func:`site_values` back into ``site``."""
+    site.p_ref = None if np.isnan(values[0]) else float(values[0])
+    site.p_alt = [None if np.isnan(v) else float(v) for v in values[1:]]
+
+
 def score_variants(
-    variants: str | os.PathLike | Iterable[VariantRecord],
+    variants,
     genome_path: str | os.PathLike,
     out: str | os.PathLike,
     model,
     options: VariantOptions | None = None,
     compute=None,
-) -> dict:
+) -> dict | None:
     """Score every allele of ``variants`` and write ``out`` (a bgzipped, indexed VCF with
     the INFO fields of :data:`FIELDS`), a run record beside it, and with ``tsv`` a table.
 
+    Records are cut into chunks of ``options.chunk``; each chunk is a shard (the unit of
+    work shared out between the processes of an ``accelerate launch``, and of ``resume``),
+    saved in ``.OUT.shards/`` beside the output as it is scored. When all are done the main
+    process writes the outputs from them, in input order: the same files whatever the
+    number of processes.
+
     Args:
-        variants: a VCF, BCF or table (:func:`enhscan.io.vcf.open_variants`), or records
-            (``--saturate``).
+        variants: a VCF, BCF or table path (:func:`enhscan.io.vcf.open_variants`), a list
+            of records, or a function returning an iterable of them (``--saturate``).
         genome_path: the reference FASTA the variants were called on.
         out: ``X.vcf.gz``; ``X.json`` (run record), ``X.tsv`` and ``X.png`` beside it.
         model: a model folder or a loaded classifier.
@@ -291,67 +319,178 @@ def score_variants(
         compute: :class:`enhscan.backend.ComputeOptions`.
 
     Returns:
-        The run record.
+        The run record; None on processes other than the main.
     """
     from enhscan.backend import ComputeOptions
-    from enhscan.io.fasta import open_genome
-    from enhscan.scan.run import load_scorer
+    from enhscan.model.folder import Classifier, load_classifier
+    from enhscan.processes import Processes
+    from enhscan.scan.shards import ShardStore
 
     options = options or VariantOptions()
     started = time.time()
-    names = _check_outputs(out, options)
+    names = output_names(out)
     if options.on_mismatch not in MISMATCH_CHOICES:
         raise EnhscanError(f"--on-mismatch takes skip or error, not {options.on_mismatch!r}")
-    classifier, scorer = load_scorer(model, compute or ComputeOptions(), options.task)
-    window = options.window or classifier.metadata.window
-    null = _null(classifier, scorer.task, window, options.rc)
-    with open_genome(genome_path) as genome, _source(variants) as source:
-        regions = _regions(options.regions, genome)
-        counts = _run(source, genome, scorer, window, null, regions, names, options, classifier)
+    compute = compute or ComputeOptions()
+    procs = Processes.current(cpu=compute.one_named_device)
+    classifier = model if isinstance(model, Classifier) else load_classifier(model)
+    store = ShardStore(names["vcf"].parent, f".{names['vcf'].name}.shards")
+    scorer, done = _start(procs, classifier, compute, store, variants, genome_path, names, options)
+    try:
+        _score_shards(procs, scorer, store, done, variants, genome_path, options)
+    except EnhscanError as err:
+        finished = len(store.done())
+        if not finished:
+            store.remove()  # nothing worth keeping
+            raise
+        raise EnhscanError(
+            f"{err}; the {finished} finished shards are kept in {store.folder} (rerun with "
+            "--resume once the cause is fixed)"
+        ) from None
+    procs.wait_for_everyone()
+    if not procs.is_main:
+        return None
+    null = _null(classifier, scorer.task, _window(scorer, options), options.rc)
+    counts = _write(store, variants, genome_path, names, options, null, classifier)
     record = _record(classifier, genome_path, variants, counts, options, scorer, null, started)
+    record["processes"], record["resumed_shards"] = procs.world, len(done)
     write_json(names["record"], record)
+    if not options.keep_shards:
+        store.remove()
     return record
 
 
-def _run(source, genome, scorer, window, null, regions, names, options, classifier) -> Counter:
+def _window(scorer, options: VariantOptions) -> int:
+    return options.window or scorer.classifier.metadata.window
+
+
+def _start(procs, classifier, compute, store, variants, genome_path, names, options):
+    """Decide the backend and open the shard store on the main process; every process then
+    builds its scorer with the main one's choices. (scorer, shards already done)."""
+    from enhscan.engine import WindowScorer, resolve_backend
+    from enhscan.scan.resume import open_store
+    from enhscan.scan.settings import RunOptions
+
+    def decide():
+        _check_outputs(names, options)
+        asked = compute
+        if options.resume and store.exists():
+            asked = compute.continuing(store.manifest())
+        backend = resolve_backend(classifier, asked, procs.device)
+        scorer = WindowScorer(classifier, backend, task=options.task)
+        identity = _identity(classifier, scorer, variants, genome_path, options)
+        run = RunOptions(force=options.force, resume=options.resume)
+        return backend.as_options(), open_store(store, identity, run)
+
+    decided, done = procs.on_main(decide)
+    backend = resolve_backend(classifier, decided, procs.device)
+    return WindowScorer(classifier, backend, task=options.task), set(done)
+
+
+def _identity(classifier, scorer, variants, genome_path, options: VariantOptions) -> dict:
+    """What a run is, as its shard manifest records it: a resume must match it."""
+    from enhscan.declared import kept_values
+
+    source = _describe_source(variants)
+    regions = None
+    if options.regions:
+        stat = Path(options.regions).stat()
+        regions = [str(Path(options.regions).resolve()), stat.st_size, stat.st_mtime_ns]
+    return {
+        "format": 1,
+        "variants": source,
+        "genome": str(Path(genome_path).resolve()),
+        "model": classifier.identity,
+        "window": _window(scorer, options),
+        "rc": options.rc,
+        "task": scorer.task,
+        "regions": regions,
+        "on_mismatch": options.on_mismatch,
+        "chunk": options.chunk,
+        **kept_values(scorer.backend),
+    }
+
+
+def _describe_source(variants):
+    if isinstance(variants, (str, os.PathLike)):
+        stat = Path(variants).stat()
+        return [str(Path(variants).resolve()), stat.st_size, stat.st_mtime_ns]
+    return getattr(variants, "description", "records given")
+
+
+def _score_shards(procs, scorer, store, done, variants, genome_path, options) -> None:
+    """Score this process's share of the chunks not done yet, saving each as a shard."""
     from tqdm import tqdm
+
+    from enhscan.io.fasta import open_genome
+    from enhscan.scan.shards import Shard
+
+    window = _window(scorer, options)
+    bar = tqdm(unit="variant", desc="variants", file=sys.stderr,
+               disable=not options.progress or not procs.is_main)  # fmt: skip
+    with open_genome(genome_path) as genome, _source(variants) as source:
+        regions, chrom_of = _regions(options.regions, genome), ChromNames(genome)
+        for k, chunk in enumerate(chunks(source.records, options.chunk)):
+            if k % procs.world != procs.rank or k in done:
+                continue
+            sites = [_site(r, genome, chrom_of, window, regions, options) for r in chunk]
+            windows = score_sites([s for s in sites if s.status == "scored"], scorer, options.rc)
+            values = [v for site in sites for v in site_values(site)] + [float(windows)]
+            store.save(Shard(k, "variants", k * options.chunk, len(values)), np.array(values))
+            bar.update(len(chunk))
+    bar.close()
+
+
+def _write(store, variants, genome_path, names, options, null, classifier) -> Counter:
+    """Write the outputs from the saved shards, in input order (main process)."""
+    from enhscan.io.fasta import open_genome
 
     fields = FIELDS + (NULL_FIELDS if null is not None else [])
     meta = {"enhscanCommand": " ".join(sys.argv), "enhscanModel": classifier.identity}
-    contigs = list(genome.lengths.items())
-    writer = ScoredVcfWriter(names["vcf"], source.header, contigs, fields, FILTERS, meta)
     counts: Counter = Counter()
     deltas: list[tuple[float, str]] = []
-    chrom_of = ChromNames(genome)
-    bar = tqdm(unit="variant", desc="variants", disable=not options.progress, file=sys.stderr)
-    try:
-        with _table(names["tsv"] if options.tsv else None) as table:
-            for chunk in chunks(source.records, options.chunk):
-                sites = [_site(r, genome, chrom_of, window, regions, options) for r in chunk]
-                counts["windows_scored"] += score_sites(
-                    [s for s in sites if s.status == "scored"], scorer, options.rc
-                )
-                for site in sites:
-                    _write_site(site, writer, table, null, counts, deltas)
-                bar.update(len(chunk))
-        counts["indexed"] = writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        bar.close()
+    window = options.window or classifier.metadata.window
+    with open_genome(genome_path) as genome, _source(variants) as source:
+        contigs = list(genome.lengths.items())
+        writer = ScoredVcfWriter(names["vcf"], source.header, contigs, fields, FILTERS, meta)
+        try:
+            with _table(names["tsv"] if options.tsv else None) as table:
+                regions, chrom_of = _regions(options.regions, genome), ChromNames(genome)
+                for k, chunk in enumerate(chunks(source.records, options.chunk)):
+                    sites = [_site(r, genome, chrom_of, window, regions, options, cut=False)
+                             for r in chunk]  # fmt: skip
+                    _fill_chunk(store, k, sites, options.chunk, counts)
+                    for site in sites:
+                        _write_site(site, writer, table, null, counts, deltas)
+            counts["indexed"] = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
     if not counts["indexed"]:
         log.warning("%s is not sorted by position: written without a tabix index", names["vcf"])
     _plot(deltas, names["plot"])
     return counts
 
 
-def _site(record, genome, chrom_of, window, regions, options) -> Site:
+def _fill_chunk(store, k: int, sites: list[Site], chunk: int, counts: Counter) -> None:
+    from enhscan.scan.shards import Shard
+
+    count = sum(1 + len(site.record.alts) for site in sites) + 1
+    values = store.load(Shard(k, "variants", k * chunk, count))
+    counts["windows_scored"] += int(values[-1])
+    at = 0
+    for site in sites:
+        n = 1 + len(site.record.alts)
+        fill_site(site, values[at : at + n])
+        at += n
+
+
+def _site(record, genome, chrom_of, window, regions, options, cut: bool = True) -> Site:
     chrom = chrom_of(record)
     if regions is not None:
         if not touches(regions.get(chrom, []), record.pos, record.pos + max(len(record.ref), 1)):
             return Site(record, chrom, status="outside_regions")
-    return prepare_site(record, genome, chrom, window, options)
+    return prepare_site(record, genome, chrom, window, options, cut)
 
 
 def _write_site(site: Site, writer, table, null, counts: Counter, deltas: list) -> None:
@@ -373,9 +512,9 @@ def _write_site(site: Site, writer, table, null, counts: Counter, deltas: list) 
             status = skip or "scored"
             counts["alleles_scored" if skip is None else f"skipped_{skip}"] += 1
         if status == "scored":
-            delta = site.p_alt[i] - site.p_ref
             rec = site.record
-            deltas.append((delta, f"{rec.chrom}:{rec.pos + 1:,} {rec.ref[:8]}>{alt[:8]}"))
+            label = f"{rec.chrom}:{rec.pos + 1:,} {rec.ref[:8]}>{alt[:8]}"
+            deltas.append((site.p_alt[i] - site.p_ref, label))
         if table is not None:
             table.write(_table_row(site, i, alt, status, null))
 
@@ -417,14 +556,12 @@ class _table:
             self._context.__exit__(*exc)
 
 
-def _check_outputs(out, options: VariantOptions) -> dict[str, Path]:
-    names = output_names(out)
+def _check_outputs(names: dict[str, Path], options: VariantOptions) -> None:
     wanted = [n for k, n in names.items() if k != "tsv" or options.tsv]
     existing = [str(p) for p in wanted if p.exists()]
     if existing and not options.force:
         raise EnhscanError(f"{existing[0]} exists; use --force to overwrite, or another --out")
     names["vcf"].parent.mkdir(parents=True, exist_ok=True)
-    return names
 
 
 def _source(variants):
@@ -434,7 +571,8 @@ def _source(variants):
 
     if isinstance(variants, (str, os.PathLike)):
         return open_variants(variants)
-    return nullcontext(VariantSource(iter(variants), None))
+    records = variants() if callable(variants) else variants
+    return nullcontext(VariantSource(iter(records), None))
 
 
 def _regions(path: str | None, genome):
@@ -474,7 +612,7 @@ def _record(classifier, genome_path, variants, counts, options, scorer, null, st
     return {
         "enhscan_version": __version__,
         "command": " ".join(sys.argv),
-        "variants": str(variants) if isinstance(variants, (str, os.PathLike)) else "--saturate",
+        "variants": _describe_source(variants),
         "genome": str(Path(genome_path).resolve()),
         "model": {
             "path": str(classifier.path) if classifier.path else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 from enhscan.alleles import Allele, allele_windows, flank_span, skip_reason
 from enhscan.engine import WindowScorer
+from enhscan.errors import EnhscanError
 from enhscan.intervals import centred_start
 from enhscan.io.fasta import open_genome
 from enhscan.variants import VariantOptions, score_variants
@@ -227,3 +229,62 @@ def test_outputs_are_named_and_kept(tmp_path, mini_fasta, tiny_model_dir) -> Non
     assert (tmp_path / "o.vcf.gz").read_text() == "mine"
     result = run_cli("variants", *args[1:], "-o", str(tmp_path / "n.vcf.gz"), expect=2)
     assert "give VARIANTS or --saturate REGION" in result.output
+
+
+def test_an_interrupted_run_resumed_and_two_processes_write_the_same_files(
+    tmp_path, monkeypatch, mini_fasta, chr2, tiny_model_dir
+) -> None:
+    from enhscan.scan.shards import ShardStore
+
+    vcf = _vcf(tmp_path / "in.vcf", _variants(chr2))
+    options = VariantOptions(progress=False, chunk=2, tsv=True)
+    clean = tmp_path / "clean" / "s.vcf.gz"
+    score_variants(vcf, mini_fasta, clean, tiny_model_dir, options)
+
+    real, saved = ShardStore.save, []
+
+    def save(self, shard, scores):
+        if saved:
+            raise KeyboardInterrupt
+        real(self, shard, scores)
+        saved.append(shard.index)
+
+    out = tmp_path / "resumed" / "s.vcf.gz"
+    monkeypatch.setattr(ShardStore, "save", save)
+    with pytest.raises(KeyboardInterrupt):
+        score_variants(vcf, mini_fasta, out, tiny_model_dir, options)
+    monkeypatch.setattr(ShardStore, "save", real)
+    assert not out.exists() and len(list((out.parent / ".s.vcf.gz.shards").glob("shard-*"))) == 1
+    with pytest.raises(EnhscanError, match="unfinished .* --resume"):
+        score_variants(vcf, mini_fasta, out, tiny_model_dir, options)
+    with pytest.raises(EnhscanError, match=r"--rc \(null then, \"max\" now\)"):
+        score_variants(
+            vcf, mini_fasta, out, tiny_model_dir, replace(options, resume=True, rc="max")
+        )
+    record = score_variants(vcf, mini_fasta, out, tiny_model_dir, replace(options, resume=True))
+    assert record["resumed_shards"] == 1
+    for name in ("s.vcf.gz", "s.vcf.gz.tbi", "s.tsv"):
+        assert (out.parent / name).read_bytes() == (clean.parent / name).read_bytes(), name
+    assert not (out.parent / ".s.vcf.gz.shards").exists()
+
+    # One process and two, each of one thread (BLAS sums in another order with more).
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {}
+    for processes in ("1", "2"):
+        runs[processes] = tmp_path / processes / "s.vcf.gz"
+        command = ["variants", str(vcf), "-g", str(mini_fasta), "-m", str(tiny_model_dir), "-o",
+                   str(runs[processes]), "--tsv", "--device", "cpu", "--chunk", "2",
+                   "--processes", processes]  # fmt: skip
+        subprocess.run([sys.executable, "-m", "enhscan", "-q", *command], check=True, env=env)
+    one, two = runs["1"], runs["2"]
+    assert (two.parent / "s.tsv").read_bytes() == (one.parent / "s.tsv").read_bytes()
+
+    def body(path: Path) -> list[str]:  # all but the line naming the command that ran
+        return [x for x in gzip.open(path, "rt") if not x.startswith("##enhscanCommand")]
+
+    assert body(two) == body(one)
+    assert json.loads((two.parent / "s.json").read_text())["processes"] == 2

@@ -71,6 +71,31 @@ from enhscan.cli.options import (
 @device_options
 @quantize_option
 @kernels_option
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the unfinished run for --out (killed, interrupted or failed), skipping its "
+    "finished shards.",
+)
+@click.option(
+    "--keep-shards", is_flag=True, help="Keep the finished shards (.OUT.shards) afterwards."
+)
+@click.option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=4096,
+    show_default=True,
+    help="Records per chunk: scored together (a window repeated in a chunk is scored once), "
+    "and the unit shared out between processes and of --resume.",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run this many processes through `accelerate launch` (one per GPU, or sharing the "
+    "CPU cores), each scoring its share of the chunks.",
+)
 @force_option
 @click.pass_context
 def variants(
@@ -80,6 +105,7 @@ def variants(
     out: str,
     model: str | None,
     saturate: str | None,
+    processes: int,
     device: str,
     dtype: str,
     batch_size: int | None,
@@ -100,12 +126,16 @@ def variants(
 
     if (variants is None) == (saturate is None):
         raise click.UsageError("give VARIANTS or --saturate REGION (one of them)")
+    if processes > 1:
+        from enhscan.cli.genome import launch_processes
+
+        ctx.exit(launch_processes(processes, device))
     model = model or str(required_default_model_path())
     compute = ComputeOptions(device, dtype, batch_size, quantize, kernels=kernels)
     settings = VariantOptions(progress=not ctx.obj.get("quiet", False), **options)
     source = variants if saturate is None else saturation(saturate, genome_path)
     record = score_variants(source, genome_path, out, model, settings, compute)
-    if not ctx.obj.get("quiet", False):
+    if record is not None and not ctx.obj.get("quiet", False):
         skipped = sum(record["skipped"].values())
         click.echo(
             f"scored {record['alleles_scored']:,} alleles of {record['records']:,} records "
@@ -116,10 +146,15 @@ def variants(
 
 
 def saturation(region: str, genome_path: str):
-    """The SNV records of ``--saturate REGION``."""
+    """The SNV records of ``--saturate REGION``: a function that yields them (each pass over
+    the variants calls it again)."""
+    from functools import partial
+
     from enhscan.io.fasta import open_genome
     from enhscan.variants import parse_region, saturation_records
 
     with open_genome(genome_path) as genome:
         chrom, start, end = parse_region(region, genome)
-    return saturation_records(genome_path, chrom, start, end)
+    records = partial(saturation_records, genome_path, chrom, start, end)
+    records.description = f"--saturate {chrom}:{start + 1}-{end}"
+    return records

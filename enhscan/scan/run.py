@@ -129,7 +129,7 @@ def _start(procs, stack, genome_path, out_dir, classifier, settings, store) -> _
         scan.done = open_store(store, identity, settings.run)
         return scan.scorer.backend.as_options(), scan.done
 
-    compute, done = _on_main(procs, on_main)
+    compute, done = procs.on_main(on_main)
     if procs.is_main:
         scan = decided["scan"]
         for chrom in scan.plan.too_short:
@@ -193,20 +193,6 @@ def _finish(scan: _Scan, classifier, settings, store, out_dir) -> FinishedScan:
         browser=browser,
         stages={},
     )
-
-
-def _on_main(procs: Processes, job):
-    """Run ``job`` on the main process and hand its result, or its error, to every process."""
-    outcome = None
-    if procs.is_main:
-        try:
-            outcome = (job(), None)
-        except EnhscanError as err:
-            outcome = (None, str(err))
-    result, error = procs.broadcast(outcome)
-    if error is not None:
-        raise EnhscanError(error)
-    return result
 
 
 def check_output(out_dir: str | os.PathLike, force: bool) -> Path:

@@ -68,10 +68,10 @@ def make_shards(
 
 
 class ShardStore:
-    """The folder of finished shards of one scan, ``OUT/.enhscan-shards``."""
+    """The folder of finished shards of one run, ``OUT/.enhscan-shards`` (or ``OUT/name``)."""
 
-    def __init__(self, out_dir: str | os.PathLike):
-        self.folder = Path(out_dir) / SHARD_DIR
+    def __init__(self, out_dir: str | os.PathLike, name: str = SHARD_DIR):
+        self.folder = Path(out_dir) / name
         self.manifest_path = self.folder / "manifest.json"
 
     def exists(self) -> bool:
