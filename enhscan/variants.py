@@ -448,7 +448,7 @@ def _write(store, variants, genome_path, names, options, null, classifier) -> Co
     fields = FIELDS + (NULL_FIELDS if null is not None else [])
     meta = {"enhscanCommand": " ".join(sys.argv), "enhscanModel": classifier.identity}
     counts: Counter = Counter()
-    deltas: list[tuple[float, str]] = []
+    deltas = Effects()
     window = options.window or classifier.metadata.window
     with open_genome(genome_path) as genome, _source(variants) as source:
         contigs = list(genome.lengths.items())
@@ -493,7 +493,7 @@ def _site(record, genome, chrom_of, window, regions, options, cut: bool = True) 
     return prepare_site(record, genome, chrom, window, options, cut)
 
 
-def _write_site(site: Site, writer, table, null, counts: Counter, deltas: list) -> None:
+def _write_site(site: Site, writer, table, null, counts: Counter, deltas: Effects) -> None:
     counts["records"] += 1
     if site.status == "outside_regions":
         counts["outside_regions"] += 1
@@ -514,7 +514,7 @@ def _write_site(site: Site, writer, table, null, counts: Counter, deltas: list) 
         if status == "scored":
             rec = site.record
             label = f"{rec.chrom}:{rec.pos + 1:,} {rec.ref[:8]}>{alt[:8]}"
-            deltas.append((site.p_alt[i] - site.p_ref, label))
+            deltas.add(site.p_alt[i] - site.p_ref, label)
         if table is not None:
             table.write(_table_row(site, i, alt, status, null))
 
@@ -595,11 +595,36 @@ def _null(classifier, task, window: int, rc: str | None):
     return null.for_strands(rc)
 
 
-def _plot(deltas: list[tuple[float, str]], path: Path) -> None:
+class Effects:
+    """Every delta (4 bytes each) and the ten strongest effects with their labels: what the
+    figure needs, in memory that grows by little per allele."""
+
+    def __init__(self, keep: int = 10):
+        from array import array
+
+        self.values = array("f")
+        self.keep = keep
+        self._strongest: list[tuple[float, int, float, str]] = []  # a min-heap on |delta|
+
+    def add(self, delta: float, label: str) -> None:
+        import heapq
+
+        self.values.append(delta)
+        item = (abs(delta), len(self.values), delta, label)
+        if len(self._strongest) < self.keep:
+            heapq.heappush(self._strongest, item)
+        elif item > self._strongest[0]:
+            heapq.heapreplace(self._strongest, item)
+
+    def strongest(self) -> list[tuple[float, str]]:
+        """(delta, label), strongest first."""
+        return [(d, label) for _, _, d, label in sorted(self._strongest, reverse=True)]
+
+
+def _plot(deltas: Effects, path: Path) -> None:
     from enhscan.plots import plot_variant_effects
 
-    values = np.array([d for d, _ in deltas], dtype=np.float64)
-    plot_variant_effects(values, sorted(deltas, key=lambda d: -abs(d[0]))[:10], path)
+    plot_variant_effects(np.frombuffer(deltas.values, dtype=np.float32), deltas.strongest(), path)
 
 
 def _record(classifier, genome_path, variants, counts, options, scorer, null, started) -> dict:

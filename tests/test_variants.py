@@ -288,3 +288,17 @@ def test_an_interrupted_run_resumed_and_two_processes_write_the_same_files(
 
     assert body(two) == body(one)
     assert json.loads((two.parent / "s.json").read_text())["processes"] == 2
+
+
+def test_the_figure_keeps_every_delta_and_the_ten_strongest() -> None:
+    from enhscan.variants import Effects
+
+    deltas = RNG.normal(0, 0.1, 500)
+    effects = Effects()
+    for i, d in enumerate(deltas):
+        effects.add(float(d), f"v{i}")
+    want = sorted(range(500), key=lambda i: -abs(np.float32(deltas[i])))[:10]
+    assert [label for _, label in effects.strongest()] == [f"v{i}" for i in want]
+    np.testing.assert_array_equal(
+        np.frombuffer(effects.values, np.float32), deltas.astype(np.float32)
+    )
