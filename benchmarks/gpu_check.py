@@ -21,7 +21,9 @@ step only; what a step printed lands in its log. Steps:
    the loss, windows/s;
 6. ``pretrain``: ``enhscan pretrain`` (masked LM, bf16, a few hundred steps): the loss,
    windows/s;
-7. ``training_speed``: benchmarks/training_speed.py (every objective and family).
+7. ``training_speed``: benchmarks/training_speed.py (every objective and family);
+8. ``variants``: benchmarks/variants_speed.py (``enhscan variants`` against the naive loop,
+   2,000 sites).
 
 Writes ``DIR/summary.md`` (a table to paste into benchmarks/README.md, then each benchmark's
 own tables), ``DIR/results.json`` and ``DIR/logs.tar.gz``. With ``--dry`` (what CI runs) the
@@ -65,16 +67,18 @@ SIZES = {
         "--families cnn,small,base --steps 40 --batch-size 64",
         "--families cnn,tiny --steps 1 --batch-size 2",
     ),  # fmt: skip
+    "variants": ("2000", "10"),
 }
 #: Seconds each step may take: (GPU, dry). The dry run's compiling on the CPU is slow.
 LIMITS = {
-    "tests": (120, 60),
-    "scan_speed": (110, 90),
-    "batching": (50, 240),
-    "compile": (50, 300),
+    "tests": (110, 60),
+    "scan_speed": (100, 90),
+    "batching": (45, 240),
+    "compile": (45, 300),
     "train": (40, 90),
     "pretrain": (40, 60),
     "training_speed": (50, 90),
+    "variants": (30, 120),
 }
 
 
@@ -254,6 +258,13 @@ def step_training_speed(step: Step, ctx: dict) -> None:
     step.numbers["table"] = tables(out)
 
 
+def step_variants(step: Step, ctx: dict) -> None:
+    args = ["--device", ctx["device"], "--variants", ctx["size"]("variants")]
+    out = run_command(step, [sys.executable, str(HERE / "variants_speed.py"), *args],
+                      ctx["logs"], ctx["limit"]("variants"))  # fmt: skip
+    step.numbers["table"] = tables(out)
+
+
 STEPS = {
     "tests": step_tests,
     "scan_speed": step_scan_speed,
@@ -262,6 +273,7 @@ STEPS = {
     "train": step_train,
     "pretrain": step_pretrain,
     "training_speed": step_training_speed,
+    "variants": step_variants,
 }
 
 

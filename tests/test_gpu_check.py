@@ -41,7 +41,7 @@ def check_report(out: Path, ran: set[str]) -> dict:
 
 @needs_chr20
 def test_dry_run_of_the_quick_steps(tmp_path) -> None:
-    steps = ["tests", "train", "pretrain", "training_speed"]
+    steps = ["tests", "train", "pretrain", "training_speed", "variants"]
     done = gpu_check(tmp_path, "--dry", *[f"--only={s}" for s in steps])
     assert done.returncode == 0, done.stdout + done.stderr
     results = check_report(tmp_path, set(steps))
@@ -51,6 +51,7 @@ def test_dry_run_of_the_quick_steps(tmp_path) -> None:
     assert results["pretrain"]["numbers"]["windows/s (whole command)"] > 0
     table = results["training_speed"]["numbers"]["table"]
     assert "| tiny | multi-task + masked LM |" in table
+    assert "| enhscan variants (end to end) |" in results["variants"]["numbers"]["table"]
 
 
 @pytest.mark.slow

@@ -302,3 +302,24 @@ def test_the_figure_keeps_every_delta_and_the_ten_strongest() -> None:
     np.testing.assert_array_equal(
         np.frombuffer(effects.values, np.float32), deltas.astype(np.float32)
     )
+
+
+def test_p_values_against_the_models_background_null(
+    tmp_path, mini_fasta, chr2, tiny_model_with_null
+) -> None:
+    from enhscan.model import load_classifier
+    from enhscan.model.null import load_null
+    from enhscan.significance import empirical_pvalues
+
+    vcf = _vcf(tmp_path / "in.vcf", _variants(chr2)[:1])
+    out = tmp_path / "p.vcf.gz"
+    run_cli("variants", str(vcf), "-g", str(mini_fasta), "-m", str(tiny_model_with_null),
+            "-o", str(out))  # fmt: skip
+    line = next(x for x in gzip.open(out, "rt") if not x.startswith("#"))
+    info = _info(line.rstrip("\n"))
+    null = load_null(tiny_model_with_null, load_classifier(tiny_model_with_null).identity)
+    p = np.array([float(info["EHS_P_REF"][0]), float(info["EHS_P_ALT"][0])])
+    want = empirical_pvalues(p, null.for_strands(None))
+    got = [float(info["EHS_PVAL_REF"][0]), float(info["EHS_PVAL_ALT"][0])]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert "##INFO=<ID=EHS_PVAL_ALT,Number=A" in gzip.open(out, "rt").read()
