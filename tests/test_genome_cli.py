@@ -596,7 +596,7 @@ def test_processes_refuse_a_missing_gpu_before_launching(tmp_path, mini_fasta, t
 
 
 def test_launched_processes_share_the_cores() -> None:
-    from enhscan.cli.genome import launch_environment
+    from enhscan.cli.launch import launch_environment
 
     cpus = launch_environment({"PATH": "/bin"}, 4, on_gpus=False, cores=16)
     assert cpus["RAYON_NUM_THREADS"] == cpus["OMP_NUM_THREADS"] == "4"

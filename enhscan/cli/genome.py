@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import partial
 
 import click
@@ -14,8 +13,11 @@ from enhscan.cli.options import (
     force_option,
     kernels_option,
     model_option,
+    processes_option,
     quantize_option,
     rc_option,
+    resume_options,
+    task_option,
     track_formats,
     window_options,
 )
@@ -52,12 +54,7 @@ from enhscan.cli.options import (
     "(2 = as high as 1 random genome window in 100), or the model's enhancer probability.",
 )
 @model_option
-@click.option(
-    "--task",
-    default=None,
-    metavar="NAME",
-    help="For a multi-task model (enhscan pretrain --targets): the task to scan  [default: any]",
-)
+@task_option
 @window_options
 @click.option(
     "--fdr",
@@ -120,17 +117,7 @@ from enhscan.cli.options import (
     help="Count the windows and time a short calibration on this device, print the "
     "projected run time, and write nothing.",
 )
-@click.option(
-    "--resume",
-    is_flag=True,
-    help="Continue the unfinished scan in --out (killed, interrupted or failed), skipping its "
-    "finished shards.",
-)
-@click.option(
-    "--keep-shards",
-    is_flag=True,
-    help="Keep the finished shards (OUT/.enhscan-shards) after the run completes.",
-)
+@resume_options
 @click.option(
     "--shard-windows",
     type=click.IntRange(min=1),
@@ -138,14 +125,7 @@ from enhscan.cli.options import (
     show_default=True,
     help="Windows per shard: the unit of work shared out between processes and of --resume.",
 )
-@click.option(
-    "--processes",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Run this many processes through `accelerate launch` on this machine (one per GPU, "
-    "or all on the one GPU --device cuda:N names; on the CPU, the cores are shared out).",
-)
+@processes_option
 @force_option
 @click.pass_context
 def genome(
@@ -167,6 +147,8 @@ def genome(
     from enhscan.scan import ScanSettings, scan_genome
 
     if processes > 1 and not dry_run:
+        from enhscan.cli.launch import launch_processes
+
         ctx.exit(launch_processes(processes, options["device"]))
     if model is None:
         from enhscan.model import required_default_model_path
@@ -245,76 +227,3 @@ def format_duration(seconds: float) -> str:
         return f"{hours} h {minutes} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
-
-
-def launch_processes(n: int, device: str) -> int:
-    """Run this same command as ``n`` processes under ``accelerate launch``; its exit status.
-
-    The command line is taken from ``sys.argv`` with ``--processes`` removed.
-    """
-    import os
-    import subprocess
-    import sys
-
-    import torch
-
-    from enhscan.backend import resolve_device
-    from enhscan.scan.dryrun import cpu_cores
-
-    if os.environ.get("WORLD_SIZE"):
-        raise click.UsageError("--processes inside `accelerate launch`: give one or the other")
-    resolve_device(device)  # a bad --device is refused once, here, not by every process
-    gpus = torch.cuda.device_count() if device != "cpu" else 0
-    shared = device.startswith("cuda:")  # every process on one named GPU
-    if gpus and n > gpus and not shared:
-        raise click.BadParameter(
-            f"{n} processes but {gpus} GPUs; use --processes {gpus}, --device cuda:0 (all "
-            "processes share that GPU), or --device cpu",
-            param_hint="--processes",
-        )
-    args = _without_option(sys.argv[1:], "--processes")
-    # accelerate's --multi_gpu launcher is torchrun: it starts N processes on CPUs too (its
-    # --cpu launcher starts one), and enhscan then picks gloo or NCCL by --device.
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        str(n),
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-    ]
-    env = launch_environment(os.environ, n, on_gpus=bool(gpus), cores=cpu_cores())
-    return subprocess.call([*command, "-m", "enhscan", *args], env=env)
-
-
-def launch_environment(
-    environ: Mapping[str, str], n: int, on_gpus: bool, cores: int
-) -> dict[str, str]:
-    """The environment of ``n`` launched processes: each gets its share of the CPU cores
-    for its tokenizer's threads (``RAYON_NUM_THREADS``; left alone, every process's
-    tokenizer would start a thread per core) and, without GPUs, for PyTorch's
-    (``OMP_NUM_THREADS``; torchrun would give each process one). Values the user set win."""
-    env = dict(environ)
-    share = str(max(1, cores // n))
-    env.setdefault("RAYON_NUM_THREADS", share)
-    if not on_gpus:
-        env.setdefault("OMP_NUM_THREADS", share)
-    return env
-
-
-def _without_option(args: list[str], name: str) -> list[str]:
-    out, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == name:
-            skip = True
-        elif not arg.startswith(name + "="):
-            out.append(arg)
-    return out

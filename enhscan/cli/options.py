@@ -121,6 +121,35 @@ rc_option = click.option(
     "(--rc or --rc mean) or max (--rc max). Twice the work.",
 )
 
+task_option = click.option(
+    "--task",
+    default=None,
+    metavar="NAME",
+    help="For a multi-task model (enhscan pretrain --targets): the task to score  [default: any]",
+)
+
+resume_options = _stack(
+    click.option(
+        "--resume",
+        is_flag=True,
+        help="Continue the unfinished run for --out (killed, interrupted or failed), skipping "
+        "its finished shards.",
+    ),
+    click.option(
+        "--keep-shards", is_flag=True, help="Keep the finished shards after the run completes."
+    ),
+)
+
+processes_option = click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run this many processes through `accelerate launch` on this machine (one per GPU, "
+    "or all on the one GPU --device cuda:N names; on the CPU, the cores are shared out), "
+    "each with its share of the shards.",
+)
+
 force_option = click.option(
     "-f", "--force", is_flag=True, help="Overwrite outputs that already exist."
 )

@@ -9,8 +9,11 @@ from enhscan.cli.options import (
     force_option,
     kernels_option,
     model_option,
+    processes_option,
     quantize_option,
     rc_option,
+    resume_options,
+    task_option,
 )
 
 
@@ -41,12 +44,7 @@ from enhscan.cli.options import (
     default=None,
     help="Window width in bases  [default: the model's, normally 1000]",
 )
-@click.option(
-    "--task",
-    default=None,
-    metavar="NAME",
-    help="For a multi-task model (enhscan pretrain --targets): the task to score  [default: any]",
-)
+@task_option
 @click.option(
     "--regions",
     type=click.Path(dir_okay=False, path_type=str),
@@ -71,15 +69,7 @@ from enhscan.cli.options import (
 @device_options
 @quantize_option
 @kernels_option
-@click.option(
-    "--resume",
-    is_flag=True,
-    help="Continue the unfinished run for --out (killed, interrupted or failed), skipping its "
-    "finished shards.",
-)
-@click.option(
-    "--keep-shards", is_flag=True, help="Keep the finished shards (.OUT.shards) afterwards."
-)
+@resume_options
 @click.option(
     "--chunk",
     type=click.IntRange(min=1),
@@ -88,14 +78,7 @@ from enhscan.cli.options import (
     help="Records per chunk: scored together (a window repeated in a chunk is scored once), "
     "and the unit shared out between processes and of --resume.",
 )
-@click.option(
-    "--processes",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Run this many processes through `accelerate launch` (one per GPU, or sharing the "
-    "CPU cores), each scoring its share of the chunks.",
-)
+@processes_option
 @force_option
 @click.pass_context
 def variants(
@@ -127,7 +110,7 @@ def variants(
     if (variants is None) == (saturate is None):
         raise click.UsageError("give VARIANTS or --saturate REGION (one of them)")
     if processes > 1:
-        from enhscan.cli.genome import launch_processes
+        from enhscan.cli.launch import launch_processes
 
         ctx.exit(launch_processes(processes, device))
     model = model or str(required_default_model_path())
