@@ -91,12 +91,13 @@ class Backend:
     compile: bool = setting(False, "--compile", keep=True, shown="compiled")
     kernels: str = setting("plain", "--kernels", keep=True, shown="{} kernels")
 
-    def as_options(self) -> ComputeOptions:
-        """Options that resolve to this backend's choices on another process (which keeps
-        its own device)."""
+    def as_options(self, device: str) -> ComputeOptions:
+        """Options that resolve to this backend's choices on another process, which resolves
+        ``device`` (the one asked for) itself: ``auto`` and ``cuda`` mean the GPU the
+        launcher gave it, ``cpu`` and ``cuda:N`` the same for every process."""
         dtype = next(name for name, d in DTYPES.items() if d == self.dtype)
         return ComputeOptions(
-            "auto", dtype, self.batch_size, self.quantize, self.batch_invariant, self.compile,
+            device, dtype, self.batch_size, self.quantize, self.batch_invariant, self.compile,
             self.kernels,
         )  # fmt: skip
 

@@ -117,13 +117,13 @@ def output_names(out: str | os.PathLike) -> dict[str, Path]:
     name = out.name
     if not name.endswith((".vcf.gz", ".vcf.bgz")):
         raise EnhscanError(f"--out {out}: give a bgzipped VCF name ending in .vcf.gz")
-    stem = out.with_name(name.rsplit(".vcf.", 1)[0])
+    base = name.rsplit(".vcf.", 1)[0]
     return {
         "vcf": out,
         "index": Path(str(out) + ".tbi"),
-        "record": stem.with_suffix(".json"),
-        "tsv": stem.with_suffix(".tsv"),
-        "plot": stem.with_suffix(".png"),
+        "record": out.with_name(base + ".json"),
+        "tsv": out.with_name(base + ".tsv"),
+        "plot": out.with_name(base + ".png"),
     }
 
 
@@ -260,6 +260,14 @@ class ChromNames:
         self.genome = genome
         self.known: dict[str, str] = {}
 
+    def knows(self, record: VariantRecord) -> bool:
+        """Whether the genome has the record's sequence."""
+        from enhscan.naming import match_chrom
+
+        return (
+            record.chrom in self.known or match_chrom(record.chrom, self.genome.lengths) is not None
+        )
+
     def __call__(self, record: VariantRecord) -> str:
         name = self.known.get(record.chrom)
         if name is None:
@@ -271,7 +279,7 @@ class ChromNames:
                 raise EnhscanError(
                     f"{record.where}: {record.chrom} is not in {self.genome.path} (it has "
                     f"{shown}{', ...' if len(self.genome.names) > 6 else ''}); give the genome "
-                    "the variants were called on, or --regions to score part of them"
+                    "the variants were called on, or --regions to score those in its regions"
                 )
             self.known[record.chrom] = name
         return name
@@ -329,8 +337,7 @@ def score_variants(
     options = options or VariantOptions()
     started = time.time()
     names = output_names(out)
-    if options.on_mismatch not in MISMATCH_CHOICES:
-        raise EnhscanError(f"--on-mismatch takes skip or error, not {options.on_mismatch!r}")
+    _check_inputs(variants, genome_path, options)
     compute = compute or ComputeOptions()
     procs = Processes.current(cpu=compute.one_named_device)
     classifier = model if isinstance(model, Classifier) else load_classifier(model)
@@ -360,6 +367,20 @@ def score_variants(
     return record
 
 
+def _check_inputs(variants, genome_path, options: VariantOptions) -> None:
+    """Refuse what no run can use, before the model is loaded."""
+    from enhscan.model.metadata import ALL_TASKS
+
+    if options.on_mismatch not in MISMATCH_CHOICES:
+        raise EnhscanError(f"--on-mismatch takes skip or error, not {options.on_mismatch!r}")
+    if options.task == ALL_TASKS:
+        raise EnhscanError("variants are scored on one task: give one --task")
+    for what, path in (("variants", variants), ("--genome", genome_path),
+                       ("--regions", options.regions)):  # fmt: skip
+        if isinstance(path, (str, os.PathLike)) and not Path(path).is_file():
+            raise EnhscanError(f"{what} {path}: no such file")
+
+
 def _window(scorer, options: VariantOptions) -> int:
     return options.window or scorer.classifier.metadata.window
 
@@ -371,18 +392,22 @@ def _start(procs, classifier, compute, store, variants, genome_path, names, opti
     from enhscan.scan.resume import open_store
     from enhscan.scan.settings import RunOptions
 
+    made = {}
+
     def decide():
         _check_outputs(names, options)
         asked = compute
         if options.resume and store.exists():
             asked = compute.continuing(store.manifest())
         backend = resolve_backend(classifier, asked, procs.device)
-        scorer = WindowScorer(classifier, backend, task=options.task)
+        made["scorer"] = scorer = WindowScorer(classifier, backend, task=options.task)
         identity = _identity(classifier, scorer, variants, genome_path, options)
         run = RunOptions(force=options.force, resume=options.resume)
-        return backend.as_options(), open_store(store, identity, run)
+        return backend.as_options(compute.device), open_store(store, identity, run)
 
     decided, done = procs.on_main(decide)
+    if procs.is_main:
+        return made["scorer"], set(done)
     backend = resolve_backend(classifier, decided, procs.device)
     return WindowScorer(classifier, backend, task=options.task), set(done)
 
@@ -392,14 +417,11 @@ def _identity(classifier, scorer, variants, genome_path, options: VariantOptions
     from enhscan.declared import kept_values
 
     source = _describe_source(variants)
-    regions = None
-    if options.regions:
-        stat = Path(options.regions).stat()
-        regions = [str(Path(options.regions).resolve()), stat.st_size, stat.st_mtime_ns]
+    regions = _file_identity(options.regions) if options.regions else None
     return {
         "format": 1,
         "variants": source,
-        "genome": str(Path(genome_path).resolve()),
+        "genome": _file_identity(genome_path),
         "model": classifier.identity,
         "window": _window(scorer, options),
         "rc": options.rc,
@@ -413,9 +435,14 @@ def _identity(classifier, scorer, variants, genome_path, options: VariantOptions
 
 def _describe_source(variants):
     if isinstance(variants, (str, os.PathLike)):
-        stat = Path(variants).stat()
-        return [str(Path(variants).resolve()), stat.st_size, stat.st_mtime_ns]
+        return _file_identity(variants)
     return getattr(variants, "description", "records given")
+
+
+def _file_identity(path) -> list:
+    """A file as a resume must find it again: where it is, its size, when it was written."""
+    stat = Path(path).stat()
+    return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
 
 
 def _score_shards(procs, scorer, store, done, variants, genome_path, options) -> None:
@@ -462,13 +489,13 @@ def _write(store, variants, genome_path, names, options, null, classifier) -> Co
                     _fill_chunk(store, k, sites, options.chunk, counts)
                     for site in sites:
                         _write_site(site, writer, table, null, counts, deltas)
-            counts["indexed"] = writer.close()
+                _plot(deltas, names["plot"])
+                counts["indexed"] = writer.close()  # the VCF last of all, then the table
         except BaseException:
             writer.abort()
             raise
     if not counts["indexed"]:
-        log.warning("%s is not sorted by position: written without a tabix index", names["vcf"])
-    _plot(deltas, names["plot"])
+        log.warning("%s is not sorted by position: written without an index", names["vcf"])
     return counts
 
 
@@ -486,6 +513,8 @@ def _fill_chunk(store, k: int, sites: list[Site], chunk: int, counts: Counter) -
 
 
 def _site(record, genome, chrom_of, window, regions, options, cut: bool = True) -> Site:
+    if regions is not None and not chrom_of.knows(record):
+        return Site(record, record.chrom, status="outside_regions")  # no region lies there
     chrom = chrom_of(record)
     if regions is not None:
         if not touches(regions.get(chrom, []), record.pos, record.pos + max(len(record.ref), 1)):

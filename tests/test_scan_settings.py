@@ -95,7 +95,7 @@ def test_the_backend_is_decided_once_and_frozen(tiny_classifier) -> None:
     with pytest.raises(AttributeError):
         scorer.kernels = "plain"
     # Another process told the main one's choices resolves to the same backend.
-    assert resolve_backend(tiny_classifier, backend.as_options()) == backend
+    assert resolve_backend(tiny_classifier, backend.as_options("cpu")) == backend
 
 
 def test_reports_show_the_backend_from_its_declarations() -> None:

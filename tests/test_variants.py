@@ -323,3 +323,45 @@ def test_p_values_against_the_models_background_null(
     got = [float(info["EHS_PVAL_REF"][0]), float(info["EHS_PVAL_ALT"][0])]
     np.testing.assert_allclose(got, want, rtol=1e-5)
     assert "##INFO=<ID=EHS_PVAL_ALT,Number=A" in gzip.open(out, "rt").read()
+
+
+def test_real_world_inputs(tmp_path, mini_fasta, chr2, tiny_model_dir) -> None:
+    args = ["-g", str(mini_fasta), "-m", str(tiny_model_dir)]
+    # A table with a comment first, a header, and two alleles at a site.
+    table = tmp_path / "calls.chr2.tsv"
+    table.write_text(f"# my SNVs\nchrom pos ref alt\nchr2 20000 {chr2[19999]} A,G\n")
+    out = tmp_path / "NA12878.chr2.vcf.gz"
+    run_cli("variants", str(table), *args, "-o", str(out))
+    record = json.loads((tmp_path / "NA12878.chr2.json").read_text())  # the whole stem kept
+    assert chr2[19999] == "T" and record["records"] == 1 and record["alleles_scored"] == 2
+    # Scoring enhscan's own output again: its fields are replaced, not repeated.
+    again = tmp_path / "again.vcf.gz"
+    run_cli("variants", str(out), *args, "-o", str(again))
+    text = gzip.open(again, "rt").read()
+    assert text.count("##INFO=<ID=EHS_DELTA") == 1
+    line = next(x for x in text.splitlines() if not x.startswith("#"))
+    assert line.count("EHS_DELTA=") == 1
+    assert (
+        line.split("\t")[7]
+        == next(x for x in gzip.open(out, "rt").read().splitlines() if not x.startswith("#")).split(
+            "\t"
+        )[7]
+    )
+    # A contig the genome lacks is left out with --regions, refused without.
+    lines = ["chrUn_KI270302v1\t10\t.\tA\tG\t.\t.\t.\tGT\t0/1",
+             f"chr2\t20000\t.\t{chr2[19999]}\tN\t.\t.\t.\tGT\t0/1"]  # fmt: skip
+    vcf = _vcf(tmp_path / "alt.vcf", lines)
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr2\t19000\t21000\n")
+    run_cli("variants", str(vcf), *args, "-o", str(tmp_path / "r.vcf.gz"), "--regions", str(bed))
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["outside_regions"] == 1 and record["records"] == 2
+    result = run_cli("variants", str(vcf), *args, "-o", str(tmp_path / "x.vcf.gz"), expect=1)
+    assert "chrUn_KI270302v1 is not in" in result.output
+    # Refused before the model loads: a missing file, and every task at once.
+    missing = str(tmp_path / "none.vcf")
+    result = run_cli("variants", missing, *args, "-o", str(tmp_path / "n.vcf.gz"), expect=1)
+    assert "variants" in result.output and "no such file" in result.output
+    with pytest.raises(EnhscanError, match="one --task"):
+        score_variants(vcf, mini_fasta, tmp_path / "t.vcf.gz", tiny_model_dir,
+                       VariantOptions(task="all"))  # fmt: skip

@@ -53,8 +53,9 @@ class VariantSource:
 
 @contextmanager
 def open_variants(path: str | os.PathLike) -> Iterator[VariantSource]:
-    """Open a VCF / VCF.gz / BCF, or a table (``.tsv``, ``.txt``, ``.csv``: columns chrom,
-    pos, ref, alt and optionally id, 1-based pos, an optional header line).
+    """Open a VCF / VCF.gz / BCF, or a table (``.tsv``, ``.txt``: whitespace-separated;
+    ``.csv``: comma-separated; columns chrom, pos, ref, alt and optionally id, 1-based pos,
+    an optional header line; several alleles ``G,T``, or ``G|T`` in a .csv).
 
     Raises:
         EnhscanError: a missing file, or one that is not a VCF, BCF or variant table.
@@ -102,23 +103,29 @@ def _table_records(path: Path) -> Iterator[VariantRecord]:
     import gzip
 
     opener = gzip.open if path.suffix in (".gz", ".bgz") else open
+    comma = path.name.lower().removesuffix(".gz").removesuffix(".bgz").endswith(".csv")
+    first = True
     with opener(path, "rt") as handle:
         for number, raw in enumerate(handle, 1):
-            fields = raw.replace(",", "\t").split()
-            if not fields or fields[0].startswith("#"):
+            fields = [f.strip() for f in raw.split(",")] if comma else raw.split()
+            if not fields or not fields[0] or fields[0].startswith("#"):
                 continue
-            if number == 1 and fields[1].lower() in ("pos", "position", "start"):
-                continue  # a header line
             where = f"{path.name} line {number}"
             if len(fields) < 4:
                 raise EnhscanError(f"{where}: need chrom, pos, ref and alt, found {len(fields)}")
+            if first and fields[1].lower() in ("pos", "position", "start"):
+                first = False
+                continue  # a header line
+            first = False
             try:
                 pos = int(fields[1])
             except ValueError:
                 raise EnhscanError(f"{where}: pos {fields[1]!r} is not a whole number") from None
             if pos < 1:
                 raise EnhscanError(f"{where}: pos is 1-based, as in a VCF; got {pos}")
-            alts = tuple(a.upper() for a in fields[3].split("|") if a not in (".", ""))
+            # Several alleles: "G,T" as in a VCF ("G|T" in a .csv, whose columns are commas).
+            alts = tuple(a.upper() for a in fields[3].replace("|", ",").split(",")
+                         if a not in (".", ""))  # fmt: skip
             name = fields[4] if len(fields) > 4 and fields[4] != "." else None
             yield VariantRecord(fields[0], pos - 1, name, fields[2].upper(), alts, None, where)
 
@@ -167,6 +174,8 @@ class ScoredVcfWriter:
         self.partial = partial_path(self.path)
         self.partial = self.partial.with_name(self.partial.name + ".vcf.gz")
         self._out = pysam.BGZFile(str(self.partial), "wb")
+        # A .tbi index cannot hold positions past 2^29; a CSI index can.
+        self.index_suffix = ".csi" if max((n for _, n in contigs), default=0) >= 1 << 29 else ".tbi"
         self._last: tuple[str, int] | None = None
         self._seen: set[str] = set()
         self.sorted = True
@@ -176,12 +185,16 @@ class ScoredVcfWriter:
         """Write ``record`` with ``info`` (field id -> value text, already formatted) added and
         ``filters`` set (none: FILTER as it was)."""
         columns = (record.line or _table_line(record)).split("\t")
+        # A VCF enhscan wrote before: its own fields give way to the new ones.
+        old_filters = [f for f in columns[6].split(";") if not f.startswith(OUR_PREFIX)]
+        old_info = [f for f in columns[7].split(";") if not f.startswith(OUR_PREFIX)]
         if filters:
-            kept = [] if columns[6] in (".", "PASS") else columns[6].split(";")
+            kept = [f for f in old_filters if f not in (".", "PASS")]
             columns[6] = ";".join(kept + filters)
-        added = ";".join(f"{k}={v}" for k, v in info.items())
-        if added:
-            columns[7] = added if columns[7] == "." else f"{columns[7]};{added}"
+        else:
+            columns[6] = ";".join(old_filters) or "."
+        added = [f"{k}={v}" for k, v in info.items()]
+        columns[7] = ";".join([f for f in old_info if f != "."] + added) or "."
         self._out.write(("\t".join(columns) + "\n").encode())
         self._track_order(record.chrom, record.pos)
 
@@ -198,12 +211,13 @@ class ScoredVcfWriter:
         import pysam
 
         self._out.close()
-        index = Path(str(self.partial) + ".tbi")
+        index = Path(str(self.partial) + self.index_suffix)
+        for stale in (".tbi", ".csi"):
+            Path(str(self.path) + stale).unlink(missing_ok=True)
         if self.sorted:
-            pysam.tabix_index(str(self.partial), preset="vcf", force=True)
-            os.replace(index, str(self.path) + ".tbi")
-        else:
-            Path(str(self.path) + ".tbi").unlink(missing_ok=True)
+            csi = self.index_suffix == ".csi"
+            pysam.tabix_index(str(self.partial), preset="vcf", force=True, csi=csi)
+            os.replace(index, str(self.path) + self.index_suffix)
         os.replace(self.partial, self.path)
         return self.sorted
 
@@ -211,7 +225,8 @@ class ScoredVcfWriter:
         """Drop the unfinished file."""
         self._out.close()
         self.partial.unlink(missing_ok=True)
-        Path(str(self.partial) + ".tbi").unlink(missing_ok=True)
+        for suffix in (".tbi", ".csi"):
+            Path(str(self.partial) + suffix).unlink(missing_ok=True)
 
 
 def _header(header, contigs, fields, filters, meta) -> str:
@@ -220,11 +235,20 @@ def _header(header, contigs, fields, filters, meta) -> str:
         lines += [f"##contig=<ID={name},length={length}>" for name, length in contigs]
         lines.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
     else:
-        lines = header.rstrip("\n").split("\n")
+        lines = [line for line in header.rstrip("\n").split("\n") if not _ours(line)]
     ours = [f.header_line() for f in fields]
     ours += [f'##FILTER=<ID={k},Description="{v}">' for k, v in filters.items()]
     ours += [f"##{k}={v}" for k, v in meta.items()]
     return "\n".join(lines[:-1] + ours + lines[-1:]) + "\n"
+
+
+#: enhscan's INFO fields and FILTER values start with this.
+OUR_PREFIX = "EHS_"
+
+
+def _ours(line: str) -> bool:
+    """A header line an earlier enhscan run added."""
+    return line.startswith((f"##INFO=<ID={OUR_PREFIX}", f"##FILTER=<ID={OUR_PREFIX}", "##enhscan"))
 
 
 def _table_line(record: VariantRecord) -> str:

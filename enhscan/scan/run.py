@@ -127,7 +127,7 @@ def _start(procs, stack, genome_path, out_dir, classifier, settings, store) -> _
         )
         make_output(out_dir)
         scan.done = open_store(store, identity, settings.run)
-        return scan.scorer.backend.as_options(), scan.done
+        return scan.scorer.backend.as_options(settings.compute.device), scan.done
 
     compute, done = procs.on_main(on_main)
     if procs.is_main:
