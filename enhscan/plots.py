@@ -282,3 +282,78 @@ def plot_variant_effects(
     right.set_xlabel("delta")
     right.set_title("Strongest effects")
     return _save_png(fig, out_path)
+
+
+#: Colours of the bases in logos, as most motif databases draw them.
+BASE_COLOURS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839", "N": "#999999"}
+
+
+def plot_attribution(
+    attribution,
+    chrom: str,
+    start: int,
+    call: tuple[int, int],
+    stretch_at: int,
+    stretch_width: int,
+    out_path: Path,
+) -> Path:
+    """One explained window: the per-base attribution along it (the call shaded, the strongest
+    stretch marked) and a logo of that stretch, each base's letter as tall as its attribution
+    (upwards when it supports the score).
+
+    Args:
+        attribution: an :class:`enhscan.attribution.Attribution`.
+        chrom, start: where the window lies (0-based).
+        call: the region explained, 0-based half-open.
+        stretch_at, stretch_width: the stretch of the logo, relative to the window.
+        out_path: the PNG.
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    values = np.asarray(attribution.attribution, dtype=np.float64)
+    positions = start + np.arange(len(values))
+    fig = _new_figure(10.0, 5.0)
+    top, bottom = fig.subplots(2, 1, height_ratios=[1, 1])
+    top.axvspan(call[0], call[1], color="tab:red", alpha=0.12, label="region")
+    top.axvspan(start + stretch_at, start + stretch_at + stretch_width, color="tab:orange",
+                alpha=0.3, label="logo below")  # fmt: skip
+    top.bar(positions, values, width=1.0, color=np.where(values >= 0, "tab:blue", "tab:gray"))
+    top.set_xlim(positions[0], positions[-1] + 1)
+    top.set_xlabel(f"{chrom} (0-based)")
+    top.set_ylabel("attribution")
+    top.set_title(f"{chrom}:{start + 1:,}-{start + len(values):,}  score {attribution.score:.3f}")
+    top.legend(loc="upper right", fontsize=8)
+    stretch = slice(stretch_at, stretch_at + stretch_width)
+    _draw_logo(bottom, attribution.seq[stretch], values[stretch], start + stretch_at)
+    return _save_png(fig, out_path)
+
+
+def _draw_logo(ax, seq: str, heights: np.ndarray, first: int) -> None:
+    """Each base of ``seq`` as a letter scaled to its height (negative ones hang down)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.patches import PathPatch
+    from matplotlib.textpath import TextPath
+    from matplotlib.transforms import Affine2D
+
+    font = FontProperties(family="DejaVu Sans", weight="bold")
+    for i, (base, height) in enumerate(zip(seq, heights, strict=True)):
+        if height == 0 or not np.isfinite(height):
+            continue
+        path = TextPath((0, 0), base, size=1, prop=font)
+        box = path.get_extents()
+        scale = (
+            Affine2D().translate(-box.x0, -box.y0).scale(0.9 / box.width, abs(height) / box.height)
+        )
+        place = Affine2D().translate(i + 0.05, min(height, 0.0))
+        patch = PathPatch(scale.transform_path(path), color=BASE_COLOURS.get(base, "#999999"))
+        patch.set_transform(place + ax.transData)
+        ax.add_patch(patch)
+    low, high = float(min(heights.min(), 0)), float(max(heights.max(), 0))
+    pad = 0.05 * (high - low or 1.0)
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xlim(0, len(seq))
+    ax.axhline(0, color="black", linewidth=0.6)
+    ticks = range(0, len(seq), 5)
+    ax.set_xticks([t + 0.5 for t in ticks], [f"{first + t + 1:,}" for t in ticks], fontsize=7)
+    ax.set_ylabel("attribution")
+    ax.set_title("strongest stretch (1-based positions)", fontsize=9)

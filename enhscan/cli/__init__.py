@@ -80,13 +80,14 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 def _register() -> None:
     from enhscan.cli.calibrate import calibrate
     from enhscan.cli.evaluate import evaluate
+    from enhscan.cli.explain import explain
     from enhscan.cli.genome import genome
     from enhscan.cli.predict import predict
     from enhscan.cli.pretrain import pretrain
     from enhscan.cli.train import train
     from enhscan.cli.variants import variants
 
-    for command in (genome, train, pretrain, evaluate, predict, calibrate, variants):
+    for command in (genome, train, pretrain, evaluate, predict, calibrate, variants, explain):
         # -q and -v work after the subcommand too: `enhscan genome ... -q`.
         command.params.extend(verbosity_options())
         cli.add_command(command)

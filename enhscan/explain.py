@@ -1,0 +1,235 @@
+"""Explaining calls (``enhscan explain``): per-base attributions of the window centred on each
+region's summit, by in-silico mutagenesis (:mod:`enhscan.attribution`).
+
+Regions come from a scan's output folder (its calls, the best ``top`` by probability) or from
+any BED / narrowPeak. Outputs, in the output folder::
+
+    attribution.bw        per-base attribution over each explained window (a base covered
+                          by several windows takes the value of the window whose centre is
+                          nearest, as a scan's track does)
+    regions/NAME.png      the window's attribution, the call, and a logo of the strongest
+                          stretch
+    attribution.tsv       per region: where, score, the strongest stretch and its sequence
+    explain.json          the run record
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from enhscan.attribution import Attribution, ism, strongest_stretch
+from enhscan.errors import EnhscanError
+from enhscan.intervals import centred_start
+from enhscan.io.atomic import atomic_output, write_json
+from enhscan.io.peaks import Peak
+
+#: Regions scored together: their edited windows go to the engine as one list.
+GROUP = 4
+OUTPUTS = ("attribution.bw", "attribution.tsv", "explain.json", "regions")
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """What to explain and how (see ``enhscan explain -h``).
+
+    Attributes:
+        top: from a scan's folder, the best this many calls (by probability).
+        window: window width (None: the model's).
+        rc: ``mean`` or ``max`` of both strands; None: the forward strand.
+        task: a multi-task model's task (None: ``any``).
+        logo_width: bases in the logo of the strongest stretch.
+        progress: a progress bar on stderr.
+        force: overwrite an earlier explanation in the output folder.
+    """
+
+    top: int = 10
+    window: int | None = None
+    rc: str | None = None
+    task: str | None = None
+    logo_width: int = 30
+    progress: bool = True
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Region:
+    """A region to explain and the window cut around its summit (0-based, half-open)."""
+
+    peak: Peak
+    start: int
+    end: int
+    label: str
+
+
+def explain(
+    source: str | os.PathLike,
+    genome_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    model,
+    options: ExplainOptions | None = None,
+    compute=None,
+) -> dict:
+    """Explain each region of ``source`` (a scan's output folder, or a BED) and write the
+    outputs of the module docstring to ``out_dir``; return the run record."""
+    from tqdm import tqdm
+
+    from enhscan.backend import ComputeOptions
+    from enhscan.io.fasta import open_genome
+    from enhscan.scan.run import load_scorer
+
+    options = options or ExplainOptions()
+    started = time.time()
+    out_dir = _check_out(Path(out_dir), options.force)
+    classifier, scorer = load_scorer(model, compute or ComputeOptions(), options.task)
+    window = options.window or classifier.metadata.window
+    results: list[tuple[Region, Attribution]] = []
+    with open_genome(genome_path) as genome:
+        regions = [
+            _window(p, window, genome.lengths[p.chrom]) for p in _peaks(source, genome, options.top)
+        ]
+        bar = tqdm(total=len(regions), unit="region", desc="explaining", file=sys.stderr,
+                   disable=not options.progress)  # fmt: skip
+        for lo in range(0, len(regions), GROUP):
+            group = regions[lo : lo + GROUP]
+            seqs = [genome.fetch(r.peak.chrom, r.start, r.end).upper() for r in group]
+            results += zip(group, ism(scorer, seqs, options.rc), strict=True)
+            bar.update(len(group))
+        bar.close()
+        out_dir.mkdir(parents=True, exist_ok=True)  # once the inputs have been read
+        _write_track(out_dir / "attribution.bw", results, genome.lengths)
+    seconds = time.time() - started
+    _write_table(out_dir / "attribution.tsv", results, options.logo_width)
+    _write_figures(out_dir / "regions", results, options.logo_width)
+    record = _record(source, genome_path, classifier, scorer, options, results, seconds)
+    write_json(out_dir / "explain.json", record)
+    return record
+
+
+def _check_out(out_dir: Path, force: bool) -> Path:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EnhscanError(f"--out {out_dir} is a file; give a folder for the outputs")
+    existing = [name for name in OUTPUTS if (out_dir / name).exists()]
+    if existing and not force:
+        raise EnhscanError(f"{out_dir} already holds {', '.join(existing)}; use --force")
+    return out_dir
+
+
+def _peaks(source, genome, top: int) -> list[Peak]:
+    """The regions of a scan's folder (its best ``top`` calls) or of a BED, on ``genome``."""
+    from enhscan.io.bed import read_calls
+    from enhscan.io.peaks import read_peaks
+
+    path = Path(source)
+    if path.is_dir():
+        calls = path / "calls.narrowPeak"
+        if not calls.exists():
+            raise EnhscanError(
+                f"{path} has no calls.narrowPeak; give a scan's --out folder or a BED"
+            )
+        if calls.stat().st_size == 0:
+            raise EnhscanError(
+                f"{calls} holds no calls; nothing to explain (scan again with a higher --fdr or "
+                "--call-top, or give a BED)"
+            )
+        peaks = read_peaks(calls, genome.lengths, genome_name=str(genome.path))
+        signal = [c.signal for c in read_calls(calls)]
+        order = sorted(range(len(peaks)), key=lambda i: -signal[i])[:top]
+        return [peaks[i] for i in order]
+    if not path.is_file():
+        raise EnhscanError(f"{path} does not exist; give a scan's --out folder or a BED")
+    return read_peaks(path, genome.lengths, genome_name=str(genome.path))
+
+
+def _window(peak: Peak, window: int, length: int) -> Region:
+    start = centred_start(peak.summit, window, length)
+    label = peak.name or f"{peak.chrom}_{peak.start + 1}-{peak.end}"
+    return Region(peak, start, min(start + window, length), label)
+
+
+def _write_track(path: Path, results, chrom_lengths: dict[str, int]) -> None:
+    """Per-base attribution of every window; where windows overlap, each base takes the
+    value of the window whose centre is nearest."""
+    from enhscan.io.bigwig import BigWigWriter
+
+    by_chrom: dict[str, list] = {}
+    for region, attr in results:
+        by_chrom.setdefault(region.peak.chrom, []).append((region, attr))
+    with atomic_output(path) as tmp:
+        writer = BigWigWriter(tmp, list(chrom_lengths.items()))
+        try:
+            for chrom in chrom_lengths:
+                if chrom in by_chrom:
+                    starts, values = _nearest_centre(by_chrom[chrom])
+                    writer.add(chrom, starts, starts + 1, values)
+        finally:
+            writer.close()
+
+
+def _nearest_centre(windows) -> tuple[np.ndarray, np.ndarray]:
+    """Bases covered by ``windows`` (sorted) and each one's value from the window whose
+    centre is nearest."""
+    lo = min(r.start for r, _ in windows)
+    hi = max(r.end for r, _ in windows)
+    values = np.full(hi - lo, np.nan, dtype=np.float32)
+    distance = np.full(hi - lo, np.inf)
+    for region, attr in windows:
+        span = np.arange(region.start, region.end)
+        near = np.abs(span - (region.start + region.end) / 2)
+        better = near < distance[span - lo]
+        values[span[better] - lo] = attr.attribution[better]
+        distance[span[better] - lo] = near[better]
+    covered = ~np.isnan(values)
+    return np.flatnonzero(covered) + lo, values[covered]
+
+
+def _write_table(path: Path, results, width: int) -> None:
+    with atomic_output(path) as tmp, open(tmp, "w") as out:
+        out.write(
+            "region\tchrom\tstart\tend\tscore\tstretch_start\tstretch_end\tstretch\tstretch_attribution\n"
+        )
+        for region, attr in results:
+            at = strongest_stretch(attr.attribution, width)
+            stretch = attr.seq[at : at + width]
+            total = float(attr.attribution[at : at + width].sum())
+            out.write(f"{region.label}\t{region.peak.chrom}\t{region.start}\t{region.end}\t"
+                      f"{attr.score:.6g}\t{region.start + at}\t{region.start + at + len(stretch)}\t"
+                      f"{stretch}\t{total:.6g}\n")  # fmt: skip
+
+
+def _write_figures(folder: Path, results, width: int) -> None:
+    from enhscan.plots import plot_attribution
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for region, attr in results:
+        at = strongest_stretch(attr.attribution, width)
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in region.label)
+        call = (region.peak.start, region.peak.end)
+        plot_attribution(attr, region.peak.chrom, region.start, call, at, width,
+                         folder / f"{name}.png")  # fmt: skip
+
+
+def _record(source, genome_path, classifier, scorer, options, results, seconds) -> dict:
+    from enhscan.versions import __version__, package_versions
+
+    return {
+        "enhscan_version": __version__,
+        "command": " ".join(sys.argv),
+        "source": str(Path(source).resolve()),
+        "genome": str(Path(genome_path).resolve()),
+        "model": {"identity": classifier.identity, "task": scorer.task},
+        "options": asdict(options),
+        "backend": scorer.backend.describe(),
+        "method": "in-silico saturation mutagenesis: the window's score minus the mean over "
+        "each base's substitutions",
+        "regions": len(results),
+        "windows_scored": sum(1 + int(np.isfinite(a.scores).sum()) for _, a in results),
+        "seconds": round(seconds, 3),
+        "seconds_per_region": round(seconds / len(results), 3) if results else None,
+        "versions": package_versions("pyBigWig"),
+    }
