@@ -80,6 +80,38 @@ def _attribution(seq: str, score: float, change, mutated: np.ndarray) -> Attribu
     return Attribution(seq, score, table, attribution)
 
 
+def gradient_input(classifier, seqs: Sequence[str], task: str | None = None) -> list[np.ndarray]:
+    """Gradient x input per base of each sequence (:mod:`enhscan.model.gradients`), for the
+    score the engine gives (``task``: a multi-task model's task): float32 [len(seq)] each.
+
+    Raises:
+        EnhscanError: a model family that does not offer it.
+    """
+    import torch
+
+    from enhscan.engine import output_column
+    from enhscan.errors import EnhscanError
+    from enhscan.model.dnabert2 import probabilities
+    from enhscan.model.families import FAMILIES
+
+    gradients = FAMILIES[classifier.metadata.family].input_gradients
+    if gradients is None:
+        raise EnhscanError(
+            f"gradient x input is for DNABERT-2 and CNN models, not {classifier.metadata.family}"
+            "; use --method ism"
+        )
+    _, column, sigmoid = output_column(classifier.metadata, task)
+
+    def score_of(logits):
+        if sigmoid:
+            return torch.sigmoid(logits[0, column].float())
+        return probabilities(logits, column)[0]
+
+    network = classifier.network.eval()
+    with torch.enable_grad():
+        return [gradients(network, classifier.encoder, s.upper(), score_of) for s in seqs]
+
+
 def strongest_stretch(attribution: np.ndarray, width: int) -> int:
     """Start of the ``width``-base stretch with the largest sum of positive attribution."""
     positive = np.clip(np.asarray(attribution, dtype=np.float64), 0, None)

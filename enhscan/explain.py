@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enhscan.attribution import Attribution, ism, strongest_stretch
+from enhscan.attribution import Attribution, gradient_input, ism, strongest_stretch
 from enhscan.errors import EnhscanError
 from enhscan.intervals import centred_start
 from enhscan.io.atomic import atomic_output, write_json
@@ -31,6 +31,7 @@ from enhscan.io.peaks import Peak
 
 #: Regions scored together: their edited windows go to the engine as one list.
 GROUP = 4
+METHODS = ("ism", "gradient", "both")
 OUTPUTS = ("attribution.bw", "attribution.tsv", "explain.json", "regions")
 
 
@@ -40,6 +41,9 @@ class ExplainOptions:
 
     Attributes:
         top: from a scan's folder, the best this many calls (by probability).
+        method: ``ism`` (in-silico mutagenesis), ``gradient`` (gradient x input, the fast
+            approximation) or ``both`` (the ISM written, and the two compared per region:
+            their Pearson correlation in the table and the record).
         window: window width (None: the model's).
         rc: ``mean`` or ``max`` of both strands; None: the forward strand.
         task: a multi-task model's task (None: ``any``).
@@ -49,6 +53,7 @@ class ExplainOptions:
     """
 
     top: int = 10
+    method: str = "ism"
     window: int | None = None
     rc: str | None = None
     task: str | None = None
@@ -84,11 +89,14 @@ def explain(
     from enhscan.scan.run import load_scorer
 
     options = options or ExplainOptions()
+    if options.method not in METHODS:
+        raise EnhscanError(f"--method takes {', '.join(METHODS)}, not {options.method!r}")
     started = time.time()
     out_dir = _check_out(Path(out_dir), options.force)
     classifier, scorer = load_scorer(model, compute or ComputeOptions(), options.task)
     window = options.window or classifier.metadata.window
     results: list[tuple[Region, Attribution]] = []
+    agreement: list[float] = []
     with open_genome(genome_path) as genome:
         regions = [
             _window(p, window, genome.lengths[p.chrom]) for p in _peaks(source, genome, options.top)
@@ -98,17 +106,43 @@ def explain(
         for lo in range(0, len(regions), GROUP):
             group = regions[lo : lo + GROUP]
             seqs = [genome.fetch(r.peak.chrom, r.start, r.end).upper() for r in group]
-            results += zip(group, ism(scorer, seqs, options.rc), strict=True)
+            attrs, r = _attribute(classifier, scorer, seqs, options)
+            results += zip(group, attrs, strict=True)
+            agreement += r
             bar.update(len(group))
         bar.close()
         out_dir.mkdir(parents=True, exist_ok=True)  # once the inputs have been read
         _write_track(out_dir / "attribution.bw", results, genome.lengths)
     seconds = time.time() - started
-    _write_table(out_dir / "attribution.tsv", results, options.logo_width)
+    _write_table(out_dir / "attribution.tsv", results, options.logo_width, agreement)
     _write_figures(out_dir / "regions", results, options.logo_width)
     record = _record(source, genome_path, classifier, scorer, options, results, seconds)
+    if agreement:
+        record["gradient_vs_ism_pearson"] = {
+            "mean": round(float(np.mean(agreement)), 4),
+            "min": round(float(np.min(agreement)), 4),
+            "max": round(float(np.max(agreement)), 4),
+        }
     write_json(out_dir / "explain.json", record)
     return record
+
+
+def _attribute(classifier, scorer, seqs, options) -> tuple[list[Attribution], list[float]]:
+    """The attributions ``options.method`` asks for, and with ``both`` the Pearson
+    correlation of gradient x input with ISM per window."""
+    if options.method == "gradient":
+        scores = scorer.score(seqs, rc=options.rc)
+        grads = gradient_input(classifier, seqs, scorer.task)
+        empty = np.zeros((0, 4), dtype=np.float32)
+        return [Attribution(s, float(p), empty, g)
+                for s, p, g in zip(seqs, scores, grads, strict=True)], []  # fmt: skip
+    attrs = ism(scorer, seqs, options.rc)
+    if options.method == "ism":
+        return attrs, []
+    grads = gradient_input(classifier, seqs, scorer.task)
+    return attrs, [
+        float(np.corrcoef(a.attribution, g)[0, 1]) for a, g in zip(attrs, grads, strict=True)
+    ]
 
 
 def _check_out(out_dir: Path, force: bool) -> Path:
@@ -188,18 +222,19 @@ def _nearest_centre(windows) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(covered) + lo, values[covered]
 
 
-def _write_table(path: Path, results, width: int) -> None:
+def _write_table(path: Path, results, width: int, agreement: list[float]) -> None:
+    header = ("region", "chrom", "start", "end", "score", "stretch_start", "stretch_end",
+              "stretch", "stretch_attribution", "gradient_vs_ism")  # fmt: skip
     with atomic_output(path) as tmp, open(tmp, "w") as out:
-        out.write(
-            "region\tchrom\tstart\tend\tscore\tstretch_start\tstretch_end\tstretch\tstretch_attribution\n"
-        )
-        for region, attr in results:
+        out.write("\t".join(header) + "\n")
+        for k, (region, attr) in enumerate(results):
             at = strongest_stretch(attr.attribution, width)
             stretch = attr.seq[at : at + width]
             total = float(attr.attribution[at : at + width].sum())
+            r = f"{agreement[k]:.4f}" if agreement else "."
             out.write(f"{region.label}\t{region.peak.chrom}\t{region.start}\t{region.end}\t"
                       f"{attr.score:.6g}\t{region.start + at}\t{region.start + at + len(stretch)}\t"
-                      f"{stretch}\t{total:.6g}\n")  # fmt: skip
+                      f"{stretch}\t{total:.6g}\t{r}\n")  # fmt: skip
 
 
 def _write_figures(folder: Path, results, width: int) -> None:
@@ -225,10 +260,11 @@ def _record(source, genome_path, classifier, scorer, options, results, seconds) 
         "model": {"identity": classifier.identity, "task": scorer.task},
         "options": asdict(options),
         "backend": scorer.backend.describe(),
-        "method": "in-silico saturation mutagenesis: the window's score minus the mean over "
-        "each base's substitutions",
+        "attribution": "ism: the window's score minus the mean over each base's substitutions; "
+        "gradient: gradient x input (enhscan.model.gradients)",
         "regions": len(results),
         "windows_scored": sum(1 + int(np.isfinite(a.scores).sum()) for _, a in results),
+        "method": options.method,
         "seconds": round(seconds, 3),
         "seconds_per_region": round(seconds / len(results), 3) if results else None,
         "versions": package_versions("pyBigWig"),

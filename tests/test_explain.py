@@ -103,6 +103,16 @@ def test_the_attribution_finds_the_planted_motif(tmp_path, motif_model) -> None:
     np.testing.assert_allclose(values, want, atol=2e-6)
     assert (out / "regions" / "site.png").stat().st_size > 0
 
+    # The fast approximation finds the motif too, and agrees with ISM.
+    run_cli("explain", str(bed), "-g", str(genome), "-m", str(motif_model), "-o", str(out),
+            "--method", "both", "--force")  # fmt: skip
+    agreement = json.loads((out / "explain.json").read_text())["gradient_vs_ism_pearson"]
+    assert agreement["min"] > 0.5
+    from enhscan.attribution import gradient_input
+
+    for g in gradient_input(load_classifier(motif_model), seqs):
+        assert g[at : at + len(MOTIF)].mean() > 5 * np.abs(np.delete(g, range(at, at + 14))).mean()
+
 
 def test_regions_the_genome_lacks_are_refused_in_one_line(tmp_path, mini_fasta, tiny_model_dir):
     bed = tmp_path / "r.bed"
@@ -111,3 +121,17 @@ def test_regions_the_genome_lacks_are_refused_in_one_line(tmp_path, mini_fasta, 
                      "-o", str(tmp_path / "out"), expect=1)  # fmt: skip
     assert len(result.output.strip().splitlines()) == 1 and "chrZ" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_dnabert2_gradients_spread_each_token_over_its_bases(tiny_classifier) -> None:
+    from enhscan.attribution import gradient_input
+
+    seq = random_dna(400)
+    spans = tiny_classifier.encoder.token_spans(seq)
+    assert spans[0] == spans[-1] == (0, 0)
+    assert [s for s, _ in spans[1:-1]] == [0] + [e for _, e in spans[1:-2]]  # contiguous
+    assert spans[-2][1] == len(seq) and len(spans) == len(tiny_classifier.encoder.encode([seq])[0])
+    (g,) = gradient_input(tiny_classifier, [seq])
+    assert g.shape == (400,) and np.isfinite(g).all() and np.abs(g).sum() > 0
+    for start, end in spans[1:-1]:
+        assert np.allclose(g[start:end], g[start])  # one value per token, shared evenly

@@ -39,6 +39,15 @@ from enhscan.cli.options import (
     help="From a scan's folder: explain its best this many calls (by probability).",
 )
 @click.option(
+    "--method",
+    type=click.Choice(["ism", "gradient", "both"]),
+    default="ism",
+    show_default=True,
+    help="ism: in-silico mutagenesis (3 x window forward passes per region); gradient: "
+    "gradient x input, one forward and backward pass (an approximation; DNABERT-2 and CNN "
+    "models); both: ISM written, and each region's correlation with gradient x input reported.",
+)
+@click.option(
     "--window",
     type=click.IntRange(min=1),
     default=None,

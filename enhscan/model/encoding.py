@@ -63,6 +63,12 @@ class BpeEncoder:
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["tokenizer_json"])
 
+    def token_spans(self, seq: str) -> list[tuple[int, int]]:
+        """The bases ``[start, end)`` of ``seq`` each token of :meth:`encode` covers, in token
+        order; ``(0, 0)`` for ``[CLS]`` and ``[SEP]``."""
+        enc = self._tokenizer.encode(seq, add_special_tokens=False)
+        return [(0, 0), *(tuple(o) for o in enc.offsets), (0, 0)]
+
     def encode(self, seqs: Sequence[str]) -> list[np.ndarray]:
         """Token ids of each sequence, ``[CLS]`` and ``[SEP]`` included: int64 arrays [L_i]."""
         encodings = self._tokenizer.encode_batch(list(seqs), add_special_tokens=False)

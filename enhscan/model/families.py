@@ -59,6 +59,8 @@ class Family:
         first_only: its classifiers can compute only the first token of the last layer
             (``forward(..., first_only=True)``), all a classifier reads.
         bpe: it reads BPE tokens (``enhscan train --tokenizer`` applies).
+        input_gradients: gradient x input per base (:mod:`enhscan.model.gradients`):
+            ``(network, encoder, seq, score_of) -> float32 [len(seq)]``; None: not offered.
         learning_rate: the learning rate of a run from scratch (fine-tuning from a base
             takes 5e-5 whatever the family).
     """
@@ -72,6 +74,7 @@ class Family:
     first_only: bool = False
     bpe: bool = False
     learning_rate: float = 5e-5
+    input_gradients: Callable | None = None
 
 
 # -- DNABERT-2 (BPE tokens, ALiBi) ---------------------------------------------------------------
@@ -110,6 +113,18 @@ def _load_dnabert2(path, metadata, weights, require_head, guessed):
         )
     load_weights(network, weights, config_file, ("classifier.", "bert.pooler."), require_head, path)
     return network, encoder
+
+
+def _dnabert2_gradients(network, encoder, seq, score_of):
+    from enhscan.model.gradients import dnabert2_gradients
+
+    return dnabert2_gradients(network, encoder, seq, score_of)
+
+
+def _cnn_gradients(network, encoder, seq, score_of):
+    from enhscan.model.gradients import cnn_gradients
+
+    return cnn_gradients(network, encoder, seq, score_of)
 
 
 def _is_dnabert2(path: Path, config: dict) -> bool:
@@ -216,9 +231,16 @@ FAMILIES: dict[str, Family] = {
             _is_dnabert2,
             first_only=True,
             bpe=True,
+            input_gradients=_dnabert2_gradients,
         ),
         Family(
-            "cnn", tuple(CNN_ARCHS), ("config.json",), _build_cnn, _load_cnn, learning_rate=1e-3
+            "cnn",
+            tuple(CNN_ARCHS),
+            ("config.json",),
+            _build_cnn,
+            _load_cnn,
+            learning_rate=1e-3,
+            input_gradients=_cnn_gradients,
         ),
         Family(
             "dnabert",
