@@ -10,11 +10,15 @@ any BED / narrowPeak. Outputs, in the output folder::
     regions/NAME.png      the window's attribution, the call, and a logo of the strongest
                           stretch
     attribution.tsv       per region: where, score, the strongest stretch and its sequence
+    motifs.bed            known motifs in the stretches of high attribution
+                          (:mod:`enhscan.motifs`): BED6 + p-value, attribution support, region
+    motif_summary.tsv     per motif: the regions it was found in, its best p-value
     explain.json          the run record
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -29,10 +33,12 @@ from enhscan.intervals import centred_start
 from enhscan.io.atomic import atomic_output, write_json
 from enhscan.io.peaks import Peak
 
+log = logging.getLogger(__name__)
+
 #: Regions scored together: their edited windows go to the engine as one list.
 GROUP = 4
 METHODS = ("ism", "gradient", "both")
-OUTPUTS = ("attribution.bw", "attribution.tsv", "explain.json", "regions")
+OUTPUTS = ("attribution.bw", "attribution.tsv", "explain.json", "regions", "motifs.bed")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,9 @@ class ExplainOptions:
         rc: ``mean`` or ``max`` of both strands; None: the forward strand.
         task: a multi-task model's task (None: ``any``).
         logo_width: bases in the logo of the strongest stretch.
+        motifs: ``jaspar`` (JASPAR CORE vertebrates, with pyjaspar installed), a ``.jaspar``
+            or ``.meme`` file, or None / ``none`` for no motif names.
+        motif_pvalue: the largest p-value of a motif hit kept.
         progress: a progress bar on stderr.
         force: overwrite an earlier explanation in the output folder.
     """
@@ -58,6 +67,8 @@ class ExplainOptions:
     rc: str | None = None
     task: str | None = None
     logo_width: int = 30
+    motifs: str | None = "jaspar"
+    motif_pvalue: float = 1e-4
     progress: bool = True
     force: bool = False
 
@@ -93,6 +104,7 @@ def explain(
         raise EnhscanError(f"--method takes {', '.join(METHODS)}, not {options.method!r}")
     started = time.time()
     out_dir = _check_out(Path(out_dir), options.force)
+    motifs = _motifs(options)  # a bad motif file is refused before the long part
     classifier, scorer = load_scorer(model, compute or ComputeOptions(), options.task)
     window = options.window or classifier.metadata.window
     results: list[tuple[Region, Attribution]] = []
@@ -116,7 +128,9 @@ def explain(
     seconds = time.time() - started
     _write_table(out_dir / "attribution.tsv", results, options.logo_width, agreement)
     _write_figures(out_dir / "regions", results, options.logo_width)
+    motif_counts = _write_motifs(out_dir, results, motifs, options) if motifs else None
     record = _record(source, genome_path, classifier, scorer, options, results, seconds)
+    record["motifs"] = motif_counts
     if agreement:
         record["gradient_vs_ism_pearson"] = {
             "mean": round(float(np.mean(agreement)), 4),
@@ -235,6 +249,52 @@ def _write_table(path: Path, results, width: int, agreement: list[float]) -> Non
             out.write(f"{region.label}\t{region.peak.chrom}\t{region.start}\t{region.end}\t"
                       f"{attr.score:.6g}\t{region.start + at}\t{region.start + at + len(stretch)}\t"
                       f"{stretch}\t{total:.6g}\t{r}\n")  # fmt: skip
+
+
+def _motifs(options: ExplainOptions) -> list | None:
+    """The motifs to name, or None: none asked for, or JASPAR asked for by default and
+    pyjaspar missing (said once)."""
+    from enhscan.motifs import load_motifs
+
+    if options.motifs in (None, "none"):
+        return None
+    try:
+        return load_motifs(options.motifs)
+    except EnhscanError as err:
+        if options.motifs != "jaspar":
+            raise
+        log.warning("%s; the attributions are written without motif names", err)
+        return None
+
+
+def _write_motifs(out_dir: Path, results, motifs: list, options: ExplainOptions) -> dict:
+    """``motifs.bed`` and ``motif_summary.tsv``; what was matched."""
+    from enhscan.motifs import match
+
+    rows, found = [], {}
+    for region, attr in results:
+        for hit in match(attr.seq, attr.attribution, motifs, options.motif_pvalue):
+            start, end = region.start + hit.start, region.start + hit.end
+            score = min(1000, int(-10 * np.log10(hit.pvalue)))
+            rows.append((region.peak.chrom, start, end, f"{hit.motif.id}_{hit.motif.name}",
+                         score, hit.strand, hit.pvalue, hit.support, region.label))  # fmt: skip
+            seen = found.setdefault(hit.motif.id, [hit.motif.name, set(), 1.0])
+            seen[1].add(region.label)
+            seen[2] = min(seen[2], hit.pvalue)
+    with atomic_output(out_dir / "motifs.bed") as tmp, open(tmp, "w") as out:
+        for c, s, e, name, score, strand, p, support, label in rows:
+            out.write(
+                f"{c}\t{s}\t{e}\t{name}\t{score}\t{strand}\t{p:.3g}\t{support:.6g}\t{label}\n"
+            )
+    ranked = sorted(found.items(), key=lambda kv: (-len(kv[1][1]), kv[1][2]))
+    with atomic_output(out_dir / "motif_summary.tsv") as tmp, open(tmp, "w") as out:
+        out.write("motif\tname\tregions\tbest_pvalue\tregion_names\n")
+        for motif_id, (name, labels, best) in ranked:
+            out.write(
+                f"{motif_id}\t{name}\t{len(labels)}\t{best:.3g}\t{','.join(sorted(labels))}\n"
+            )
+    return {"source": str(options.motifs), "motifs": len(motifs), "hits": len(rows),
+            "pvalue": options.motif_pvalue}  # fmt: skip
 
 
 def _write_figures(folder: Path, results, width: int) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from enhscan.attribution import BASES, edited, edits, ism, strongest_stretch
 from enhscan.engine import WindowScorer
+from enhscan.errors import EnhscanError
 from tests.conftest import run_cli
 
 MOTIF = "TGACTCATGAGTCA"  # two AP-1 sites, head to head
@@ -102,6 +103,13 @@ def test_the_attribution_finds_the_planted_motif(tmp_path, motif_model) -> None:
     want = ism(scorer, [chrom[1410:1610]])[0].attribution  # window centred on the summit
     np.testing.assert_allclose(values, want, atol=2e-6)
     assert (out / "regions" / "site.png").stat().st_size > 0
+    # JASPAR names the planted motif: an AP-1 (FOS / JUN family) hit on its bases first.
+    hits = [line.split("\t") for line in (out / "motifs.bed").read_text().splitlines()]
+    assert hits and any(k in hits[0][3] for k in ("FOS", "JUN")), hits[:3]
+    assert 1500 - 3 <= int(hits[0][1]) and int(hits[0][2]) <= 1500 + len(MOTIF) + 3
+    assert float(hits[0][6]) <= 1e-4 and float(hits[0][7]) > 0
+    summary = (out / "motif_summary.tsv").read_text().splitlines()
+    assert summary[0].startswith("motif\tname\tregions") and len(summary) > 1
 
     # The fast approximation finds the motif too, and agrees with ISM.
     run_cli("explain", str(bed), "-g", str(genome), "-m", str(motif_model), "-o", str(out),
@@ -112,6 +120,29 @@ def test_the_attribution_finds_the_planted_motif(tmp_path, motif_model) -> None:
 
     for g in gradient_input(load_classifier(motif_model), seqs):
         assert g[at : at + len(MOTIF)].mean() > 5 * np.abs(np.delete(g, range(at, at + 14))).mean()
+
+
+def test_a_users_motif_file(tmp_path) -> None:
+    from enhscan.motifs import load_motifs, match
+
+    meme = tmp_path / "ap1.meme"
+    column = {"A": 0, "C": 1, "G": 2, "T": 3}
+    rows = [" ".join("0.97" if column[b] == k else "0.01" for k in range(4)) for b in "TGACTCA"]
+    meme.write_text("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n"
+                    "Background letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n\n"
+                    "MOTIF TRE my_AP1\nletter-probability matrix: alength= 4 w= 7\n"
+                    + "\n".join(rows) + "\n")  # fmt: skip
+    (motif,) = load_motifs(meme)
+    seq = random_dna(100)
+    seq = seq[:40] + "TGACTCA" + seq[47:]
+    attribution = np.zeros(100)
+    attribution[40:47] = 1.0
+    (hit,) = match(seq, attribution, [motif], 1e-3)
+    assert (hit.start, hit.end, hit.support) == (40, 47, 7.0) and hit.pvalue < 1e-3
+    bad = tmp_path / "x.meme"
+    bad.write_text("nothing here\n")
+    with pytest.raises(EnhscanError, match="--motifs"):
+        load_motifs(bad)
 
 
 def test_regions_the_genome_lacks_are_refused_in_one_line(tmp_path, mini_fasta, tiny_model_dir):

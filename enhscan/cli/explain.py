@@ -48,6 +48,21 @@ from enhscan.cli.options import (
     "models); both: ISM written, and each region's correlation with gradient x input reported.",
 )
 @click.option(
+    "--motifs",
+    default="jaspar",
+    show_default=True,
+    metavar="jaspar|none|FILE",
+    help="Name the motifs in the stretches of high attribution: JASPAR CORE vertebrates (needs "
+    "pyjaspar: pip install 'enhscan[motifs]'), a .jaspar or .meme file, or none.",
+)
+@click.option(
+    "--motif-pvalue",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1e-4,
+    show_default=True,
+    help="The largest p-value of a motif hit kept.",
+)
+@click.option(
     "--window",
     type=click.IntRange(min=1),
     default=None,
