@@ -11,20 +11,15 @@ from enhscan.cli.options import (
     model_option,
     quantize_option,
     rc_option,
+    reference_option,
     task_option,
+    window_option,
 )
 
 
 @click.command(short_help="Explain calls: per-base attributions by in-silico mutagenesis.")
 @click.argument("source", type=click.Path(exists=True, path_type=str), metavar="TRACKS_DIR|BED")
-@click.option(
-    "-g",
-    "--genome",
-    "genome_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=str),
-    help="Reference FASTA (or .2bit) of the regions.",
-)
+@reference_option("of the regions")
 @click.option(
     "-o", "--out", required=True, type=click.Path(file_okay=False, path_type=str),
     help="Output folder (created if missing).",
@@ -62,12 +57,7 @@ from enhscan.cli.options import (
     show_default=True,
     help="The largest p-value of a motif hit kept.",
 )
-@click.option(
-    "--window",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Window width in bases  [default: the model's, normally 1000]",
-)
+@window_option
 @rc_option
 @device_options
 @quantize_option

@@ -57,13 +57,28 @@ max_n_option = click.option(
     help="Skip windows with more than this many N (non-ACGT) bases.",
 )
 
+window_option = click.option(
+    "--window",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Window width in bases  [default: the model's, normally 1000]",
+)
+
+
+def reference_option(what: str):
+    """``-g/--genome``, required: the reference FASTA ``what`` lie on."""
+    return click.option(
+        "-g",
+        "--genome",
+        "genome_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=str),
+        help=f"Reference FASTA (or .2bit) {what}.",
+    )
+
+
 window_options = _stack(
-    click.option(
-        "--window",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Window width in bases  [default: the model's, normally 1000]",
-    ),
+    window_option,
     click.option(
         "--stride",
         type=click.IntRange(min=1),

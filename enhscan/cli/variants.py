@@ -12,8 +12,10 @@ from enhscan.cli.options import (
     processes_option,
     quantize_option,
     rc_option,
+    reference_option,
     resume_options,
     task_option,
+    window_option,
 )
 
 
@@ -21,14 +23,7 @@ from enhscan.cli.options import (
 @click.argument(
     "variants", required=False, type=click.Path(dir_okay=False, path_type=str), metavar="VARIANTS"
 )
-@click.option(
-    "-g",
-    "--genome",
-    "genome_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=str),
-    help="Reference FASTA (or .2bit) the variants were called on.",
-)
+@reference_option("the variants were called on")
 @click.option(
     "-o",
     "--out",
@@ -38,12 +33,7 @@ from enhscan.cli.options import (
     "beside it).",
 )
 @model_option
-@click.option(
-    "--window",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Window width in bases  [default: the model's, normally 1000]",
-)
+@window_option
 @task_option
 @click.option(
     "--regions",
