@@ -13,6 +13,8 @@ any BED / narrowPeak. Outputs, in the output folder::
     motifs.bed            known motifs in the stretches of high attribution
                           (:mod:`enhscan.motifs`): BED6 + p-value, attribution support, region
     motif_summary.tsv     per motif: the regions it was found in, its best p-value
+    igv_session.xml       IGV opens the scan's track and calls (or the BED) with the
+                          attribution below, at the first region
     explain.json          the run record
 """
 
@@ -38,7 +40,8 @@ log = logging.getLogger(__name__)
 #: Regions scored together: their edited windows go to the engine as one list.
 GROUP = 4
 METHODS = ("ism", "gradient", "both")
-OUTPUTS = ("attribution.bw", "attribution.tsv", "explain.json", "regions", "motifs.bed")
+OUTPUTS = ("attribution.bw", "attribution.tsv", "explain.json", "regions", "motifs.bed",
+           "igv_session.xml")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,8 @@ def explain(
     _write_table(out_dir / "attribution.tsv", results, options.logo_width, agreement)
     _write_figures(out_dir / "regions", results, options.logo_width)
     motif_counts = _write_motifs(out_dir, results, motifs, options) if motifs else None
+    if results:
+        _write_session(out_dir, Path(source), genome_path, results[0][0])
     record = _record(source, genome_path, classifier, scorer, options, results, seconds)
     record["motifs"] = motif_counts
     if agreement:
@@ -139,6 +144,47 @@ def explain(
         }
     write_json(out_dir / "explain.json", record)
     return record
+
+
+def project(
+    source: str | os.PathLike,
+    genome_path: str | os.PathLike,
+    model,
+    options: ExplainOptions | None = None,
+    compute=None,
+) -> dict:
+    """What :func:`explain` would cost, from timing the edits of the first region on this
+    device (after one warm-up batch); nothing is written.
+
+    Returns:
+        ``{"regions", "windows", "windows_per_second", "projected_seconds"}``.
+    """
+    from enhscan.attribution import edited, edits
+    from enhscan.backend import ComputeOptions
+    from enhscan.io.fasta import open_genome
+    from enhscan.scan.run import load_scorer
+
+    options = options or ExplainOptions()
+    classifier, scorer = load_scorer(model, compute or ComputeOptions(), options.task)
+    window = options.window or classifier.metadata.window
+    with open_genome(genome_path) as genome:
+        peaks = _peaks(source, genome, options.top)
+        regions = [_window(p, window, genome.lengths[p.chrom]) for p in peaks]
+        first = regions[0]
+        seq = genome.fetch(first.peak.chrom, first.start, first.end).upper()
+    sample = edited(seq, edits(seq)[: 4 * scorer.batch_size])
+    scorer.score(sample[: scorer.batch_size], rc=options.rc)  # warm-up
+    began = time.perf_counter()
+    scorer.score(sample, rc=options.rc)
+    rate = len(sample) / max(time.perf_counter() - began, 1e-9)
+    per_region = 1 + 3 * window if options.method != "gradient" else 1
+    windows = per_region * len(regions)
+    return {
+        "regions": len(regions),
+        "windows": windows,
+        "windows_per_second": round(rate, 1),
+        "projected_seconds": round(windows / rate, 1) if options.method != "gradient" else None,
+    }
 
 
 def _attribute(classifier, scorer, seqs, options) -> tuple[list[Attribution], list[float]]:
@@ -295,6 +341,37 @@ def _write_motifs(out_dir: Path, results, motifs: list, options: ExplainOptions)
             )
     return {"source": str(options.motifs), "motifs": len(motifs), "hits": len(rows),
             "pvalue": options.motif_pvalue}  # fmt: skip
+
+
+def _write_session(out_dir: Path, source: Path, genome_path, first: Region) -> None:
+    """An IGV session beside the outputs: the scan's track and calls (or the BED given), and
+    the attribution below them, opening at the first region's window."""
+    import json
+
+    from enhscan.io.browser import TrackStyle, write_igv_session
+
+    attribution = ("attribution.bw", "enhscan attribution (per base)")
+    locus = f"{first.peak.chrom}:{first.start + 1}-{first.end}"
+    if source.is_dir():
+        record = (
+            json.loads((source / "run.json").read_text()) if (source / "run.json").exists() else {}
+        )
+        probability = record.get("calling", {}).get("track") == "probability"
+        style = TrackStyle(
+            "enhscan probability" if probability else "enhscan -log10 p",
+            "the scan's track",
+            1.0 if probability else 5.0,
+            "enhscan calls",
+        )
+        track = os.path.relpath(source / "scores.bw", out_dir)
+        calls = os.path.relpath(source / "calls.narrowPeak", out_dir)
+        write_igv_session(out_dir / "igv_session.xml", genome_path, locus, track, calls, style,
+                          extra=(attribution,))  # fmt: skip
+        return
+    style = TrackStyle(attribution[1], "per-base attribution", 0.05, "regions explained")
+    regions = os.path.relpath(source, out_dir)
+    write_igv_session(out_dir / "igv_session.xml", genome_path, locus, attribution[0], regions,
+                      style)  # fmt: skip
 
 
 def _write_figures(folder: Path, results, width: int) -> None:

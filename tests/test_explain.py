@@ -166,3 +166,24 @@ def test_dnabert2_gradients_spread_each_token_over_its_bases(tiny_classifier) ->
     assert g.shape == (400,) and np.isfinite(g).all() and np.abs(g).sum() > 0
     for start, end in spans[1:-1]:
         assert np.allclose(g[start:end], g[start])  # one value per token, shared evenly
+
+
+def test_a_scans_calls_explained_with_a_session_and_a_dry_run(
+    tmp_path, mini_fasta, tiny_classifier, tiny_model_dir
+) -> None:
+    from enhscan.scan import scan_genome
+    from tests.conftest import quick_settings
+
+    scan = tmp_path / "scan"
+    scan_genome(mini_fasta, scan, tiny_classifier, quick_settings(call_top=0.05))
+    out = tmp_path / "explain"
+    args = [str(scan), "-g", str(mini_fasta), "-m", str(tiny_model_dir), "-o", str(out)]
+    dry = run_cli("explain", *args, "--top", "2", "--dry-run")
+    assert "regions to explain: 2; windows to score: 6,002" in dry.output and not out.exists()
+    run_cli("explain", *args, "--top", "2", "--method", "gradient", "--motifs", "none")
+    session = (out / "igv_session.xml").read_text()
+    assert '"../scan/scores.bw"' in session and '"../scan/calls.narrowPeak"' in session
+    assert '<Resource path="attribution.bw"/>' in session
+    record = json.loads((out / "explain.json").read_text())
+    assert record["regions"] == 2 and record["method"] == "gradient" and record["motifs"] is None
+    assert not (out / "motifs.bed").exists()

@@ -58,6 +58,12 @@ from enhscan.cli.options import (
     help="The largest p-value of a motif hit kept.",
 )
 @window_option
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Count the regions, time the first region's edits on this device, print the "
+    "projected time, and write nothing.",
+)
 @rc_option
 @device_options
 @quantize_option
@@ -75,6 +81,7 @@ def explain(
     batch_size: int | None,
     quantize: bool,
     kernels: str,
+    dry_run: bool,
     **options,
 ) -> None:
     """Explain the calls of a scan (TRACKS_DIR: its --out folder) or the regions of a BED:
@@ -94,6 +101,18 @@ def explain(
     model = model or str(required_default_model_path())
     compute = ComputeOptions(device, dtype, batch_size, quantize, kernels=kernels)
     settings = ExplainOptions(progress=not ctx.obj.get("quiet", False), **options)
+    if dry_run:
+        from enhscan.cli.genome import format_duration
+        from enhscan.explain import project
+
+        cost = project(source, genome_path, model, settings, compute)
+        seconds = cost["projected_seconds"]
+        click.echo(
+            f"regions to explain: {cost['regions']:,}; windows to score: {cost['windows']:,} "
+            f"at {cost['windows_per_second']:,.1f} windows/s; projected time: "
+            + (format_duration(seconds) if seconds is not None else "seconds (gradient x input)")
+        )
+        return
     record = run_explain(source, genome_path, out, model, settings, compute)
     if not ctx.obj.get("quiet", False):
         click.echo(

@@ -60,6 +60,7 @@ def write_igv_session(
     track: str,
     calls: str,
     style: TrackStyle,
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> None:
     """Write an IGV session (File > Open Session) showing the track and the calls.
 
@@ -70,19 +71,29 @@ def write_igv_session(
         track, calls: file names of the bigWig (or bedGraph) and the calls, relative to the
             session's folder.
         style: the tracks' names and the score track's range.
+        extra: more bigWig tracks below the calls, ``(file name, track name)``, scaled to
+            their data (``enhscan explain``'s attribution).
     """
     genome = str(Path(genome).resolve())
+    resources = "".join(f"\n        <Resource path={quoteattr(f)}/>" for f, _ in extra)
+    tracks = "".join(
+        f'\n        <Track attributeKey={quoteattr(f)} autoScale="true" '
+        f'clazz="org.broad.igv.track.DataSourceTrack" color="{SCORE_COLOUR}" fontSize="10" '
+        f'id={quoteattr(f)} name={quoteattr(name)} renderer="BAR_CHART" visible="true" '
+        'windowFunction="mean"/>'
+        for f, name in extra
+    )
     text = f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <Session genome={quoteattr(genome)} locus={quoteattr(locus)} relativePaths="true" version="8">
     <Resources>
         <Resource path={quoteattr(track)}/>
-        <Resource path={quoteattr(calls)}/>
+        <Resource path={quoteattr(calls)}/>{resources}
     </Resources>
     <Panel name="DataPanel">
         <Track attributeKey={quoteattr(track)} autoScale="false" clazz="org.broad.igv.track.DataSourceTrack" color="{SCORE_COLOUR}" fontSize="10" id={quoteattr(track)} name={quoteattr(style.name)} renderer="BAR_CHART" visible="true" windowFunction="mean">
             <DataRange baseline="0.0" drawBaseline="true" flipAxis="false" maximum="{style.maximum:g}" minimum="0.0" type="LINEAR"/>
         </Track>
-        <Track attributeKey={quoteattr(calls)} clazz="org.broad.igv.track.FeatureTrack" color="{CALL_COLOUR}" displayMode="EXPANDED" fontSize="10" id={quoteattr(calls)} name={quoteattr(style.calls_label)} visible="true"/>
+        <Track attributeKey={quoteattr(calls)} clazz="org.broad.igv.track.FeatureTrack" color="{CALL_COLOUR}" displayMode="EXPANDED" fontSize="10" id={quoteattr(calls)} name={quoteattr(style.calls_label)} visible="true"/>{tracks}
     </Panel>
 </Session>
 """  # noqa: E501 - one XML element per line reads best
