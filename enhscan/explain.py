@@ -93,49 +93,114 @@ def explain(
     model,
     options: ExplainOptions | None = None,
     compute=None,
-) -> dict:
+) -> dict | None:
     """Explain each region of ``source`` (a scan's output folder, or a BED) and write the
-    outputs of the module docstring to ``out_dir``; return the run record."""
-    from tqdm import tqdm
+    outputs of the module docstring to ``out_dir``; return the run record.
 
+    Under ``accelerate launch`` each process explains its share of the groups of regions
+    and saves them as shards beside ``out_dir``; the main process writes the outputs.
+
+    Returns:
+        The run record; None on processes other than the main.
+    """
     from enhscan.backend import ComputeOptions
+    from enhscan.engine import WindowScorer, resolve_backend
     from enhscan.io.fasta import open_genome
-    from enhscan.scan.run import load_scorer
+    from enhscan.model.folder import Classifier, load_classifier
+    from enhscan.processes import Processes
+    from enhscan.scan.shards import ShardStore
 
     options = options or ExplainOptions()
     if options.method not in METHODS:
         raise EnhscanError(f"--method takes {', '.join(METHODS)}, not {options.method!r}")
-    started = time.time()
-    out_dir = _check_out(Path(out_dir), options.force)
+    started, out_dir = time.time(), Path(out_dir)
     motifs = _motifs(options)  # a bad motif file is refused before the long part
-    classifier, scorer = load_scorer(model, compute or ComputeOptions(), options.task)
+    compute = compute or ComputeOptions()
+    procs = Processes.current(cpu=compute.one_named_device)
+    classifier = model if isinstance(model, Classifier) else load_classifier(model)
     window = options.window or classifier.metadata.window
-    results: list[tuple[Region, Attribution]] = []
-    agreement: list[float] = []
+    store = ShardStore(out_dir.parent, f".{out_dir.name}.explain-shards")
     with open_genome(genome_path) as genome:
-        regions = [
-            _window(p, window, genome.lengths[p.chrom]) for p in _peaks(source, genome, options.top)
-        ]
-        bar = tqdm(total=len(regions), unit="region", desc="explaining", file=sys.stderr,
-                   disable=not options.progress)  # fmt: skip
-        for lo in range(0, len(regions), GROUP):
-            group = regions[lo : lo + GROUP]
-            seqs = [genome.fetch(r.peak.chrom, r.start, r.end).upper() for r in group]
-            attrs, r = _attribute(classifier, scorer, seqs, options)
-            results += zip(group, attrs, strict=True)
-            agreement += r
-            bar.update(len(group))
-        bar.close()
-        out_dir.mkdir(parents=True, exist_ok=True)  # once the inputs have been read
+
+        def check() -> None:  # the inputs are read before anything is written
+            _check_out(out_dir, options.force)
+            _peaks(source, genome, options.top)
+            store.create({"format": 1})
+
+        procs.on_main(check)
+        regions = [_window(p, window, genome.lengths[p.chrom])
+                   for p in _peaks(source, genome, options.top)]  # fmt: skip
+        scorer = WindowScorer(classifier, resolve_backend(classifier, compute, procs.device),
+                              task=options.task)  # fmt: skip
+        _explain_share(procs, classifier, scorer, genome, regions, store, options)
+        procs.wait_for_everyone()
+        if not procs.is_main:
+            return None
+        results, agreement = _gather(store, genome, regions)
+        out_dir.mkdir(parents=True, exist_ok=True)
         _write_track(out_dir / "attribution.bw", results, genome.lengths)
+    store.remove()
     seconds = time.time() - started
+    return _finish(out_dir, source, genome_path, classifier, scorer, options, results,
+                   agreement, motifs, seconds, procs.world)  # fmt: skip
+
+
+def _explain_share(procs, classifier, scorer, genome, regions, store, options) -> None:
+    """Explain this process's share of the groups of regions, saving each group as a shard:
+    per region its score, its attribution and the gradient's correlation (or NaN)."""
+    from tqdm import tqdm
+
+    from enhscan.scan.shards import Shard
+
+    bar = tqdm(total=len(regions), unit="region", desc="explaining", file=sys.stderr,
+               disable=not options.progress or not procs.is_main)  # fmt: skip
+    for k, lo in enumerate(range(0, len(regions), GROUP)):
+        if k % procs.world != procs.rank:
+            continue
+        group = regions[lo : lo + GROUP]
+        seqs = [genome.fetch(r.peak.chrom, r.start, r.end).upper() for r in group]
+        attrs, r = _attribute(classifier, scorer, seqs, options)
+        r = r or [float("nan")] * len(attrs)
+        values = np.concatenate(
+            [[a.score, *a.attribution, c] for a, c in zip(attrs, r, strict=True)]
+        )
+        store.save(Shard(k, "explain", lo, len(values)), values)
+        bar.update(len(group) * procs.world)
+    bar.close()
+
+
+def _gather(store, genome, regions) -> tuple[list[tuple[Region, Attribution]], list[float]]:
+    """The attributions of every region from the shards, in region order."""
+    from enhscan.scan.shards import Shard
+
+    results, agreement = [], []
+    empty = np.zeros((0, 4), dtype=np.float32)
+    for k, lo in enumerate(range(0, len(regions), GROUP)):
+        group = regions[lo : lo + GROUP]
+        count = sum(r.end - r.start + 2 for r in group)
+        values = store.load(Shard(k, "explain", lo, count))
+        at = 0
+        for region in group:
+            n = region.end - region.start
+            seq = genome.fetch(region.peak.chrom, region.start, region.end).upper()
+            attribution = values[at + 1 : at + 1 + n].astype(np.float32)
+            results.append((region, Attribution(seq, float(values[at]), empty, attribution)))
+            if not np.isnan(values[at + 1 + n]):
+                agreement.append(float(values[at + 1 + n]))
+            at += n + 2
+    return results, agreement
+
+
+def _finish(out_dir, source, genome_path, classifier, scorer, options, results, agreement,
+            motifs, seconds, processes) -> dict:  # fmt: skip
+    """The table, figures, motifs, session and run record (main process)."""
     _write_table(out_dir / "attribution.tsv", results, options.logo_width, agreement)
     _write_figures(out_dir / "regions", results, options.logo_width)
     motif_counts = _write_motifs(out_dir, results, motifs, options) if motifs else None
     if results:
         _write_session(out_dir, Path(source), genome_path, results[0][0])
     record = _record(source, genome_path, classifier, scorer, options, results, seconds)
-    record["motifs"] = motif_counts
+    record["motifs"], record["processes"] = motif_counts, processes
     if agreement:
         record["gradient_vs_ism_pearson"] = {
             "mean": round(float(np.mean(agreement)), 4),
@@ -386,6 +451,13 @@ def _write_figures(folder: Path, results, width: int) -> None:
                          folder / f"{name}.png")  # fmt: skip
 
 
+def _windows_scored(seq: str, method: str) -> int:
+    """Forward passes of one region: the window and each of its edits (ISM), or one."""
+    from enhscan.attribution import edits
+
+    return 1 if method == "gradient" else 1 + len(edits(seq))
+
+
 def _record(source, genome_path, classifier, scorer, options, results, seconds) -> dict:
     from enhscan.versions import __version__, package_versions
 
@@ -400,7 +472,7 @@ def _record(source, genome_path, classifier, scorer, options, results, seconds) 
         "attribution": "ism: the window's score minus the mean over each base's substitutions; "
         "gradient: gradient x input (enhscan.model.gradients)",
         "regions": len(results),
-        "windows_scored": sum(1 + int(np.isfinite(a.scores).sum()) for _, a in results),
+        "windows_scored": sum(_windows_scored(a.seq, options.method) for _, a in results),
         "method": options.method,
         "seconds": round(seconds, 3),
         "seconds_per_region": round(seconds / len(results), 3) if results else None,

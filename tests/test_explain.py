@@ -187,3 +187,22 @@ def test_a_scans_calls_explained_with_a_session_and_a_dry_run(
     record = json.loads((out / "explain.json").read_text())
     assert record["regions"] == 2 and record["method"] == "gradient" and record["motifs"] is None
     assert not (out / "motifs.bed").exists()
+
+
+def test_two_processes_explain_as_one(tmp_path, mini_fasta, tiny_model_dir) -> None:
+    import os
+    import subprocess
+    import sys
+
+    bed = tmp_path / "r.bed"
+    bed.write_text("".join(f"chr2\t{s}\t{s + 100}\tr{s}\n" for s in range(20000, 29000, 1000)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for n in ("1", "2"):
+        command = ["explain", str(bed), "-g", str(mini_fasta), "-m", str(tiny_model_dir),
+                   "-o", str(tmp_path / n), "--method", "gradient", "--motifs", "none",
+                   "--device", "cpu", "--processes", n]  # fmt: skip
+        subprocess.run([sys.executable, "-m", "enhscan", "-q", *command], check=True, env=env)
+    for name in ("attribution.tsv", "attribution.bw"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
+    assert json.loads((tmp_path / "2" / "explain.json").read_text())["processes"] == 2
+    assert not list(tmp_path.glob(".*shards"))

@@ -9,6 +9,7 @@ from enhscan.cli.options import (
     force_option,
     kernels_option,
     model_option,
+    processes_option,
     quantize_option,
     rc_option,
     reference_option,
@@ -64,6 +65,7 @@ from enhscan.cli.options import (
     help="Count the regions, time the first region's edits on this device, print the "
     "projected time, and write nothing.",
 )
+@processes_option
 @rc_option
 @device_options
 @quantize_option
@@ -82,6 +84,7 @@ def explain(
     quantize: bool,
     kernels: str,
     dry_run: bool,
+    processes: int,
     **options,
 ) -> None:
     """Explain the calls of a scan (TRACKS_DIR: its --out folder) or the regions of a BED:
@@ -98,6 +101,10 @@ def explain(
     from enhscan.explain import explain as run_explain
     from enhscan.model import required_default_model_path
 
+    if processes > 1 and not dry_run:
+        from enhscan.cli.launch import launch_processes
+
+        ctx.exit(launch_processes(processes, device))
     model = model or str(required_default_model_path())
     compute = ComputeOptions(device, dtype, batch_size, quantize, kernels=kernels)
     settings = ExplainOptions(progress=not ctx.obj.get("quiet", False), **options)
@@ -114,7 +121,7 @@ def explain(
         )
         return
     record = run_explain(source, genome_path, out, model, settings, compute)
-    if not ctx.obj.get("quiet", False):
+    if record is not None and not ctx.obj.get("quiet", False):
         click.echo(
             f"explained {record['regions']:,} regions in {record['seconds']:.1f} s "
             f"({record['seconds_per_region'] or 0:.1f} s each); outputs in {out}",
