@@ -15,6 +15,7 @@ any BED / narrowPeak. Outputs, in the output folder::
     motif_summary.tsv     per motif: the regions it was found in, its best p-value
     igv_session.xml       IGV opens the scan's track and calls (or the BED) with the
                           attribution below, at the first region
+    hub.txt, ...          a UCSC track hub of the same (the scan's files by relative URL)
     explain.json          the run record
 """
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 GROUP = 4
 METHODS = ("ism", "gradient", "both")
 OUTPUTS = ("attribution.bw", "attribution.tsv", "explain.json", "regions", "motifs.bed",
-           "igv_session.xml")  # fmt: skip
+           "igv_session.xml", "hub.txt")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -413,7 +414,7 @@ def _write_session(out_dir: Path, source: Path, genome_path, first: Region) -> N
     the attribution below them, opening at the first region's window."""
     import json
 
-    from enhscan.io.browser import TrackStyle, write_igv_session
+    from enhscan.io.browser import TrackStyle, guess_assembly, write_igv_session, write_track_hub
 
     attribution = ("attribution.bw", "enhscan attribution (per base)")
     locus = f"{first.peak.chrom}:{first.start + 1}-{first.end}"
@@ -432,11 +433,18 @@ def _write_session(out_dir: Path, source: Path, genome_path, first: Region) -> N
         calls = os.path.relpath(source / "calls.narrowPeak", out_dir)
         write_igv_session(out_dir / "igv_session.xml", genome_path, locus, track, calls, style,
                           extra=(attribution,))  # fmt: skip
+        bigbed = source / "calls.bb"
+        calls_bb = os.path.relpath(bigbed, out_dir) if bigbed.exists() else None
+        assembly = record.get("browser", {}).get("ucsc_assembly") or "UNKNOWN"
+        write_track_hub(out_dir, assembly, track, calls_bb, source.name, style,
+                        extra=(attribution,))  # fmt: skip
         return
     style = TrackStyle(attribution[1], "per-base attribution", 0.05, "regions explained")
     regions = os.path.relpath(source, out_dir)
     write_igv_session(out_dir / "igv_session.xml", genome_path, locus, attribution[0], regions,
                       style)  # fmt: skip
+    assembly = guess_assembly(genome_path) or "UNKNOWN"
+    write_track_hub(out_dir, assembly, attribution[0], None, Path(source).name, style)
 
 
 def _write_figures(folder: Path, results, width: int) -> None:

@@ -108,6 +108,7 @@ def write_track_hub(
     calls_bigbed: str | None,
     label: str,
     style: TrackStyle,
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> list[str]:
     """Write a UCSC track hub (``hub.txt``, ``genomes.txt``, ``trackDb.txt``) in ``out_dir``.
 
@@ -122,6 +123,9 @@ def write_track_hub(
             when there are no calls: the hub then has the score track only).
         label: what the scan was of, for the labels.
         style: the tracks' names and the score track's range.
+        extra: more bigWig tracks, ``(file name, track name)``, scaled to their data
+            (``enhscan explain``'s attribution). Paths may climb (``../scan/scores.bw``):
+            UCSC resolves them against trackDb.txt's URL.
     Returns:
         The names of the files written.
     """
@@ -159,6 +163,18 @@ def write_track_hub(
             "type bigNarrowPeak\n"
             f"color {CALL_COLOUR}\n"
             "visibility dense\n"
+        )
+    for k, (path, name) in enumerate(extra):
+        files["trackDb.txt"] += (
+            f"\ntrack enhscan_extra_{k + 1}\n"
+            f"bigDataUrl {path}\n"
+            f"shortLabel {name}\n"
+            f"longLabel {name}\n"
+            "type bigWig\n"
+            "autoScale on\n"
+            "maxHeightPixels 100:50:16\n"
+            f"color {SCORE_COLOUR}\n"
+            "visibility full\n"
         )
     for name, text in files.items():
         with atomic_output(out_dir / name) as tmp:
