@@ -13,11 +13,22 @@ The Python API (see :mod:`enhscan.api`)::
     enhscan.predict_file("peaks.bed", "scores.tsv", model, genome_path="genome.fa")
     enhscan.train("my_model/", data={"sequences": "labelled.csv"})
     enhscan.calibrate("my_model/", "genome.fa", chroms=["chrX"])
+    enhscan.score_variants("calls.vcf.gz", "genome.fa", "scored.vcf.gz", model, rc="mean")
+    enhscan.explain("tracks/", "genome.fa", "explain/", model, top=5)
 """
 
 from enhscan.versions import __version__
 
-_API = ("load_model", "score_sequences", "scan_genome", "predict_file", "train", "calibrate")
+_API = (
+    "load_model",
+    "score_sequences",
+    "scan_genome",
+    "predict_file",
+    "train",
+    "calibrate",
+    "score_variants",
+    "explain",
+)
 __all__ = ["__version__", *_API]
 
 

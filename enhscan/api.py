@@ -94,9 +94,9 @@ def scan_genome(
 def calibrate(model_dir: str | os.PathLike, genome: str | os.PathLike, **options) -> dict:
     """Score random windows of ``genome`` and store them as the background null of the model
     folder ``model_dir``, as ``enhscan calibrate`` does; ``options`` as
-    :func:`enhscan.calibrate.calibrate_model` (windows, chroms, exclude, max_n, seed, device,
+    :func:`enhscan.calibration.calibrate_model` (windows, chroms, exclude, max_n, seed, device,
     batch_size). Returns the null's provenance (``background_null.json``)."""
-    from enhscan.calibrate import calibrate_model
+    from enhscan.calibration import calibrate_model
 
     return calibrate_model(model_dir, genome, **options).info
 
@@ -113,6 +113,58 @@ def predict_file(
 
     classifier = model if isinstance(model, Classifier) else load_model(model)
     return predict_file(input_path, classifier, out_path, **options)
+
+
+def score_variants(
+    variants: str | os.PathLike,
+    genome: str | os.PathLike,
+    out: str | os.PathLike,
+    model: ModelLike = None,
+    **options,
+) -> dict:
+    """Score each allele of a VCF, BCF or chrom/pos/ref/alt table into ``out`` (a bgzipped,
+    indexed VCF), as ``enhscan variants`` does; ``options`` are fields of
+    :class:`enhscan.variants.VariantOptions` (``rc``, ``regions``, ``tsv``, ...; no progress
+    bar unless ``progress=True``) and of :class:`enhscan.backend.ComputeOptions`
+    (``device``, ``batch_size``, ...). Returns the run record."""
+    from enhscan.variants import score_variants as run
+
+    variant_options, compute = _split(options, "enhscan.variants", "VariantOptions")
+    classifier = model if isinstance(model, Classifier) else load_model(model)
+    return run(variants, genome, out, classifier, variant_options, compute)
+
+
+def explain(
+    regions: str | os.PathLike,
+    genome: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    model: ModelLike = None,
+    **options,
+) -> dict:
+    """Per-base attributions of a scan's calls (its output folder) or a BED's regions, as
+    ``enhscan explain`` does; ``options`` are fields of :class:`enhscan.explanation.ExplainOptions`
+    (``top``, ``method``, ``motifs``, ...; no progress bar unless ``progress=True``) and of
+    :class:`enhscan.backend.ComputeOptions`. Returns the run record."""
+    from enhscan.explanation import explain as run
+
+    explain_options, compute = _split(options, "enhscan.explanation", "ExplainOptions")
+    classifier = model if isinstance(model, Classifier) else load_model(model)
+    return run(regions, genome, out_dir, classifier, explain_options, compute)
+
+
+def _split(options: dict, module: str, name: str):
+    """``options`` into the named options class of ``module`` and ComputeOptions."""
+    import dataclasses
+    import importlib
+
+    from enhscan.backend import ComputeOptions
+
+    options = {"progress": False, **options}
+    cls = getattr(importlib.import_module(module), name)
+    compute_fields = {f.name for f in dataclasses.fields(ComputeOptions)}
+    compute = ComputeOptions(**{k: v for k, v in options.items() if k in compute_fields})
+    rest = {k: v for k, v in options.items() if k not in compute_fields}
+    return cls(**rest), compute
 
 
 def train(

@@ -57,3 +57,28 @@ def test_both_strands_of_a_palindrome_score_as_one(tiny_classifier) -> None:
     forward = enhscan.score_sequences(seqs, tiny_classifier)
     both = enhscan.score_sequences(seqs, tiny_classifier, rc="mean")
     assert abs(both[0] - forward[0]) < 1e-6 and abs(both[1] - forward[1]) > 1e-4
+
+
+def test_variants_and_explain_through_the_api(tmp_path, tiny_model_dir, mini_fasta) -> None:
+    table = tmp_path / "in.tsv"
+    table.write_text("chr22_32000000\t15001\tA\tG\nchr22_32000000\t15101\tC\tT\n")
+    record = enhscan.score_variants(
+        table, mini_fasta, tmp_path / "v.vcf.gz", tiny_model_dir, on_mismatch="skip",
+        tsv=True, batch_size=4, device="cpu",
+    )  # fmt: skip
+    assert record["records"] == 2 and (tmp_path / "v.tsv").exists()
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr22_32000000\t15000\t15100\tsite\n")
+    record = enhscan.explain(bed, mini_fasta, tmp_path / "x", tiny_model_dir, method="gradient",
+                             motifs=None, batch_size=4)  # fmt: skip
+    assert record["regions"] == 1 and record["method"] == "gradient"
+
+
+def test_api_names_survive_their_modules_being_imported() -> None:
+    # A submodule of the same name as an API function would replace it on the package.
+    import enhscan.calibration  # noqa: F401
+    import enhscan.explanation  # noqa: F401
+    import enhscan.variants  # noqa: F401
+
+    for name in enhscan.__all__[1:]:
+        assert callable(getattr(enhscan, name)), name

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from enhscan.backend import ComputeOptions
-from enhscan.calibrate import null_chroms, sample_null_windows
+from enhscan.calibration import null_chroms, sample_null_windows
 from enhscan.cli import cli
 from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError

@@ -187,6 +187,7 @@ def test_a_scans_calls_explained_with_a_session_and_a_dry_run(
     track_db = (out / "trackDb.txt").read_text()
     assert "bigDataUrl ../scan/scores.bw" in track_db and "bigDataUrl attribution.bw" in track_db
     assert (out / "genomes.txt").read_text().startswith("genome ")
+    assert "descriptionUrl explain.json" in (out / "hub.txt").read_text()
     record = json.loads((out / "explain.json").read_text())
     assert record["regions"] == 2 and record["method"] == "gradient" and record["motifs"] is None
     assert not (out / "motifs.bed").exists()

@@ -57,7 +57,7 @@ def calibrate(ctx: click.Context, model_dir: str, genome: str, **options) -> Non
     false-discovery rate. `enhscan train` does this itself on its held-out sequences; use
     calibrate for a model trained elsewhere or taken to another species.
     """
-    from enhscan.calibrate import calibrate_model
+    from enhscan.calibration import calibrate_model
 
     quiet = ctx.obj.get("quiet", False)
     null = calibrate_model(model_dir, genome, progress=not quiet, **options)

@@ -97,8 +97,8 @@ def explain(
     OUT/explain.json. Costs 3 x window + 1 forward passes per region (3,001 for 1 kb).
     """
     from enhscan.backend import ComputeOptions
-    from enhscan.explain import ExplainOptions
-    from enhscan.explain import explain as run_explain
+    from enhscan.explanation import ExplainOptions
+    from enhscan.explanation import explain as run_explain
     from enhscan.model import required_default_model_path
 
     if processes > 1 and not dry_run:
@@ -110,7 +110,7 @@ def explain(
     settings = ExplainOptions(progress=not ctx.obj.get("quiet", False), **options)
     if dry_run:
         from enhscan.cli.genome import format_duration
-        from enhscan.explain import project
+        from enhscan.explanation import project
 
         cost = project(source, genome_path, model, settings, compute)
         seconds = cost["projected_seconds"]

@@ -109,6 +109,7 @@ def write_track_hub(
     label: str,
     style: TrackStyle,
     extra: tuple[tuple[str, str], ...] = (),
+    record: str = "run.json",
 ) -> list[str]:
     """Write a UCSC track hub (``hub.txt``, ``genomes.txt``, ``trackDb.txt``) in ``out_dir``.
 
@@ -126,6 +127,7 @@ def write_track_hub(
         extra: more bigWig tracks, ``(file name, track name)``, scaled to their data
             (``enhscan explain``'s attribution). Paths may climb (``../scan/scores.bw``):
             UCSC resolves them against trackDb.txt's URL.
+        record: the run record beside the hub (its description page).
     Returns:
         The names of the files written.
     """
@@ -137,7 +139,7 @@ def write_track_hub(
             f"longLabel enhscan enhancer scan of {label}\n"
             "genomesFile genomes.txt\n"
             "email enhscan@localhost\n"
-            "descriptionUrl run.json\n"
+            f"descriptionUrl {record}\n"
         ),
         "genomes.txt": f"genome {assembly}\ntrackDb trackDb.txt\n",
         "trackDb.txt": (

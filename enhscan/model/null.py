@@ -1,7 +1,7 @@
 """A model's background null: the scores of random genome windows, kept in its model folder.
 
 ``enhscan train`` and ``enhscan calibrate`` score a sample of random N-free windows of a genome
-(:mod:`enhscan.calibrate`) and store their sorted scores here, for each way a scan can combine
+(:mod:`enhscan.calibration`) and store their sorted scores here, for each way a scan can combine
 strands, so that a scan can say how surprising each of its scores is
 (:mod:`enhscan.significance`). Files in the model folder::
 

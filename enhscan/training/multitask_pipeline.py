@@ -103,7 +103,7 @@ def pretrain_multitask(
     Every process of an ``accelerate launch`` draws the same windows and trains its share of
     each batch; the main process alone writes files and measures the test windows. With
     ``null_windows``, the finished model's default task (``any``) also gets a background null
-    of that many random windows of the test chromosomes (:mod:`enhscan.calibrate`).
+    of that many random windows of the test chromosomes (:mod:`enhscan.calibration`).
     """
     from accelerate import PartialState
 
@@ -211,7 +211,7 @@ def _store_null(
 ):
     """The ``any`` task's background null on the test chromosomes, stored in the folder."""
     from enhscan.backend import ComputeOptions
-    from enhscan.calibrate import compute_null
+    from enhscan.calibration import compute_null
     from enhscan.engine import WindowScorer
     from enhscan.io.bed import read_bed
     from enhscan.io.fasta import open_genomes

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enhscan.calibrate import DEFAULT_NULL_WINDOWS
+from enhscan.calibration import DEFAULT_NULL_WINDOWS
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import atomic_output, write_json
 from enhscan.model.families import family_of_arch
@@ -398,7 +398,7 @@ def _store_null(
     """Score random windows of the held-out chromosomes (on ``device``) and store them as the
     model's background null; its provenance."""
     from enhscan.backend import ComputeOptions
-    from enhscan.calibrate import compute_null
+    from enhscan.calibration import compute_null
     from enhscan.engine import WindowScorer
     from enhscan.io.bed import read_bed
     from enhscan.io.fasta import open_genomes

@@ -437,14 +437,15 @@ def _write_session(out_dir: Path, source: Path, genome_path, first: Region) -> N
         calls_bb = os.path.relpath(bigbed, out_dir) if bigbed.exists() else None
         assembly = record.get("browser", {}).get("ucsc_assembly") or "UNKNOWN"
         write_track_hub(out_dir, assembly, track, calls_bb, source.name, style,
-                        extra=(attribution,))  # fmt: skip
+                        extra=(attribution,), record="explain.json")  # fmt: skip
         return
     style = TrackStyle(attribution[1], "per-base attribution", 0.05, "regions explained")
     regions = os.path.relpath(source, out_dir)
     write_igv_session(out_dir / "igv_session.xml", genome_path, locus, attribution[0], regions,
                       style)  # fmt: skip
     assembly = guess_assembly(genome_path) or "UNKNOWN"
-    write_track_hub(out_dir, assembly, attribution[0], None, Path(source).name, style)
+    write_track_hub(out_dir, assembly, attribution[0], None, Path(source).name, style,
+                    record="explain.json")  # fmt: skip
 
 
 def _write_figures(folder: Path, results, width: int) -> None:
