@@ -112,13 +112,13 @@ def explain(
     from enhscan.scan.shards import ShardStore
 
     options = options or ExplainOptions()
-    if options.method not in METHODS:
-        raise EnhscanError(f"--method takes {', '.join(METHODS)}, not {options.method!r}")
+    _check_options(options)
     started, out_dir = time.time(), Path(out_dir)
     motifs = _motifs(options)  # a bad motif file is refused before the long part
     compute = compute or ComputeOptions()
     procs = Processes.current(cpu=compute.one_named_device)
     classifier = model if isinstance(model, Classifier) else load_classifier(model)
+    _check_gradients(classifier, options)
     window = options.window or classifier.metadata.window
     store = ShardStore(out_dir.parent, f".{out_dir.name}.explain-shards")
     with open_genome(genome_path) as genome:
@@ -129,21 +129,58 @@ def explain(
             store.create({"format": 1})
 
         procs.on_main(check)
-        regions = [_window(p, window, genome.lengths[p.chrom])
-                   for p in _peaks(source, genome, options.top)]  # fmt: skip
+        regions = _unique([_window(p, window, genome.lengths[p.chrom])
+                           for p in _peaks(source, genome, options.top)])  # fmt: skip
         scorer = WindowScorer(classifier, resolve_backend(classifier, compute, procs.device),
                               task=options.task)  # fmt: skip
-        _explain_share(procs, classifier, scorer, genome, regions, store, options)
-        procs.wait_for_everyone()
-        if not procs.is_main:
-            return None
-        results, agreement = _gather(store, genome, regions)
+        try:
+            _explain_share(procs, classifier, scorer, genome, regions, store, options)
+            procs.wait_for_everyone()
+            if not procs.is_main:
+                return None
+            results, agreement = _gather(store, genome, regions)
+        finally:
+            if procs.is_main:
+                store.remove()  # an explanation is not resumed: never leave shards behind
+        _clear_old(out_dir, options.force)
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_track(out_dir / "attribution.bw", results, genome.lengths)
-    store.remove()
     seconds = time.time() - started
     return _finish(out_dir, source, genome_path, classifier, scorer, options, results,
                    agreement, motifs, seconds, procs.world)  # fmt: skip
+
+
+def _check_options(options: ExplainOptions) -> None:
+    from enhscan.model.metadata import ALL_TASKS
+
+    if options.method not in METHODS:
+        raise EnhscanError(f"--method takes {', '.join(METHODS)}, not {options.method!r}")
+    if options.task == ALL_TASKS:
+        raise EnhscanError("an explanation is of one task: give one --task")
+    if options.rc is not None and options.method != "ism":
+        raise EnhscanError("--rc is for --method ism (gradient x input reads one strand)")
+
+
+def _check_gradients(classifier, options: ExplainOptions) -> None:
+    from enhscan.model.families import FAMILIES
+
+    if options.method != "ism" and FAMILIES[classifier.metadata.family].input_gradients is None:
+        raise EnhscanError(
+            f"gradient x input is for DNABERT-2 and CNN models, not "
+            f"{classifier.metadata.family}; use --method ism"
+        )
+
+
+def _clear_old(out_dir: Path, force: bool) -> None:
+    """With ``force``, drop an earlier explanation's files, so none is left stale."""
+    import shutil
+
+    if not force or not out_dir.is_dir():
+        return
+    shutil.rmtree(out_dir / "regions", ignore_errors=True)
+    for name in (*OUTPUTS, "motif_summary.tsv", "genomes.txt", "trackDb.txt"):
+        if (out_dir / name).is_file():
+            (out_dir / name).unlink()
 
 
 def _explain_share(procs, classifier, scorer, genome, regions, store, options) -> None:
@@ -186,8 +223,7 @@ def _gather(store, genome, regions) -> tuple[list[tuple[Region, Attribution]], l
             seq = genome.fetch(region.peak.chrom, region.start, region.end).upper()
             attribution = values[at + 1 : at + 1 + n].astype(np.float32)
             results.append((region, Attribution(seq, float(values[at]), empty, attribution)))
-            if not np.isnan(values[at + 1 + n]):
-                agreement.append(float(values[at + 1 + n]))
+            agreement.append(float(values[at + 1 + n]))  # NaN: not measured, or undefined
             at += n + 2
     return results, agreement
 
@@ -202,11 +238,11 @@ def _finish(out_dir, source, genome_path, classifier, scorer, options, results, 
         _write_session(out_dir, Path(source), genome_path, results[0][0])
     record = _record(source, genome_path, classifier, scorer, options, results, seconds)
     record["motifs"], record["processes"] = motif_counts, processes
-    if agreement:
+    if options.method == "both" and not np.isnan(agreement).all():
         record["gradient_vs_ism_pearson"] = {
-            "mean": round(float(np.mean(agreement)), 4),
-            "min": round(float(np.min(agreement)), 4),
-            "max": round(float(np.max(agreement)), 4),
+            "mean": round(float(np.nanmean(agreement)), 4),
+            "min": round(float(np.nanmin(agreement)), 4),
+            "max": round(float(np.nanmax(agreement)), 4),
         }
     write_json(out_dir / "explain.json", record)
     return record
@@ -308,8 +344,23 @@ def _peaks(source, genome, top: int) -> list[Peak]:
 
 def _window(peak: Peak, window: int, length: int) -> Region:
     start = centred_start(peak.summit, window, length)
-    label = peak.name or f"{peak.chrom}_{peak.start + 1}-{peak.end}"
+    name = peak.name if peak.name not in ("", ".") else None
+    label = name or f"{peak.chrom}_{peak.start + 1}-{peak.end}"
     return Region(peak, start, min(start + window, length), label)
+
+
+def _unique(regions: list[Region]) -> list[Region]:
+    """The regions with labels made unique (``name``, ``name_2``, ...): each names a file."""
+    from dataclasses import replace
+
+    seen: dict[str, int] = {}
+    out = []
+    for region in regions:
+        seen[region.label] = seen.get(region.label, 0) + 1
+        if seen[region.label] > 1:
+            region = replace(region, label=f"{region.label}_{seen[region.label]}")
+        out.append(region)
+    return out
 
 
 def _write_track(path: Path, results, chrom_lengths: dict[str, int]) -> None:
@@ -357,7 +408,7 @@ def _write_table(path: Path, results, width: int, agreement: list[float]) -> Non
             at = strongest_stretch(attr.attribution, width)
             stretch = attr.seq[at : at + width]
             total = float(attr.attribution[at : at + width].sum())
-            r = f"{agreement[k]:.4f}" if agreement else "."
+            r = "." if np.isnan(agreement[k]) else f"{agreement[k]:.4f}"
             out.write(f"{region.label}\t{region.peak.chrom}\t{region.start}\t{region.end}\t"
                       f"{attr.score:.6g}\t{region.start + at}\t{region.start + at + len(stretch)}\t"
                       f"{stretch}\t{total:.6g}\t{r}\n")  # fmt: skip
@@ -429,23 +480,28 @@ def _write_session(out_dir: Path, source: Path, genome_path, first: Region) -> N
             1.0 if probability else 5.0,
             "enhscan calls",
         )
-        track = os.path.relpath(source / "scores.bw", out_dir)
+        bigwig = source / "scores.bw"
+        scan_track = bigwig if bigwig.exists() else source / "scores.bedGraph"
+        track = os.path.relpath(scan_track, out_dir)
         calls = os.path.relpath(source / "calls.narrowPeak", out_dir)
         write_igv_session(out_dir / "igv_session.xml", genome_path, locus, track, calls, style,
                           extra=(attribution,))  # fmt: skip
+        if not bigwig.exists():
+            return  # UCSC hubs read only indexed binary files: no hub for a bedGraph scan
         bigbed = source / "calls.bb"
         calls_bb = os.path.relpath(bigbed, out_dir) if bigbed.exists() else None
         assembly = record.get("browser", {}).get("ucsc_assembly") or "UNKNOWN"
         write_track_hub(out_dir, assembly, track, calls_bb, source.name, style,
                         extra=(attribution,), record="explain.json")  # fmt: skip
         return
-    style = TrackStyle(attribution[1], "per-base attribution", 0.05, "regions explained")
+    # Attributions are signed, and their size depends on the model: scaled to the data.
+    style = TrackStyle(attribution[1], "per-base attribution", 1.0, "regions explained")
     regions = os.path.relpath(source, out_dir)
     write_igv_session(out_dir / "igv_session.xml", genome_path, locus, attribution[0], regions,
-                      style)  # fmt: skip
+                      style, autoscale=True)  # fmt: skip
     assembly = guess_assembly(genome_path) or "UNKNOWN"
     write_track_hub(out_dir, assembly, attribution[0], None, Path(source).name, style,
-                    record="explain.json")  # fmt: skip
+                    record="explain.json", autoscale=True)  # fmt: skip
 
 
 def _write_figures(folder: Path, results, width: int) -> None:

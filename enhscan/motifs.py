@@ -11,7 +11,9 @@ against known motifs, JASPAR CORE vertebrates (shipped offline by pyjaspar) or a
   sequence (the background) that scores at least as high, from Biopython's exact score
   distribution (``Bio.motifs.thresholds.ScoreDistribution``). Hits at ``p <= pvalue`` are
   kept. To spare computing a distribution for every motif, only motifs whose best score
-  reaches :data:`CANDIDATE_SHARE` of their maximum are tested.
+  reaches :data:`CANDIDATE_SHARE` of their maximum are tested. A hit is the best of many
+  positions, both strands and many motifs, and its p-value is not corrected for that: read
+  it as a ranking, not a test.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 SEQLET_Z = 3.0
 CANDIDATE_SHARE = 0.6
 PSEUDOCOUNT = 0.5
-#: Steps of Biopython's score distribution per unit of score range (its ``precision``).
+#: Biopython's ``precision`` for score distributions: steps per motif column.
 DISTRIBUTION_PRECISION = 100
 
 
@@ -106,7 +108,9 @@ def seqlets(attribution: np.ndarray, keep: int = 3) -> list[tuple[int, int]]:
     """The stretches of ``attribution`` (float [W]) that stand out (module docstring):
     ``(start, end)`` within the window, strongest first."""
     values = np.asarray(attribution, dtype=np.float64)
-    mad = np.median(np.abs(values - np.median(values))) or 1e-12
+    # A floor for the spread: where most values are equal the MAD is 0, and noise would pass.
+    scale = float(np.abs(values).max()) if len(values) else 0.0
+    mad = max(float(np.median(np.abs(values - np.median(values)))), 1e-3 * scale, 1e-12)
     high = np.flatnonzero((values - np.median(values)) / (1.4826 * mad) > SEQLET_Z)
     runs: list[list[int]] = []
     for i in high.tolist():
@@ -146,25 +150,32 @@ def _best(motif: Motif, piece) -> tuple[float, int, str] | None:
         return None
     forward = np.asarray(motif.pssm.calculate(piece), dtype=np.float64).reshape(-1)
     reverse = np.asarray(motif.pssm.reverse_complement().calculate(piece)).reshape(-1)
-    if forward.max() >= reverse.max():
-        return float(forward.max()), int(forward.argmax()), "+"
-    return float(reverse.max()), int(reverse.argmax()), "-"
+    # Biopython scores a site holding N (any base but A, C, G, T) as NaN: such sites lose.
+    if np.isnan(forward).all() and np.isnan(reverse).all():
+        return None
+    best_forward = np.nanmax(forward) if not np.isnan(forward).all() else -np.inf
+    best_reverse = np.nanmax(reverse) if not np.isnan(reverse).all() else -np.inf
+    if best_forward >= best_reverse:
+        return float(best_forward), int(np.nanargmax(forward)), "+"
+    return float(best_reverse), int(np.nanargmax(reverse)), "-"
 
 
-_DISTRIBUTIONS: dict[str, object] = {}
+#: Score distributions by motif (the PSSM object's identity: ids may repeat across files).
+_DISTRIBUTIONS: dict[int, object] = {}
 
 
 def _pvalue(motif: Motif, score: float) -> float:
     """Share of background sequence scoring at least ``score`` (Biopython's distribution)."""
     from Bio.motifs.thresholds import ScoreDistribution
 
-    dist = _DISTRIBUTIONS.get(motif.id)
+    cached = _DISTRIBUTIONS.get(id(motif.pssm))
+    dist = cached[1] if cached is not None and cached[0] is motif.pssm else None
     if dist is None:
         background = {b: 0.25 for b in "ACGT"}
         dist = ScoreDistribution(
             pssm=motif.pssm, background=background, precision=DISTRIBUTION_PRECISION
         )
-        _DISTRIBUTIONS[motif.id] = dist
+        _DISTRIBUTIONS[id(motif.pssm)] = (motif.pssm, dist)  # kept alive: ids stay unique
     index = min(max(int((score - dist.min_score) / dist.step), 0), len(dist.bg_density) - 1)
     # No random site scores higher than the best one, which a quarter per base reaches.
     return float(max(np.sum(dist.bg_density[index:]), 0.25**motif.pssm.length))

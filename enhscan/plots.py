@@ -315,9 +315,11 @@ def plot_attribution(
     fig = _new_figure(10.0, 5.0)
     top, bottom = fig.subplots(2, 1, height_ratios=[1, 1])
     top.axvspan(call[0], call[1], color="tab:red", alpha=0.12, label="region")
+    stretch_width = min(stretch_width, len(values) - stretch_at)
     top.axvspan(start + stretch_at, start + stretch_at + stretch_width, color="tab:orange",
                 alpha=0.3, label="logo below")  # fmt: skip
-    top.bar(positions, values, width=1.0, color=np.where(values >= 0, "tab:blue", "tab:gray"))
+    top.bar(positions, values, width=1.0, align="edge",
+            color=np.where(values >= 0, "tab:blue", "tab:gray"))  # fmt: skip
     top.set_xlim(positions[0], positions[-1] + 1)
     top.set_xlabel(f"{chrom} (0-based)")
     top.set_ylabel("attribution")

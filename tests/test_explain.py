@@ -210,3 +210,47 @@ def test_two_processes_explain_as_one(tmp_path, mini_fasta, tiny_model_dir) -> N
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
     assert json.loads((tmp_path / "2" / "explain.json").read_text())["processes"] == 2
     assert not list(tmp_path.glob(".*shards"))
+
+
+def test_edge_cases_found_in_review(tmp_path, mini_fasta, tiny_model_dir) -> None:
+    from enhscan.explanation import ExplainOptions, _write_table, explain
+    from enhscan.motifs import load_motifs, match
+
+    # A base other than A, C, G, T in a seqlet: no crash, and the hit beside it is kept.
+    meme = tmp_path / "m.meme"
+    meme.write_text("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n"
+                    "Background letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n\n"
+                    "MOTIF GATT\nletter-probability matrix: alength= 4 w= 4\n"
+                    "0.01 0.01 0.97 0.01\n0.97 0.01 0.01 0.01\n0.01 0.01 0.01 0.97\n"
+                    "0.01 0.01 0.01 0.97\n")  # fmt: skip
+    seq = "A" * 38 + "NGATTACAT" + "A" * 53
+    attribution = np.zeros(100)
+    attribution[38:47] = 1.0
+    (hit,) = match(seq, attribution, load_motifs(meme), 1e-2)
+    assert (hit.start, hit.strand) == (39, "+")
+    # A correlation that is undefined stays on its own row.
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr2\t20000\t20100\t.\nchr2\t25000\t25100\t.\n")
+    record = explain(bed, mini_fasta, tmp_path / "o", tiny_model_dir,
+                     ExplainOptions(method="gradient", motifs=None, progress=False))  # fmt: skip
+    labels = [
+        r.split("\t")[0] for r in (tmp_path / "o" / "attribution.tsv").read_text().splitlines()[1:]
+    ]
+    assert labels == ["chr2_20001-20100", "chr2_25001-25100"] and record["regions"] == 2
+    from enhscan.attribution import Attribution
+    from enhscan.explanation import Region
+    from enhscan.io.peaks import Peak
+
+    peak = Peak("c", 0, 10, 5, "", "x")
+    flat = Attribution("ACGTACGTAC", 0.5, np.zeros((0, 4)), np.zeros(10, dtype=np.float32))
+    results = [(Region(peak, 0, 10, "a"), flat), (Region(peak, 0, 10, "b"), flat)]
+    _write_table(tmp_path / "t.tsv", results, 5, [float("nan"), 0.9])
+    rows = [r.split("\t")[-1] for r in (tmp_path / "t.tsv").read_text().splitlines()[1:]]
+    assert rows == [".", "0.9000"]
+    # Options no explanation can use are refused in one line.
+    refused = ((ExplainOptions(task="all"), "one --task"),
+               (ExplainOptions(method="gradient", rc="mean"), "--rc is for"))  # fmt: skip
+    for options, message in refused:
+        with pytest.raises(EnhscanError, match=message):
+            explain(bed, mini_fasta, tmp_path / "x", tiny_model_dir, options)
+    assert not list(tmp_path.glob(".*shards"))

@@ -61,6 +61,7 @@ def write_igv_session(
     calls: str,
     style: TrackStyle,
     extra: tuple[tuple[str, str], ...] = (),
+    autoscale: bool = False,
 ) -> None:
     """Write an IGV session (File > Open Session) showing the track and the calls.
 
@@ -73,6 +74,8 @@ def write_igv_session(
         style: the tracks' names and the score track's range.
         extra: more bigWig tracks below the calls, ``(file name, track name)``, scaled to
             their data (``enhscan explain``'s attribution).
+        autoscale: scale the main track to its data (signed values) instead of
+            ``[0, style.maximum]``.
     """
     genome = str(Path(genome).resolve())
     resources = "".join(f"\n        <Resource path={quoteattr(f)}/>" for f, _ in extra)
@@ -90,7 +93,7 @@ def write_igv_session(
         <Resource path={quoteattr(calls)}/>{resources}
     </Resources>
     <Panel name="DataPanel">
-        <Track attributeKey={quoteattr(track)} autoScale="false" clazz="org.broad.igv.track.DataSourceTrack" color="{SCORE_COLOUR}" fontSize="10" id={quoteattr(track)} name={quoteattr(style.name)} renderer="BAR_CHART" visible="true" windowFunction="mean">
+        <Track attributeKey={quoteattr(track)} autoScale="{str(autoscale).lower()}" clazz="org.broad.igv.track.DataSourceTrack" color="{SCORE_COLOUR}" fontSize="10" id={quoteattr(track)} name={quoteattr(style.name)} renderer="BAR_CHART" visible="true" windowFunction="mean">
             <DataRange baseline="0.0" drawBaseline="true" flipAxis="false" maximum="{style.maximum:g}" minimum="0.0" type="LINEAR"/>
         </Track>
         <Track attributeKey={quoteattr(calls)} clazz="org.broad.igv.track.FeatureTrack" color="{CALL_COLOUR}" displayMode="EXPANDED" fontSize="10" id={quoteattr(calls)} name={quoteattr(style.calls_label)} visible="true"/>{tracks}
@@ -110,6 +113,7 @@ def write_track_hub(
     style: TrackStyle,
     extra: tuple[tuple[str, str], ...] = (),
     record: str = "run.json",
+    autoscale: bool = False,
 ) -> list[str]:
     """Write a UCSC track hub (``hub.txt``, ``genomes.txt``, ``trackDb.txt``) in ``out_dir``.
 
@@ -128,6 +132,7 @@ def write_track_hub(
             (``enhscan explain``'s attribution). Paths may climb (``../scan/scores.bw``):
             UCSC resolves them against trackDb.txt's URL.
         record: the run record beside the hub (its description page).
+        autoscale: scale the main track to its data (signed values).
     Returns:
         The names of the files written.
     """
@@ -148,8 +153,8 @@ def write_track_hub(
             f"shortLabel {style.name}\n"
             f"longLabel {style.description}\n"
             f"type bigWig 0 {style.maximum:g}\n"
-            f"viewLimits 0:{style.maximum:g}\n"
-            "autoScale off\n"
+            f"viewLimits {-style.maximum if autoscale else 0:g}:{style.maximum:g}\n"
+            f"autoScale {'on' if autoscale else 'off'}\n"
             "maxHeightPixels 100:50:16\n"
             f"color {SCORE_COLOUR}\n"
             "visibility full\n"
