@@ -90,16 +90,9 @@ def gradient_input(classifier, seqs: Sequence[str], task: str | None = None) -> 
     import torch
 
     from enhscan.engine import output_column
-    from enhscan.errors import EnhscanError
     from enhscan.model.dnabert2 import probabilities
-    from enhscan.model.families import FAMILIES
 
-    gradients = FAMILIES[classifier.metadata.family].input_gradients
-    if gradients is None:
-        raise EnhscanError(
-            f"gradient x input is for DNABERT-2 and CNN models, not {classifier.metadata.family}"
-            "; use --method ism"
-        )
+    gradients = input_gradients(classifier)
     _, column, sigmoid = output_column(classifier.metadata, task)
 
     def score_of(logits):
@@ -110,6 +103,24 @@ def gradient_input(classifier, seqs: Sequence[str], task: str | None = None) -> 
     network = classifier.network.eval()
     with torch.enable_grad():
         return [gradients(network, classifier.encoder, s.upper(), score_of) for s in seqs]
+
+
+def input_gradients(classifier):
+    """The gradient x input function the classifier's family offers.
+
+    Raises:
+        EnhscanError: a family that offers none.
+    """
+    from enhscan.errors import EnhscanError
+    from enhscan.model.families import FAMILIES
+
+    gradients = FAMILIES[classifier.metadata.family].input_gradients
+    if gradients is None:
+        raise EnhscanError(
+            f"gradient x input is for DNABERT-2 and CNN models, not {classifier.metadata.family}"
+            "; use --method ism"
+        )
+    return gradients
 
 
 def strongest_stretch(attribution: np.ndarray, width: int) -> int:

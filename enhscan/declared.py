@@ -54,19 +54,20 @@ def plain(value: Any) -> Any:
     return value
 
 
-def values(*settings: Any) -> dict[str, Any]:
-    """Every declared field of ``settings`` (dataclass instances) by name, JSON-ready."""
-    return {f.name: plain(getattr(s, f.name)) for s in settings for f in declared_fields(s)}
-
-
-def kept_values(*settings: Any) -> dict[str, Any]:
-    """The declared fields a resumed scan must keep, by name, JSON-ready."""
+def values(*settings: Any, kept_only: bool = False) -> dict[str, Any]:
+    """Every declared field of ``settings`` (dataclass instances) by name, JSON-ready; with
+    ``kept_only``, only those a resumed scan must keep."""
     return {
         f.name: plain(getattr(s, f.name))
         for s in settings
         for f in declared_fields(s)
-        if f.metadata["keep"]
+        if f.metadata["keep"] or not kept_only
     }
+
+
+def kept_values(*settings: Any) -> dict[str, Any]:
+    """The declared fields a resumed scan must keep, by name, JSON-ready."""
+    return values(*settings, kept_only=True)
 
 
 def option_names(*classes: Any) -> dict[str, str]:

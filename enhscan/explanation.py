@@ -30,7 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from enhscan.attribution import Attribution, gradient_input, ism, strongest_stretch
+from enhscan.attribution import (
+    Attribution,
+    gradient_input,
+    input_gradients,
+    ism,
+    strongest_stretch,
+)
 from enhscan.errors import EnhscanError
 from enhscan.intervals import centred_start
 from enhscan.io.atomic import atomic_output, write_json
@@ -99,16 +105,14 @@ def explain(
     outputs of the module docstring to ``out_dir``; return the run record.
 
     Under ``accelerate launch`` each process explains its share of the groups of regions
-    and saves them as shards beside ``out_dir``; the main process writes the outputs.
-
-    Returns:
-        The run record; None on processes other than the main.
+    and saves them as shards beside ``out_dir``; the main process writes the outputs and
+    returns the run record (the others return None).
     """
     from enhscan.backend import ComputeOptions
-    from enhscan.engine import WindowScorer, resolve_backend
     from enhscan.io.fasta import open_genome
     from enhscan.model.folder import Classifier, load_classifier
     from enhscan.processes import Processes
+    from enhscan.scan.run import load_scorer
     from enhscan.scan.shards import ShardStore
 
     options = options or ExplainOptions()
@@ -118,7 +122,8 @@ def explain(
     compute = compute or ComputeOptions()
     procs = Processes.current(cpu=compute.one_named_device)
     classifier = model if isinstance(model, Classifier) else load_classifier(model)
-    _check_gradients(classifier, options)
+    if options.method != "ism":
+        input_gradients(classifier)  # a family without them is refused before any scoring
     window = options.window or classifier.metadata.window
     store = ShardStore(out_dir.parent, f".{out_dir.name}.explain-shards")
     with open_genome(genome_path) as genome:
@@ -131,8 +136,7 @@ def explain(
         procs.on_main(check)
         regions = _unique([_window(p, window, genome.lengths[p.chrom])
                            for p in _peaks(source, genome, options.top)])  # fmt: skip
-        scorer = WindowScorer(classifier, resolve_backend(classifier, compute, procs.device),
-                              task=options.task)  # fmt: skip
+        _, scorer = load_scorer(classifier, compute, options.task, procs.device)
         try:
             _explain_share(procs, classifier, scorer, genome, regions, store, options)
             procs.wait_for_everyone()
@@ -159,16 +163,6 @@ def _check_options(options: ExplainOptions) -> None:
         raise EnhscanError("an explanation is of one task: give one --task")
     if options.rc is not None and options.method != "ism":
         raise EnhscanError("--rc is for --method ism (gradient x input reads one strand)")
-
-
-def _check_gradients(classifier, options: ExplainOptions) -> None:
-    from enhscan.model.families import FAMILIES
-
-    if options.method != "ism" and FAMILIES[classifier.metadata.family].input_gradients is None:
-        raise EnhscanError(
-            f"gradient x input is for DNABERT-2 and CNN models, not "
-            f"{classifier.metadata.family}; use --method ism"
-        )
 
 
 def _clear_old(out_dir: Path, force: bool) -> None:

@@ -21,6 +21,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -565,24 +566,15 @@ def _table_row(site: Site, i: int, alt: str, status: str, null) -> str:
     return "\t".join(values) + "\n"
 
 
-class _table:
-    """The TSV beside the VCF (or nothing), written under a temporary name."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-
-    def __enter__(self):
-        if self.path is None:
-            return None
-        self._context = atomic_output(self.path)
-        self._handle = open(self._context.__enter__(), "w")
-        self._handle.write("\t".join(TSV_COLUMNS) + "\n")
-        return self._handle
-
-    def __exit__(self, *exc) -> None:
-        if self.path is not None:
-            self._handle.close()
-            self._context.__exit__(*exc)
+@contextmanager
+def _table(path: Path | None) -> Iterator:
+    """The TSV beside the VCF (None: no table), written under a temporary name."""
+    if path is None:
+        yield None
+        return
+    with atomic_output(path) as tmp, open(tmp, "w") as handle:
+        handle.write("\t".join(TSV_COLUMNS) + "\n")
+        yield handle
 
 
 def _check_outputs(names: dict[str, Path], options: VariantOptions) -> None:

@@ -223,10 +223,13 @@ def load_scorer(
     model: str | os.PathLike | Classifier,
     compute: ComputeOptions,
     task: str | None = None,
+    launched_on=None,
 ) -> tuple[Classifier, WindowScorer]:
-    """Load the model (unless given loaded) and its scorer, computing as ``compute`` asks."""
+    """Load the model (unless given loaded) and its scorer, computing as ``compute`` asks
+    (``launched_on``: the device the launcher gave this process)."""
     classifier = model if isinstance(model, Classifier) else load_classifier(model)
-    return classifier, WindowScorer(classifier, resolve_backend(classifier, compute), task=task)
+    backend = resolve_backend(classifier, compute, launched_on)
+    return classifier, WindowScorer(classifier, backend, task=task)
 
 
 def _warn_empirical(classifier: Classifier, calling) -> None:
