@@ -16,6 +16,7 @@ from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.io.fasta import open_genome
 from enhscan.model import load_classifier
+from enhscan.sequence import reverse_complement
 from enhscan.training.multitask import (
     group_tasks,
     read_label_bed,
@@ -156,7 +157,8 @@ SETTINGS = TrainSettings(epochs=3, batch_size=16, learning_rate=3e-3, warmup_rat
 def multitask_fit(tmp_path, mini_fasta, work: Path, settings=SETTINGS, arch="cnn", **kwargs):
     with open_genome(mini_fasta) as genome:
         elements = with_any_task(read_label_bed(remo_like(mini_fasta, tmp_path), genome.lengths))
-        train = draw_split(genome, elements, ["chr2"], 96, 300, seed=1)
+        wide = 300 + 2 * settings.shift_augment
+        train = draw_split(genome, elements, ["chr2"], 96, wide, seed=1)
         val = draw_split(genome, elements, ["chr22_32000000"], 48, 300, seed=2)
     classifier = new_multitask(arch, elements.tasks, 300, seed=0)
     return fit(
@@ -172,11 +174,13 @@ def multitask_fit(tmp_path, mini_fasta, work: Path, settings=SETTINGS, arch="cnn
     )
 
 
-@pytest.mark.parametrize("rc_augment", [False, True])
+@pytest.mark.parametrize("rc_augment, shift_augment", [(False, 0), (True, 0), (True, 20)])
 def test_multitask_fit_is_deterministic_and_resumes_exactly(
-    tmp_path, mini_fasta, rc_augment
+    tmp_path, mini_fasta, rc_augment, shift_augment
 ) -> None:
-    settings = TrainSettings(**{**SETTINGS.__dict__, "rc_augment": rc_augment})
+    settings = TrainSettings(
+        **{**SETTINGS.__dict__, "rc_augment": rc_augment, "shift_augment": shift_augment}
+    )
 
     def run_fit(name: str, **kwargs):
         return multitask_fit(tmp_path, mini_fasta, tmp_path / name, settings, **kwargs)
@@ -225,19 +229,90 @@ def test_masked_lm_weight_needs_a_dnabert2_multitask_model(tmp_path, mini_fasta)
         multitask_fit(tmp_path, mini_fasta, tmp_path / "w", settings, arch="cnn")
 
 
-def test_rc_augment_shows_a_seeded_half_reversed() -> None:
+def test_augmentation_shows_seeded_reversed_and_shifted_views() -> None:
     from enhscan.training.trainer import _EncodedDataset
 
-    forward = [np.array([i]) for i in range(1000)]
-    reverse = [np.array([-i]) for i in range(1000)]
-    data = _EncodedDataset(forward, np.zeros(1000), reverse, seed=3)
-    data.set_epoch(1)
-    first = [int(data[i][0][0]) for i in range(1000)]
-    data.set_epoch(2)
-    second = [int(data[i][0][0]) for i in range(1000)]
-    data.set_epoch(1)
-    assert [int(data[i][0][0]) for i in range(1000)] == first != second
-    assert 400 < sum(v < 0 for v in first) < 600
+    encoder = new_multitask("cnn", ["a", "b"], 300, seed=0).encoder
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 340)) for _ in range(400)]
+
+    def views(data, epoch: int) -> list[tuple[int, bool]]:
+        """(offset, reversed) of each window as ``epoch`` shows it."""
+        data.set_epoch(epoch)
+        found = []
+        for i, seq in enumerate(seqs):
+            shown = data[i][0].tolist()
+            cuts = [(a, r) for a in range(41) for r in (False, True)]
+            match = [
+                (a, r)
+                for a, r in cuts
+                if encoder.encode(
+                    [reverse_complement(seq[a : a + 300]) if r else seq[a : a + 300]]
+                )[0].tolist()
+                == shown
+            ]
+            assert len(match) == 1, i
+            found += match
+        return found
+
+    data = _EncodedDataset(encoder, seqs, np.zeros(400), rc=True, shift=20, seed=3)
+    first, second = views(data, 1), views(data, 2)
+    assert views(data, 1) == first != second
+    assert 150 < sum(r for _, r in first) < 250  # about half reversed
+    offsets = [a for a, _ in first]
+    assert min(offsets) <= 2 and max(offsets) >= 38 and 15 < np.mean(offsets) < 25
+    # Without a shift: the whole window, forward or reversed, the same half as with one.
+    plain = _EncodedDataset(
+        encoder, [s[20:320] for s in seqs], np.zeros(400), rc=True, shift=0, seed=3
+    )
+    plain.set_epoch(1)
+    reversed_ = [
+        plain[i][0].tolist() != encoder.encode([s[20:320]])[0].tolist() for i, s in enumerate(seqs)
+    ]
+    assert reversed_ == [r for _, r in first]
+
+
+def test_training_windows_drawn_wider_keep_their_targets(tmp_path, mini_fasta) -> None:
+    from enhscan.training.multitask_pipeline import WindowOptions, draw_splits
+
+    options = WindowOptions(
+        window=300,
+        train_windows=60,
+        val_windows=10,
+        test_windows=10,
+        val_chroms=["chr22_32000000"],
+        test_chroms=["chrB"],
+    )
+    genome_path = tmp_path / "two.fa"
+    with open_genome(mini_fasta) as g:
+        seq, other = g.fetch("chr2", 0, 60_000), g.fetch("chr22_32000000", 0, 30_500)
+    genome_path.write_text(f">chr2\n{seq}\n>chr22_32000000\n{other}\n>chrB\n{seq}\n")
+    atlas = remo_like(mini_fasta, tmp_path)
+    atlas.write_text(atlas.read_text() + atlas.read_text().replace("chr2\t", "chrB\t"))
+    with open_genome(genome_path) as genome:
+        elements = with_any_task(read_label_bed(atlas, genome.lengths))
+        splits = draw_splits(genome, elements, 200, options, train_flank=25)
+    train = splits["train"]
+    assert {len(s) for s in train.seqs} == {350} and {len(s) for s in splits["val"].seqs} == {300}
+    inner = np.array([start + 25 for _, start in train.positions])
+    assert np.array_equal(train.targets, window_targets(elements, "chr2", inner, 300, 200))
+    assert train.targets[:, 0].any() and not train.targets[:, 0].all()
+
+
+def test_shift_augment_needs_wider_windows_of_one_length(tmp_path, mini_fasta) -> None:
+    settings = TrainSettings(**{**SETTINGS.__dict__, "shift_augment": 200})
+    with pytest.raises(EnhscanError, match="training windows of 700 bp"):
+        classifier = new_multitask("cnn", ["a", "b"], 300, seed=0)
+        fit(
+            classifier,
+            ["ACGT" * 75] * 4,
+            np.zeros((4, 2)),
+            ["ACGT" * 75] * 4,
+            np.zeros((4, 2)),
+            settings,
+            tmp_path / "w",
+            progress=False,
+        )
 
 
 def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> None:
@@ -264,7 +339,7 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     )
     common[-3] = "chrB"  # --val-chroms chrB
     fast = ["--arch", "cnn", "--epochs", "4", "--lr", "3e-3", "--batch-size", "16"]
-    run("pretrain", str(genome), *common, *fast, "--out", str(out))
+    run("pretrain", str(genome), *common, *fast, "--shift-augment", "25", "--out", str(out))
     report = json.loads((out / "pretraining" / "metrics.json").read_text())
     losses = [h["train_loss"] for h in report["history"]]
     assert losses[-1] < losses[0]

@@ -115,6 +115,14 @@ from enhscan.cli.options import comma_list, force_option
     help="With --targets: show each window reversed half the time; evaluate both strands.",
 )
 @click.option(
+    "--shift-augment",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --targets: each epoch, show each training window moved by a random amount of "
+    "at most this many bases (the windows are drawn this much wider on each side).",
+)
+@click.option(
     "--null-windows",
     type=click.IntRange(min=0),
     default=20_000,
@@ -265,6 +273,7 @@ SUPERVISED_OPTIONS = (
     "epochs",
     "patience",
     "rc_augment",
+    "shift_augment",
     "null_windows",
     "mlm_weight",
 )
@@ -313,6 +322,7 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
         weight_decay=mlm["weight_decay"],
         patience=o["patience"],
         rc_augment=o["rc_augment"],
+        shift_augment=o["shift_augment"],
         mlm_weight=o["mlm_weight"],
         mask_prob=mlm["mask_prob"],
         mixed_precision=mlm["mixed_precision"],

@@ -118,7 +118,9 @@ def pretrain_multitask(
     state.wait_for_everyone()
     with open_genomes(genome_paths) as genome:
         elements = read_targets(targets, genome.lengths)
-        splits = draw_splits(genome, elements, targets.centre_bin, windows)
+        splits = draw_splits(
+            genome, elements, targets.centre_bin, windows, train_flank=settings.shift_augment
+        )
     summary = _data_summary(elements, splits)
     _check_same_data(report_dir, summary, resume)
     if main:
@@ -261,8 +263,12 @@ def read_targets(options: TargetOptions, chrom_lengths: dict[str, int]):
     return with_any_task(elements) if options.any_task else elements
 
 
-def draw_splits(genome, elements, centre_bin: int, options: WindowOptions) -> dict:
-    """Training, validation and test windows, each split on its own chromosomes."""
+def draw_splits(
+    genome, elements, centre_bin: int, options: WindowOptions, train_flank: int = 0
+) -> dict:
+    """Training, validation and test windows, each split on its own chromosomes. Training
+    windows are ``train_flank`` bases wider on each side (for shift augmentation): the same
+    centre, so the same targets."""
     from enhscan.io.bed import read_bed
     from enhscan.training.multitask_windows import draw_split
 
@@ -283,13 +289,14 @@ def draw_splits(genome, elements, centre_bin: int, options: WindowOptions) -> di
         "test": options.test_windows,
     }
     chroms = {"train": train, **held}
+    width = {"train": options.window + 2 * train_flank}
     return {
         name: draw_split(
             genome,
             elements,
             chroms[name],
             counts[name],
-            options.window,
+            width.get(name, options.window),
             centre_bin=centre_bin,
             element_share=options.element_share,
             shift=options.shift,
@@ -442,7 +449,9 @@ def rerun_test_report(model_dir: str | os.PathLike) -> dict:
     settings = TrainSettings(**provenance["training"])
     with open_genomes(provenance["genome"]) as genome:
         elements = read_targets(targets, genome.lengths)
-        splits = draw_splits(genome, elements, targets.centre_bin, windows)
+        splits = draw_splits(
+            genome, elements, targets.centre_bin, windows, train_flank=settings.shift_augment
+        )
     return {
         "model": test_report(
             classifier, splits["test"], settings.eval_batch_size, settings.rc_augment

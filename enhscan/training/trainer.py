@@ -5,7 +5,8 @@ inverse-frequency class weights) and a multi-task model (a 0/1 target per task a
 binary cross-entropy with each task's positives weighted up to balance its negatives,
 optionally mixed with the masked-LM objective). Each epoch is one round of the loop: a
 checkpoint after it, early stopping on the validation PR-AUC (mean over tasks), the best
-epoch's weights kept; with ``rc_augment`` a seeded half of the windows is shown reversed.
+epoch's weights kept; with ``rc_augment`` a seeded half of the windows is shown reversed,
+with ``shift_augment`` each window is shown shifted by a seeded few bases each epoch.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.model.encoding import pad_batch
 from enhscan.model.folder import Classifier
+from enhscan.sequence import reverse_complement
 from enhscan.training.loop import BEST_WEIGHTS, CHECKPOINT, LOG_FILE
 
 __all__ = [
@@ -64,6 +66,9 @@ class TrainSettings:
         rc_augment: each epoch, show each training window as its reverse complement with
             probability 1/2 (decided by ``seed`` and the epoch alone); a multi-task model's
             validation then scores both strands and averages them.
+        shift_augment: the training windows are ``2 * shift_augment`` bases longer than the
+            model's window; each epoch shows each one shifted by a seeded amount in
+            ``[-shift_augment, shift_augment]`` (validation windows are not shifted).
         mlm_weight: with a DNABERT-2 multi-task model, also train masked-token prediction on
             the same windows, weighted this much (the tasks get ``1 - mlm_weight``).
         mask_prob: share of tokens masked for that objective.
@@ -84,6 +89,7 @@ class TrainSettings:
     eval_batch_size: int = 64
     cpu: bool = False
     rc_augment: bool = False
+    shift_augment: int = 0
     mlm_weight: float = 0.0
     mask_prob: float = 0.15
 
@@ -111,29 +117,48 @@ class TrainResult:
 
 
 class _EncodedDataset(torch.utils.data.Dataset):
-    """Encoded windows and their labels; with ``reverse`` (the reverse complements, encoded),
-    each epoch shows a seeded half of them reversed."""
+    """Training windows and their labels, as each epoch shows them.
+
+    With ``rc`` each epoch shows a seeded half of the windows reverse-complemented; with
+    ``shift`` > 0 the windows are ``2 * shift`` bases longer than the model's and each epoch
+    shows each one cut at a seeded offset in ``[0, 2 * shift]`` (a shift of at most ``shift``
+    bases either way about its centre). Both are decided by ``seed`` and the epoch alone, so a
+    resumed run and every process see the same windows.
+    """
 
     def __init__(
-        self,
-        encoded: list[np.ndarray],
-        labels: np.ndarray,
-        reverse: list[np.ndarray] | None = None,
-        seed: int = 0,
+        self, encoder, seqs: Sequence[str], labels: np.ndarray, *, rc: bool, shift: int, seed: int
     ):
-        self.encoded, self.labels, self.reverse, self.seed = encoded, labels, reverse, seed
-        self.flips: np.ndarray | None = None
+        self.encoder, self.seqs, self.labels = encoder, list(seqs), labels
+        self.rc, self.shift, self.seed = rc, shift, seed
+        self.shown: list[np.ndarray] = []
+        # Without shifts every epoch draws from the same two encodings: made once.
+        self.forward = None if shift else encoder.encode(self.seqs)
+        self.reverse = None
+        if rc and not shift:
+            self.reverse = encoder.encode([reverse_complement(s) for s in self.seqs])
+        self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        if self.reverse is not None:
-            self.flips = np.random.default_rng([self.seed, epoch]).random(len(self)) < 0.5
+        n = len(self.seqs)
+        flips = np.zeros(n, dtype=bool)
+        if self.rc:
+            flips = np.random.default_rng([self.seed, epoch]).random(n) < 0.5
+        if not self.shift:
+            self.shown = [self.reverse[i] if flips[i] else self.forward[i] for i in range(n)]
+            return
+        starts = np.random.default_rng([self.seed, epoch, 1]).integers(0, 2 * self.shift + 1, n)
+        width = len(self.seqs[0]) - 2 * self.shift
+        cut = [s[a : a + width] for s, a in zip(self.seqs, starts.tolist(), strict=True)]
+        self.shown = self.encoder.encode(
+            [reverse_complement(c) if f else c for c, f in zip(cut, flips.tolist(), strict=True)]
+        )
 
     def __len__(self) -> int:
-        return len(self.encoded)
+        return len(self.seqs)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        flipped = self.flips is not None and self.flips[i]
-        return (self.reverse[i] if flipped else self.encoded[i]), self.labels[i]
+        return self.shown[i], self.labels[i]
 
 
 def _collate(pad_id: int) -> Callable:
@@ -271,7 +296,7 @@ def fit(
         set_dropout(network, settings.dropout)
     encoder = classifier.encoder
     source = loop.EpochBatches(
-        _dataset(encoder, train_seqs, train_labels, settings),
+        _dataset(classifier, train_seqs, train_labels, settings),
         settings.batch_size,
         _collate(encoder.pad_id),
         settings.epochs,
@@ -332,14 +357,19 @@ def _fingerprint(train_seqs, train_labels, val_seqs, val_labels) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _dataset(encoder, seqs, labels: np.ndarray, settings: TrainSettings) -> _EncodedDataset:
-    """The encoded training windows, with their reverse complements for ``rc_augment``."""
-    reverse = None
-    if settings.rc_augment:
-        from enhscan.sequence import reverse_complement
-
-        reverse = encoder.encode([reverse_complement(s) for s in seqs])
-    return _EncodedDataset(encoder.encode(list(seqs)), labels, reverse, settings.seed)
+def _dataset(classifier: Classifier, seqs, labels: np.ndarray, settings: TrainSettings):
+    """The training windows, reversed and shifted per epoch as ``settings`` ask."""
+    shift = settings.shift_augment
+    wide = classifier.metadata.window + 2 * shift
+    if shift and {len(s) for s in seqs} != {wide}:
+        raise EnhscanError(
+            f"shift augmentation of {shift} bp needs training windows of {wide} bp (the "
+            f"model's {classifier.metadata.window} bp and {shift} bp on each side); draw them "
+            f"{2 * shift} bp wider than the model's window"
+        )
+    return _EncodedDataset(
+        classifier.encoder, seqs, labels, rc=settings.rc_augment, shift=shift, seed=settings.seed
+    )
 
 
 def _objective(classifier: Classifier, labels, settings: TrainSettings, device):
@@ -377,8 +407,6 @@ def _validation(classifier: Classifier, seqs, labels, settings: TrainSettings, d
     encoded = encoder.encode(list(seqs))
     reverse = None
     if multilabel and settings.rc_augment:
-        from enhscan.sequence import reverse_complement
-
         reverse = encoder.encode([reverse_complement(s) for s in seqs])
 
     def evaluate(network: torch.nn.Module) -> dict:
