@@ -196,7 +196,7 @@ def _explain_share(procs, classifier, scorer, genome, regions, store, options) -
         values = np.concatenate(
             [[a.score, *a.attribution, c] for a, c in zip(attrs, r, strict=True)]
         )
-        store.save(Shard(k, "explain", lo, len(values)), values)
+        store.save(Shard.of(k, "explain", lo, len(values)), values)
         bar.update(len(group) * procs.world)
     bar.close()
 
@@ -210,7 +210,7 @@ def _gather(store, genome, regions) -> tuple[list[tuple[Region, Attribution]], l
     for k, lo in enumerate(range(0, len(regions), GROUP)):
         group = regions[lo : lo + GROUP]
         count = sum(r.end - r.start + 2 for r in group)
-        values = store.load(Shard(k, "explain", lo, count))
+        values = store.load(Shard.of(k, "explain", lo, count))
         at = 0
         for region in group:
             n = region.end - region.start

@@ -464,7 +464,7 @@ def _score_shards(procs, scorer, store, done, variants, genome_path, options) ->
             sites = [_site(r, genome, chrom_of, window, regions, options) for r in chunk]
             windows = score_sites([s for s in sites if s.status == "scored"], scorer, options.rc)
             values = [v for site in sites for v in site_values(site)] + [float(windows)]
-            store.save(Shard(k, "variants", k * options.chunk, len(values)), np.array(values))
+            store.save(Shard.of(k, "variants", k * options.chunk, len(values)), np.array(values))
             bar.update(len(chunk))
     bar.close()
 
@@ -504,7 +504,7 @@ def _fill_chunk(store, k: int, sites: list[Site], chunk: int, counts: Counter) -
     from enhscan.scan.shards import Shard
 
     count = sum(1 + len(site.record.alts) for site in sites) + 1
-    values = store.load(Shard(k, "variants", k * chunk, count))
+    values = store.load(Shard.of(k, "variants", k * chunk, count))
     counts["windows_scored"] += int(values[-1])
     at = 0
     for site in sites:

@@ -103,7 +103,7 @@ def test_scan_writes_track_calls_and_record(tmp_path, mini_fasta, tiny_model_dir
         assert record["per_chromosome"][chrom]["scored"] == scored.sum()
     assert len(all_calls) == record["calls"] > 0
     stages = record["stages"]
-    assert stages["chunks"] >= 2 and stages["model_seconds"] > 0 and stages["tokenize_seconds"] > 0
+    assert stages["chunks"] >= 1 and stages["model_seconds"] > 0 and stages["tokenize_seconds"] > 0
     assert stages["input_wait_seconds"] + stages["model_seconds"] <= record["scan_seconds"]
     # Calls are sorted and named uniquely.
     assert len({c[3] for c in all_calls}) == len(all_calls)
@@ -363,7 +363,7 @@ def test_interrupted_scan_leaves_no_output(
             ScanSettings.of(progress=False, chunk_bases=5000, shard_windows=40, kernels="plain"),
         )
     if stage == "reader":
-        assert "stopped on shard 0 (chr2 windows 0-39): reader failed" in str(caught.value)
+        assert "stopped on shard 1 (chr2 windows 5-14): reader failed" in str(caught.value)
         assert "rerun with --resume" in str(caught.value)
     left = [p.name for p in (tmp_path / "o").iterdir()]
     assert left == [".enhscan-shards"]

@@ -18,7 +18,7 @@ from enhscan.scan.outputs import decide_calling, write_outputs
 from enhscan.scan.plan import plan_scan, plan_with_shards
 from enhscan.scan.resume import open_store, scan_identity
 from enhscan.scan.settings import RunOptions, ScanSpec
-from enhscan.scan.shards import ShardStore
+from enhscan.scan.shards import Piece, ShardStore
 
 # c1: 9 windows of 200 at stride 100 (starts 0..800); c2: too short for one window.
 SCORES = np.array([0.1, 0.2, 0.9, 0.95, 0.3, np.nan, 0.8, 0.1, 0.1], dtype=np.float32)
@@ -43,23 +43,24 @@ def test_the_plan_leaves_out_short_sequences_and_cuts_out_excluded_ones(genome, 
     spec = ScanSpec(stride=100, regions=str(bed))
     plan, shards, regions, exclude = plan_with_shards(genome, 200, spec, shard_windows=4)
     assert plan.stretches == {"c1": [(350, 550)]}  # widened to one window
-    assert [(s.chrom, s.first, s.count) for s in shards] == [("c1", 0, 1)]
+    assert [s.pieces for s in shards] == [(Piece("c1", 0, 1),)]
     assert regions.count == 1 and exclude is None
 
 
 def test_outputs_from_shards_of_known_scores(genome, tmp_path):
     plan, shards, _, _ = plan_with_shards(genome, 200, ScanSpec(stride=100), shard_windows=4)
-    assert [s.count for s in shards] == [4, 4, 1]
+    assert [s.count for s in shards] == [1, 1, 2, 4, 1]  # the first shards smaller
     store = ShardStore(tmp_path / "out")
     store.create({"format": 1})
     for shard in shards:
-        store.save(shard, SCORES[shard.first : shard.first + shard.count])
+        (piece,) = shard.pieces
+        store.save(shard, SCORES[piece.first : piece.first + piece.count])
     calling = decide_calling(shards, store, CallRule("threshold", 0.7), None, "probability")
     assert calling.windows_called == 3  # NaN (skipped for N) is never called
     results, scored = write_outputs(
         genome, plan, shards, store, tmp_path / "out", calling, ("bigwig", "bedgraph")
     )
-    assert scored == {0: 4, 1: 3, 2: 1} and results["c1"].skipped_n == 1
+    assert scored == {0: 1, 1: 1, 2: 2, 3: 3, 4: 1} and results["c1"].skipped_n == 1
     # Each window owns the bases nearest its centre: window 2 (centre 300) owns [250, 350).
     calls = [(c.chrom, c.start, c.end) for c in read_calls(tmp_path / "out" / "calls.narrowPeak")]
     assert calls == [("c1", 250, 450), ("c1", 650, 750)]

@@ -15,7 +15,7 @@ import pytest
 
 from enhscan.errors import EnhscanError
 from enhscan.scan import scan_genome
-from enhscan.scan.shards import SHARD_DIR, ShardStore, make_shards
+from enhscan.scan.shards import SHARD_DIR, ShardStore, describe, make_shards
 from tests.conftest import (
     SCAN_FILES,
     enhscan_command,
@@ -44,18 +44,28 @@ def interrupted_scan(monkeypatch, mini_fasta, model, out: Path, after: int, **kw
     monkeypatch.setattr(ShardStore, "save", real)
 
 
-def test_make_shards_cuts_each_chromosome_in_order() -> None:
+def test_make_shards_cut_the_windows_in_genome_order_across_sequences() -> None:
     # a: 46 windows; b: none (shorter than a window); c: 11 + 16 windows in two stretches.
     stretches = {"a": [(0, 10_000)], "b": [(0, 500)], "c": [(0, 3000), (5000, 9000)]}
     shards = make_shards(stretches, 1000, 200, 20)
-    assert [(s.index, s.chrom, s.first, s.count) for s in shards] == [
-        (0, "a", 0, 20),
-        (1, "a", 20, 20),
-        (2, "a", 40, 6),
-        (3, "b", 0, 0),
-        (4, "c", 0, 20),
-        (5, "c", 20, 7),
+    pieces = [[(p.chrom, p.first, p.count) for p in s.pieces] for s in shards]
+    assert [s.index for s in shards] == list(range(6))
+    # 2, 5 and 10 windows first (an eighth, a quarter, a half), then 20 a shard.
+    assert pieces == [
+        [("a", 0, 2)],
+        [("a", 2, 5)],
+        [("a", 7, 10)],
+        [("a", 17, 20)],
+        [("a", 37, 9), ("b", 0, 0), ("c", 0, 11)],
+        [("c", 11, 16)],
     ]
+    assert [s.count for s in shards] == [2, 5, 10, 20, 20, 16]
+    assert describe(shards[4]) == "a window 37 to c window 10"
+    assert describe(shards[5]) == "c windows 11-26"
+    # Many small sequences share shards: 1,000 of 3 windows each fill 20-window shards.
+    many = make_shards({f"s{i}": [(0, 1400)] for i in range(1000)}, 1000, 200, 20)
+    assert [s.count for s in many[:5]] == [2, 5, 10, 20, 20] and len(many) == 3 + 3000 // 20
+    assert sum(s.count for s in many) == 3000
     with pytest.raises(ValueError):
         make_shards(stretches, 1000, 200, 0)
 
@@ -282,3 +292,47 @@ def test_batch_invariant_scans_are_byte_identical_across_batch_sizes(
         quick_settings(resume=True, batch_invariant=True, batch_size=50),
     )
     same_files(runs[1], out)
+
+
+def test_many_scaffolds_share_shards_and_batches_and_score_as_each_alone(
+    tmp_path, mini_fasta, tiny_classifier
+) -> None:
+    """An assembly of many small scaffolds: shards and batches cross sequence boundaries, and
+    every window scores as it does when its scaffold is scanned alone."""
+    import numpy as np
+    import pyBigWig
+
+    from enhscan.io.fasta import open_genome
+
+    rng = np.random.default_rng(5)
+    with open_genome(mini_fasta) as genome:
+        chr2 = genome.fetch("chr2", 0, 60_000)
+    scaffolds, at = {}, 11_000  # chr2 of mini.fa is N up to 11 kb
+    for k in range(30):
+        length = int(rng.integers(1000, 2600)) if k != 3 else 600  # one shorter than a window
+        seq = chr2[at : at + length]
+        if k == 5:
+            seq = seq[:300] + "N" * 400 + seq[700:]  # windows with N are skipped
+        scaffolds[f"scaffold_{k}"] = seq
+        at += length
+    fasta = tmp_path / "draft.fa"
+    fasta.write_text("".join(f">{name}\n{seq}\n" for name, seq in scaffolds.items()))
+    settings = {
+        "kernels": "plain",
+        "batch_invariant": True,
+        "batch_size": 7,
+        "track": "probability",
+    }
+    whole = tmp_path / "whole"
+    record = scan_genome(fasta, whole, tiny_classifier, quick_settings(**settings))
+    assert record["shards"]["total"] < len(scaffolds) / 2  # shards hold several scaffolds
+    assert record["stages"]["chunks"] < len(scaffolds) - 1  # and so do the batches
+    with pyBigWig.open(str(whole / "scores.bw")) as bw:
+        assert list(bw.chroms()) == list(scaffolds)
+        together = {name: bw.intervals(name) for name in scaffolds}
+    assert together["scaffold_3"] is None and together["scaffold_5"]
+    for name in ("scaffold_0", "scaffold_5", "scaffold_17", "scaffold_29"):
+        alone = tmp_path / name
+        scan_genome(fasta, alone, tiny_classifier, quick_settings(chroms=[name], **settings))
+        with pyBigWig.open(str(alone / "scores.bw")) as bw:
+            assert bw.intervals(name) == together[name], name

@@ -86,7 +86,7 @@ def test_score_chunks_times_each_stage(tiny_classifier) -> None:
     rng = np.random.default_rng(3)
     seqs = ["".join(rng.choice(list("ACGT"), 1000)) for _ in range(12)]
     scorer = WindowScorer(tiny_classifier, ComputeOptions(batch_size=4))
-    shard = Shard(index=0, chrom="chr1", first=0, count=12)
+    shard = Shard.of(0, "chr1", 0, 12)
     keep = np.ones(4, dtype=bool)
 
     def slow_reader():

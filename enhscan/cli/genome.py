@@ -123,7 +123,8 @@ from enhscan.cli.options import (
     type=click.IntRange(min=1),
     default=20_000,
     show_default=True,
-    help="Windows per shard: the unit of work shared out between processes and of --resume.",
+    help="Windows per shard (the first three: an eighth, a quarter, a half): the unit of work "
+    "shared out between processes and of --resume.",
 )
 @processes_option
 @force_option

@@ -4,6 +4,7 @@ record."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,8 +183,7 @@ def write_outputs(
                 tracks.append(BedGraphWriter(tmp))
         with open(temps[-1], "w") as calls_out:
             n_calls = 0
-            for chrom in plan.stretches:
-                scores = _chrom_scores(chrom, shards, store, scored_by_shard)
+            for chrom, scores in _scores_by_chrom(shards, store, scored_by_shard):
                 results[chrom] = _write_chrom(
                     genome, plan, chrom, scores, calling, tracks, calls_out, n_calls
                 )
@@ -201,14 +201,23 @@ def write_outputs(
     return results, scored_by_shard
 
 
-def _chrom_scores(chrom: str, shards: list[Shard], store: ShardStore, scored: dict) -> np.ndarray:
-    """The scores of ``chrom``'s windows from its shards (float32, NaN where skipped);
-    counts each shard's scored windows into ``scored``."""
-    parts = []
-    for shard in (s for s in shards if s.chrom == chrom):
-        parts.append(store.load(shard))
-        scored[shard.index] = int((~np.isnan(parts[-1])).sum())
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+def _scores_by_chrom(
+    shards: list[Shard], store: ShardStore, scored: dict
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Each chromosome's window scores (float32, NaN where skipped), in genome order, from
+    the shards (each loaded once); counts each shard's scored windows into ``scored``."""
+    chrom, parts = None, []
+    for shard in shards:
+        values = store.load(shard)
+        scored[shard.index] = int((~np.isnan(values)).sum())
+        for piece, where in shard.slices():
+            if piece.chrom != chrom:
+                if chrom is not None:
+                    yield chrom, np.concatenate(parts)
+                chrom, parts = piece.chrom, []
+            parts.append(values[where])
+    if chrom is not None:
+        yield chrom, np.concatenate(parts)
 
 
 def _write_chrom(

@@ -155,8 +155,12 @@ def prepare_chunks(
 ) -> Iterator[PreparedChunk]:
     """Read, filter and tokenize every window of ``shards``, one chunk at a time.
 
+    A chunk holds consecutive windows of a shard spanning about ``chunk_bases`` bases of
+    sequence: part of one chromosome, or several whole small ones (so the batches of an
+    assembly of many small scaffolds are as full as those of one chromosome).
+
     Args:
-        tile: the tiling of a chromosome, by name (called once per chromosome, in order).
+        tile: the tiling of a chromosome, by name.
         rc: ``mean`` or ``max``: also prepare each window's reverse complement; the batches
             then hold the k kept windows followed by their k reverse complements
             (:func:`~enhscan.engine.strand_inputs`).
@@ -164,37 +168,97 @@ def prepare_chunks(
     A shard without windows still yields one empty chunk (``last`` set). Errors come out as
     :class:`ShardError`, naming the shard.
     """
-    tiling: ChromTiling | None = None
+    tiles = _TileCache(tile)
     for shard in shards:
         try:
-            if tiling is None or tiling.chrom != shard.chrom:
-                tiling = tile(shard.chrom)
-            starts = tiling.starts[shard.first : shard.first + shard.count]
-            parts = list(chunk_windows(starts, tiling.window, chunk_bases))
-            if not parts:
+            groups = _chunk_groups(_segments(shard, tiles, chunk_bases), chunk_bases)
+            if not groups:
                 yield PreparedChunk(shard, slice(0, 0), np.zeros(0, dtype=bool), [], True)
                 continue
-            for i, part in enumerate(parts):
-                began = time.perf_counter()
-                chunk_starts = starts[part]
-                lo, hi = int(chunk_starts[0]), int(chunk_starts[-1]) + tiling.window
-                seq = genome.fetch(tiling.chrom, lo, hi)
-                offsets = chunk_starts - lo
-                keep = window_ok(seq, offsets, tiling.window, max_n)
-                seqs = strand_inputs([seq[o : o + tiling.window] for o in offsets[keep]], rc)
-                read = time.perf_counter()
-                batches = scorer.prepare(seqs)
-                yield PreparedChunk(
-                    shard,
-                    part,
-                    keep,
-                    batches,
-                    last=i == len(parts) - 1,
-                    read_seconds=read - began,
-                    tokenize_seconds=time.perf_counter() - read,
-                )
+            for i, group in enumerate(groups):
+                yield _prepare(shard, group, scorer, genome, max_n, rc, last=i == len(groups) - 1)
         except Exception as err:
             raise ShardError(shard, err) from err
+
+
+@dataclass
+class _Segment:
+    """Consecutive windows of one chromosome within a shard: their starts, and their place
+    among the shard's windows."""
+
+    tiling: ChromTiling
+    starts: np.ndarray
+    where: slice
+
+    @property
+    def span(self) -> int:
+        return int(self.starts[-1] - self.starts[0]) + self.tiling.window
+
+
+class _TileCache:
+    """The tiling of the chromosome asked for last (shards visit chromosomes in order)."""
+
+    def __init__(self, tile: Callable[[str], ChromTiling]):
+        self.tile, self.last = tile, None
+
+    def __call__(self, chrom: str) -> ChromTiling:
+        if self.last is None or self.last.chrom != chrom:
+            self.last = self.tile(chrom)
+        return self.last
+
+
+def _segments(shard: Shard, tiles: _TileCache, chunk_bases: int) -> Iterator[_Segment]:
+    """The shard's windows cut into runs of one chromosome spanning at most ``chunk_bases``."""
+    for piece, where in shard.slices():
+        if piece.count == 0:
+            continue
+        tiling = tiles(piece.chrom)
+        starts = tiling.starts[piece.first : piece.first + piece.count]
+        for part in chunk_windows(starts, tiling.window, chunk_bases):
+            shifted = slice(where.start + part.start, where.start + part.stop)
+            yield _Segment(tiling, starts[part], shifted)
+
+
+def _chunk_groups(segments: Iterable[_Segment], chunk_bases: int) -> list[list[_Segment]]:
+    """Consecutive segments grouped while together they span at most ``chunk_bases`` bases.
+
+    Two neighbouring segments of one chromosome tiled at stride <= window always span more
+    together, so a chromosome is cut into chunks as :func:`chunk_windows` cuts it.
+    """
+    groups: list[list[_Segment]] = []
+    span = 0
+    for segment in segments:
+        if not groups or span + segment.span > chunk_bases:
+            groups.append([])
+            span = 0
+        groups[-1].append(segment)
+        span += segment.span
+    return groups
+
+
+def _prepare(shard, group: list[_Segment], scorer, genome, max_n, rc, last: bool):
+    """Read, filter and tokenize one chunk's segments."""
+    began = time.perf_counter()
+    keeps, seqs = [], []
+    for segment in group:
+        window = segment.tiling.window
+        lo = int(segment.starts[0])
+        seq = genome.fetch(segment.tiling.chrom, lo, int(segment.starts[-1]) + window)
+        offsets = segment.starts - lo
+        keep = window_ok(seq, offsets, window, max_n)
+        keeps.append(keep)
+        seqs += [seq[o : o + window] for o in offsets[keep]]
+    read = time.perf_counter()
+    batches = scorer.prepare(strand_inputs(seqs, rc))
+    return PreparedChunk(
+        shard,
+        slice(group[0].where.start, group[-1].where.stop),
+        np.concatenate(keeps),
+        batches,
+        last=last,
+        read_seconds=read - began,
+        tokenize_seconds=time.perf_counter() - read,
+    )
 
 
 def in_background(items: Iterable[T], depth: int) -> Iterator[T]:

@@ -1,9 +1,13 @@
 """Shards: the unit of work of a scan, and the files that make a scan resumable.
 
-A scan's windows are cut into shards of at most ``size`` consecutive windows of one
-chromosome. The cut depends on the scan plan alone (never on the number of processes or the
-batch size), so every process of a multi-process run derives the same list by itself, and a
-resumed run finds the same shards again.
+A scan's windows, taken in genome order (chromosomes in FASTA order, each chromosome's
+windows in order), are cut into shards of consecutive windows. A shard may cross from one
+sequence into the next, so an assembly of many small scaffolds fills its shards (and the
+model's batches) as fully as one chromosome does. The first shards are smaller (an eighth, a
+quarter, then half of ``size`` windows; see :func:`shard_sizes`), so a run stopped early
+keeps some finished work. The cut depends on the scan plan alone (never on the number of
+processes or the batch size), so every process of a multi-process run derives the same list
+by itself, and a resumed run finds the same shards again.
 
 Each finished shard is saved as a small file in ``OUT/.enhscan-shards/`` (written under a
 temporary name and renamed), next to ``manifest.json``, which records what the scan is (model,
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,42 +33,89 @@ from enhscan.tiling import count_windows
 #: minutes of a 2-core CPU with the default model.
 SHARD_WINDOWS = 20_000
 SHARD_DIR = ".enhscan-shards"
-FORMAT = 1
+#: 2: shards cross sequence boundaries and the first ones are smaller (1: one chromosome each).
+FORMAT = 2
+
+#: The first shards hold size // 8, size // 4 and size // 2 windows.
+_RAMP = (8, 4, 2)
 
 
 @dataclass(frozen=True)
-class Shard:
-    """Consecutive windows of one chromosome, scored and saved as a unit.
+class Piece:
+    """Consecutive windows of one chromosome: ``count`` windows from window ``first`` of its
+    tiling."""
 
-    Attributes:
-        index: position in the scan's shard list.
-        chrom: chromosome.
-        first: index of the shard's first window in the chromosome's tiling.
-        count: number of windows.
-    """
-
-    index: int
     chrom: str
     first: int
     count: int
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Consecutive windows of the scan, scored and saved as a unit.
+
+    Attributes:
+        index: position in the scan's shard list.
+        pieces: the shard's windows, chromosome by chromosome, in genome order. A chromosome
+            without windows is a piece of 0 windows, so it is reported like the others.
+    """
+
+    index: int
+    pieces: tuple[Piece, ...]
+
+    @classmethod
+    def of(cls, index: int, chrom: str, first: int, count: int) -> Shard:
+        """A shard of one piece."""
+        return cls(index, (Piece(chrom, first, count),))
+
+    @property
+    def count(self) -> int:
+        """Windows in the shard."""
+        return sum(p.count for p in self.pieces)
+
+    def slices(self) -> Iterator[tuple[Piece, slice]]:
+        """Each piece with the part of the shard's scores that belongs to it."""
+        at = 0
+        for piece in self.pieces:
+            yield piece, slice(at, at + piece.count)
+            at += piece.count
+
+
+def shard_sizes(size: int) -> Iterator[int]:
+    """Windows of shard 0, 1, 2, ...: ``size // 8``, ``size // 4``, ``size // 2`` (at least 1),
+    then ``size``."""
+    if size <= 0:
+        raise ValueError("shard size must be positive")
+    for divisor in _RAMP:
+        yield max(1, size // divisor)
+    while True:
+        yield size
+
+
 def make_shards(
     stretches: dict[str, list[tuple[int, int]]], window: int, stride: int, size: int
 ) -> list[Shard]:
-    """Cut every chromosome's windows into shards of at most ``size``, chromosomes in order.
-
-    A chromosome without windows (all its stretches shorter than a window) gets one empty
-    shard, so it is reported like the others.
-    """
-    if size <= 0:
-        raise ValueError("shard size must be positive")
+    """Cut the scan's windows, in genome order, into shards of :func:`shard_sizes` windows
+    (module docstring); the last shard holds what is left."""
+    capacities = shard_sizes(size)
     shards: list[Shard] = []
+    pieces: list[Piece] = []
+    room = next(capacities)
     for chrom, ivs in stretches.items():
         n = sum(count_windows(s, e, window, stride) for s, e in ivs)
-        firsts = range(0, n, size) if n else [0]
-        for first in firsts:
-            shards.append(Shard(len(shards), chrom, first, min(size, n - first)))
+        if n == 0:
+            pieces.append(Piece(chrom, 0, 0))
+        first = 0
+        while first < n:
+            take = min(room, n - first)
+            pieces.append(Piece(chrom, first, take))
+            first += take
+            room -= take
+            if room == 0:
+                shards.append(Shard(len(shards), tuple(pieces)))
+                pieces, room = [], next(capacities)
+    if pieces:
+        shards.append(Shard(len(shards), tuple(pieces)))
     return shards
 
 
@@ -145,7 +197,12 @@ class ShardStore:
 
 
 def describe(shard: Shard) -> str:
-    """'chr2 windows 0-19,999' for messages."""
+    """'chr2 windows 0-19,999' (or 'scaffold_7 window 3 to scaffold_90 window 0') for
+    messages."""
+    first, last = shard.pieces[0], shard.pieces[-1]
     if shard.count == 0:
-        return f"{shard.chrom}, no windows"
-    return f"{shard.chrom} windows {shard.first:,}-{shard.first + shard.count - 1:,}"
+        return f"{first.chrom}, no windows"
+    if first.chrom == last.chrom:
+        return f"{first.chrom} windows {first.first:,}-{first.first + first.count - 1:,}"
+    end = last.first + last.count - 1
+    return f"{first.chrom} window {first.first:,} to {last.chrom} window {end:,}"
