@@ -59,3 +59,21 @@ def select_chroms(names: list[str], wanted: list[str]) -> list[str]:
     if unmatched:
         raise ValueError(", ".join(unmatched))
     return [n for n in names if n in chosen]
+
+
+def file_names(labels: list[str]) -> list[str]:
+    """Each label as a file or folder name, unique among them: characters other than letters,
+    digits, ``.``, ``_`` and ``-`` become ``_``, and a repeated name gets ``_2``, ``_3``, ...
+
+    >>> file_names(["Blood Vessel", "Blood/Vessel", "..", "any"])
+    ['Blood_Vessel', 'Blood_Vessel_2', 'unnamed', 'any']
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in label)
+        if name.strip(".") == "":
+            name = "unnamed"
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out

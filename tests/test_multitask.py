@@ -398,9 +398,29 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     )
     record = json.loads((tracks / "run.json").read_text())
     assert record["parameters"]["task"] == "T2"
-    result = run("genome", str(mini_fasta), "-m", str(out), "--task", "all", "-o",
-                 str(tmp_path / "all"), expect=1)  # fmt: skip
-    assert "a scan writes one task's track" in result.output
+    # --task all: every task's track and calls in tasks/NAME/, the same files a scan of that
+    # task alone writes; the top level is the "any" task's, with every track in the session.
+    every_task = tmp_path / "all"
+    scan_all = ["genome", str(mini_fasta), "-m", str(out), "--chroms", "chr22_32000000",
+                "--window", "300", "--stride", "300", "--track", "probability"]  # fmt: skip
+    run(*scan_all, "--task", "all", "-o", str(every_task))
+    run(*scan_all, "--task", "any", "-o", str(tmp_path / "any"))
+    for task, folder in (("T2", tracks), ("any", tmp_path / "any")):
+        for name in ("scores.bw", "calls.narrowPeak"):
+            alone = (folder / name).read_bytes()
+            assert (every_task / "tasks" / task / name).read_bytes() == alone, (task, name)
+            if task == "any":  # the top level too
+                assert (every_task / name).read_bytes() == alone, name
+    record = json.loads((every_task / "run.json").read_text())
+    assert record["parameters"]["task"] == "all" and set(record["tasks"]) == {"any", "T1", "T2"}
+    assert (
+        record["tasks"]["any"]["null"] == "model" and record["tasks"]["T1"]["null"] == "empirical"
+    )
+    session = (every_task / "igv_session.xml").read_text()
+    assert (
+        'path="tasks/T1/scores.bw"' in session
+        and "tasks/T1/scores.bw" in (every_task / "trackDb.txt").read_text()
+    )
     model = load_classifier(out)
     with open_genome(mini_fasta) as g:
         seqs = [g.fetch("chr22_32000000", s, s + 300) for s in (0, 3000, 6000)]

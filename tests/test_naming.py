@@ -195,3 +195,18 @@ def test_select_chroms_single_unmatched_item():
 def test_select_chroms_patterns_are_case_sensitive():
     with pytest.raises(ValueError, match="chrx"):
         select_chroms(UCSC, ["chrx"])
+
+
+def test_file_names_are_safe_and_unique() -> None:
+    from enhscan.naming import file_names
+
+    names = file_names(["Blood Vessel", "Blood/Vessel", "..", "", "any", "a.b-c_d", "Blood Vessel"])
+    assert names == [
+        "Blood_Vessel",
+        "Blood_Vessel_2",
+        "unnamed",
+        "unnamed_2",
+        "any",
+        "a.b-c_d",
+        "Blood_Vessel_3",
+    ]

@@ -111,7 +111,6 @@ def test_reports_show_the_backend_from_its_declarations() -> None:
         ({"kernels": "fast"}, "--kernels takes auto, fused, plain"),
         ({"dtype": "fp64"}, "--dtype takes auto, fp32, bf16, fp16"),
         ({"shard_windows": 0}, "--shard-windows must be positive"),
-        ({"task": "all"}, "a scan writes one task's track"),
     ],
 )
 def test_settings_no_scan_can_use_are_refused_before_loading(options, message) -> None:

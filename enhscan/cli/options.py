@@ -140,7 +140,8 @@ task_option = click.option(
     "--task",
     default=None,
     metavar="NAME",
-    help="For a multi-task model (enhscan pretrain --targets): the task to score  [default: any]",
+    help="For a multi-task model (enhscan pretrain --targets): the task to score, or 'all' "
+    "(genome: every task's track and calls in OUT/tasks/NAME/)  [default: any]",
 )
 
 resume_options = _stack(

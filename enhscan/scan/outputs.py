@@ -25,6 +25,7 @@ from enhscan.tiling import tile_chrom
 
 #: File names inside the output folder.
 OUTPUTS = {
+    "tasks": "tasks",  # --task all: a folder per task, each with its track and calls
     "bigwig": "scores.bw",
     "bedgraph": "scores.bedGraph",
     "calls": "calls.narrowPeak",
@@ -47,6 +48,17 @@ class ChromResult:
     skipped_n: int = 0
     calls: int = 0
     uncovered_bp: int = 0
+
+
+class TaskColumn:
+    """One task's scores in the shards of a scan of every task (``--task all``): loads as
+    a shard store does, float32 [count]."""
+
+    def __init__(self, store: ShardStore, column: int):
+        self.store, self.column = store, column
+
+    def load(self, shard: Shard) -> np.ndarray:
+        return self.store.load(shard)[:, self.column]
 
 
 def top_fraction_threshold(flat: np.ndarray, fraction: float) -> float:
@@ -266,9 +278,11 @@ def write_browser_files(
     formats: tuple[str, ...],
     calling: Calling,
     assembly: str | None,
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> dict:
     """Write the IGV session and, when there is a bigWig, the UCSC track hub (with the calls
-    as bigBed) next to the outputs.
+    as bigBed) next to the outputs; ``extra`` tracks ``(path, name)`` below them (the tracks of
+    every task).
 
     Returns:
         What was written: {"files": [...], "ucsc_assembly": name, "assembly_guessed": bool}.
@@ -290,6 +304,7 @@ def write_browser_files(
         track,
         OUTPUTS["calls"],
         style,
+        extra,
     )
     written = [OUTPUTS["igv"]]
     guessed = assembly is None
@@ -301,7 +316,9 @@ def write_browser_files(
             bigbed = OUTPUTS["calls_bigbed"]
             written.append(bigbed)
         label = Path(genome.path).name
-        written += write_track_hub(out_dir, assembly or "UNKNOWN", track, bigbed, label, style)
+        written += write_track_hub(
+            out_dir, assembly or "UNKNOWN", track, bigbed, label, style, extra
+        )
     return {"files": written, "ucsc_assembly": assembly, "assembly_guessed": guessed}
 
 

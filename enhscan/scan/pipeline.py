@@ -356,7 +356,8 @@ def score_chunks(
 ) -> StageTimes:
     """Score prepared chunks; call ``on_shard(shard, scores)`` as each shard completes.
 
-    ``scores`` is float32 [shard.count], NaN where a window was skipped for N. With ``rc``
+    ``scores`` is float32 [shard.count] ([shard.count, tasks] when the scorer scores every
+    task of a multi-task model), NaN where a window was skipped for N. With ``rc``
     (``mean`` or ``max``) the chunks hold both strands (see :func:`prepare_chunks`) and a
     window's score combines the two. Errors come out as :class:`ShardError`.
 
@@ -377,8 +378,9 @@ def score_chunks(
         times.tokenize += chunk.tokenize_seconds
         times.chunks += 1
         try:
-            if scores is None:
-                scores = np.full(chunk.shard.count, np.nan, dtype=np.float32)
+            if scores is None:  # [count], or [count, tasks] for every task of a model
+                shape = (chunk.shard.count, scorer.outputs) if scorer.outputs else chunk.shard.count
+                scores = np.full(shape, np.nan, dtype=np.float32)
             if chunk.batches:
                 part = scores[chunk.part]  # a view: filled in place
                 strands = 1 if rc is None else 2

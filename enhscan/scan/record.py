@@ -33,6 +33,8 @@ class FinishedScan:
         shards: ``{"total", "resumed", "windows_each"}``.
         browser: the browser files written (:func:`enhscan.scan.outputs.write_browser_files`).
         stages: the main process's :meth:`~enhscan.scan.pipeline.StageTimes.record`.
+        tasks: with ``--task all``, each task's outputs (:mod:`enhscan.scan.tasks`); the
+            other counts are then those of the default task.
     """
 
     genome: Genome
@@ -51,6 +53,7 @@ class FinishedScan:
     shards: dict
     browser: dict
     stages: dict
+    tasks: dict | None = None
 
 
 def run_record(scan: FinishedScan) -> dict:
@@ -71,6 +74,7 @@ def run_record(scan: FinishedScan) -> dict:
         },
         "calls": sum(r.calls for r in results),
         "calling": scan.calling.record(),
+        **({"tasks": scan.tasks} if scan.tasks is not None else {}),
         "chromosomes_too_short": scan.plan.too_short,
         "regions": _bed_summary(scan.regions),
         "exclude": _bed_summary(scan.exclude),

@@ -25,13 +25,20 @@ from enhscan.io.bed import BedIntervals
 from enhscan.io.fasta import Genome, open_genome
 from enhscan.model.folder import Classifier, load_classifier
 from enhscan.processes import Processes
-from enhscan.scan.outputs import OUTPUTS, decide_calling, write_browser_files, write_outputs
+from enhscan.scan.outputs import (
+    OUTPUTS,
+    TaskColumn,
+    decide_calling,
+    write_browser_files,
+    write_outputs,
+)
 from enhscan.scan.pipeline import score_shards
 from enhscan.scan.plan import plan_with_shards
 from enhscan.scan.record import FinishedScan, run_record
 from enhscan.scan.resume import open_store, resumed_compute, scan_identity
 from enhscan.scan.settings import ScanPlan, ScanSettings, ScanSpec, call_rule, check_settings
 from enhscan.scan.shards import Shard, ShardStore
+from enhscan.scan.tasks import default_task, write_task_outputs
 
 log = logging.getLogger(__name__)
 
@@ -161,15 +168,16 @@ def _finish(scan: _Scan, classifier, settings, store, out_dir) -> FinishedScan:
     """Call the scored windows and write the outputs (main process). What the scan knows
     of itself, but its timing, processes and stages (left empty)."""
     spec = scan.spec
-    calling = decide_calling(
-        scan.shards, store, call_rule(spec), _null_of(classifier, spec), spec.track
-    )
+    store, null, tasks, task_tracks = _every_task(scan, classifier, store, out_dir)
+    calling = decide_calling(scan.shards, store, call_rule(spec), null, spec.track)
     if calling.significance.empirical is not None:
         _warn_empirical(classifier, calling)
     results, scored_by_shard = write_outputs(
         scan.genome, scan.plan, scan.shards, store, out_dir, calling, spec.formats
     )
-    browser = write_browser_files(out_dir, scan.genome, spec.formats, calling, spec.assembly)
+    browser = write_browser_files(
+        out_dir, scan.genome, spec.formats, calling, spec.assembly, task_tracks
+    )
     finished = set(scan.done)
     return FinishedScan(
         genome=scan.genome,
@@ -192,7 +200,22 @@ def _finish(scan: _Scan, classifier, settings, store, out_dir) -> FinishedScan:
         },
         browser=browser,
         stages={},
+        tasks=tasks,
     )
+
+
+def _every_task(scan: _Scan, classifier: Classifier, store: ShardStore, out_dir: Path):
+    """With ``--task all``, write each task's outputs (:mod:`enhscan.scan.tasks`). Returns the
+    scores and null of the task the top-level outputs show, each task's record and tracks."""
+    if not scan.scorer.outputs:
+        return store, _null_of(classifier, scan.spec), None, ()
+    labels = classifier.metadata.labels
+    shown = default_task(labels)
+    null = _null_of(classifier, replace(scan.spec, task=shown))
+    tasks, tracks = write_task_outputs(
+        scan.genome, scan.plan, scan.shards, store, out_dir, labels, scan.spec, (shown, null)
+    )
+    return TaskColumn(store, labels.index(shown)), null, tasks, tracks
 
 
 def check_output(out_dir: str | os.PathLike, force: bool) -> Path:

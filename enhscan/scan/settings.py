@@ -16,7 +16,6 @@ from enhscan.calling import CallRule
 from enhscan.declared import setting
 from enhscan.errors import EnhscanError
 from enhscan.intervals import Interval
-from enhscan.model.metadata import ALL_TASKS
 from enhscan.scan.shards import SHARD_WINDOWS
 from enhscan.tiling import count_windows
 
@@ -160,11 +159,6 @@ def check_settings(settings: ScanSettings) -> None:
         )
     if spec.rc not in (None, "mean", "max"):
         raise EnhscanError(f"--rc takes mean or max, not {spec.rc!r}")
-    if spec.task == ALL_TASKS:
-        raise EnhscanError(
-            "a scan writes one task's track: give one --task (every task of regions or "
-            "sequences at once: enhscan predict --task all)"
-        )
     if settings.run.shard_windows <= 0:
         raise EnhscanError("--shard-windows must be positive")
     settings.compute.check()

@@ -157,7 +157,8 @@ class ShardStore:
         return self.folder / f"shard-{shard.index:06d}.npy"
 
     def save(self, shard: Shard, scores: np.ndarray) -> None:
-        """Save a finished shard's scores (float32 [count], NaN where skipped) atomically."""
+        """Save a finished shard's scores (float32 [count], or [count, tasks]; NaN where
+        skipped) atomically."""
         if len(scores) != shard.count:
             raise ValueError(f"shard {shard.index}: {len(scores)} scores for {shard.count}")
         with atomic_output(self.path(shard)) as tmp, open(tmp, "wb") as handle:
@@ -180,7 +181,7 @@ class ShardStore:
             raise EnhscanError(
                 f"cannot read {path} ({err}); delete it and rerun with --resume"
             ) from None
-        if scores.shape != (shard.count,):
+        if scores.ndim not in (1, 2) or len(scores) != shard.count:
             raise EnhscanError(
                 f"{path} holds {scores.shape} scores, not {shard.count}; delete it "
                 "and rerun with --resume"
