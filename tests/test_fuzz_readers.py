@@ -119,3 +119,22 @@ def cnn_model_dir(tmp_path_factory) -> Path:
 
     classifier = new_classifier("cnn", seed=0, window=300)
     return save_classifier(classifier, tmp_path_factory.mktemp("models") / "cnn")
+
+
+VCF_HEAD = "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=5000>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+vcf_body = st.text(alphabet="chr1\t.ACGTN<>*[]0123456789,;=PASS\n", max_size=200)
+
+
+@FUZZ
+@given(
+    text=st.one_of(noise, vcf_body.map(lambda body: VCF_HEAD + body)),
+    suffix=st.sampled_from([".vcf", ".tsv", ".csv", ".tsv.gz"]),
+)
+def test_variant_files(tmp_path, text, suffix) -> None:
+    from enhscan.io.vcf import open_variants
+
+    def read(path: Path):
+        with open_variants(path) as source:
+            return list(source.records)
+
+    one_line_or_result(read, write(tmp_path, f"v{suffix}", text))

@@ -69,9 +69,12 @@ def open_variants(path: str | os.PathLike) -> Iterator[VariantSource]:
         return
     import pysam
 
+    # htslib's own warnings ("[W::vcf_parse] ...") would come before enhscan's one line.
+    verbosity = pysam.set_verbosity(0)
     try:
         handle = pysam.VariantFile(str(path))
     except (OSError, ValueError) as err:
+        pysam.set_verbosity(verbosity)
         raise EnhscanError(
             f"{path} is not a VCF or BCF ({str(err).strip() or type(err).__name__}); give a "
             "VCF, a bgzipped VCF, a BCF, or a chrom/pos/ref/alt table (.tsv)"
@@ -80,6 +83,7 @@ def open_variants(path: str | os.PathLike) -> Iterator[VariantSource]:
         yield VariantSource(_vcf_records(handle, path.name), str(handle.header))
     finally:
         handle.close()
+        pysam.set_verbosity(verbosity)
 
 
 def _vcf_records(handle, source: str) -> Iterator[VariantRecord]:
@@ -100,6 +104,16 @@ def _vcf_records(handle, source: str) -> Iterator[VariantRecord]:
 
 def _table_records(path: Path) -> Iterator[VariantRecord]:
     """Records of a ``chrom pos ref alt [id]`` table (tabs, commas or spaces)."""
+    try:
+        yield from _table_lines(path)
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise EnhscanError(
+            f"{path.name} is not a readable text table ({err}); give a chrom/pos/ref/alt "
+            "table (plain text or gzip) or a VCF"
+        ) from None
+
+
+def _table_lines(path: Path) -> Iterator[VariantRecord]:
     import gzip
 
     opener = gzip.open if path.suffix in (".gz", ".bgz") else open
