@@ -121,7 +121,10 @@ def cnn_model_dir(tmp_path_factory) -> Path:
     return save_classifier(classifier, tmp_path_factory.mktemp("models") / "cnn")
 
 
-VCF_HEAD = "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=5000>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+VCF_HEAD = (
+    "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=5000>\n"
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+)
 vcf_body = st.text(alphabet="chr1\t.ACGTN<>*[]0123456789,;=PASS\n", max_size=200)
 
 
