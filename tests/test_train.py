@@ -211,6 +211,8 @@ def test_train_from_peaks_with_background_and_held_out_chromosome(tmp_path, mini
         "0.25",
         *FAST,
         "--no-baseline",
+        "--shift-augment",
+        "30",
     )
     summary = json.loads((out / "training" / "data_summary.json").read_text())
     text = json.dumps(summary)
@@ -221,6 +223,30 @@ def test_train_from_peaks_with_background_and_held_out_chromosome(tmp_path, mini
     ]
     assert predictions and {row[1] for row in predictions} == {"chr22_32000000"}
     assert json.loads((out / "enhscan.json").read_text())["window"] == 200
+
+
+def test_shift_augment_cuts_training_windows_wider_from_the_genome(tmp_path, mini_fasta):
+    from enhscan.io.fasta import open_genome
+    from enhscan.training.pipeline import DataOptions, prepare_data
+
+    peaks = tmp_path / "peaks.bed"
+    _write_peaks(peaks)
+    options = DataOptions(
+        genome=[str(mini_fasta)], positives=str(peaks), window=200,
+        holdout_chroms=["chr22_32000000"],
+    )  # fmt: skip
+    data = prepare_data(options, flank=30)
+    assert data.flanked is not None and len(data.flanked) == len(data.train)
+    with open_genome(mini_fasta) as genome:
+        for example, wide in zip(data.train, data.flanked, strict=True):
+            assert len(wide) == 260
+            if 30 <= example.start <= genome.lengths[example.chrom] - 230:
+                assert wide[30:230] == example.seq  # the same centre
+    assert data.training_windows()[0] == data.flanked
+    assert prepare_data(options).flanked is None
+    result = train_cli(*COHN, "--out", str(tmp_path / "m"), *FAST, "--shift-augment", "10",
+                       expect=1)  # fmt: skip
+    assert "--shift-augment needs windows cut from a genome" in result.output
 
 
 @pytest.mark.parametrize(

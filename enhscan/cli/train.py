@@ -178,6 +178,14 @@ _file = click.Path(dir_okay=False, path_type=str)
     is_flag=True,
     help="Show each training window as its reverse complement half the time (seeded by epoch).",
 )
+@click.option(
+    "--shift-augment",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --genome: each epoch, show each training window moved by a random amount of at "
+    "most this many bases (cut from the genome this much wider on each side).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--trials",
@@ -264,6 +272,7 @@ def train(ctx: click.Context, **o) -> None:
         seed=o["seed"],
         cpu=o["cpu"],
         rc_augment=o["rc_augment"],
+        shift_augment=o["shift_augment"],
     )
     quiet = ctx.obj.get("quiet", False)
     report = train_model(

@@ -87,20 +87,32 @@ class ModelOptions:
 
 @dataclass
 class PreparedData:
-    """Windows and labels of each split, with the data summary."""
+    """Windows and labels of each split, with the data summary.
+
+    ``flanked``: the training windows with ``flank`` more bases of genome on each side, for
+    shift augmentation (None without it).
+    """
 
     train: list
     val: list
     test: list
     summary: dict = field(default_factory=dict)
+    flanked: list[str] | None = None
 
     def arrays(self, split: str) -> tuple[list[str], np.ndarray]:
         examples = getattr(self, split)
         return [e.seq for e in examples], np.array([e.label for e in examples], dtype=np.int64)
 
+    def training_windows(self) -> tuple[list[str], np.ndarray]:
+        """What training shows the model: the flanked windows where there are, else the
+        training windows."""
+        seqs, labels = self.arrays("train")
+        return (self.flanked or seqs), labels
 
-def prepare_data(options: DataOptions) -> PreparedData:
-    """Gather, de-duplicate and split the labelled windows (module docstring, first steps)."""
+
+def prepare_data(options: DataOptions, flank: int = 0) -> PreparedData:
+    """Gather, de-duplicate and split the labelled windows (module docstring, first steps);
+    with ``flank``, also cut the training windows ``flank`` bases wider on each side."""
     from enhscan.training import prepare
 
     extraction: dict = {}
@@ -120,7 +132,33 @@ def prepare_data(options: DataOptions) -> PreparedData:
             kept, options.val_fraction, options.test_fraction, options.seed
         )
     summary = prepare.summarize(splits, dedup, extraction)
-    return PreparedData(splits.train, splits.val, splits.test, summary)
+    flanked = _flanked(options, splits.train, flank) if flank else None
+    return PreparedData(splits.train, splits.val, splits.test, summary, flanked)
+
+
+def _flanked(options: DataOptions, examples: list, flank: int) -> list[str]:
+    """Each window with ``flank`` more bases each side, moved inside its chromosome where it
+    would cross an end."""
+    from enhscan.io.fasta import open_genomes
+
+    if not options.genome:
+        raise EnhscanError(
+            "--shift-augment needs windows cut from a genome (--genome): ready-made "
+            "sequences have no flanking bases"
+        )
+    wide = options.window + 2 * flank
+    out = []
+    with open_genomes(options.genome) as genome:
+        for e in examples:
+            length = genome.lengths[e.chrom]
+            if length < wide:
+                raise EnhscanError(
+                    f"{e.chrom} ({length:,} bp) is shorter than a window and its flanks "
+                    f"({wide:,} bp); lower --shift-augment"
+                )
+            start = min(max(e.start - flank, 0), length - wide)
+            out.append(genome.fetch(e.chrom, start, start + wide))
+    return out
 
 
 def _examples_from_genome(options: DataOptions) -> tuple[list, dict]:
@@ -316,7 +354,7 @@ def train_model(
     out_dir = Path(out_dir)
     _check_out(out_dir, resume, force, main)
     state.wait_for_everyone()
-    data = prepare_data(data_options)
+    data = prepare_data(data_options, flank=settings.shift_augment)
     report_dir = out_dir / REPORT_DIR
     if main:
         _write_summary(report_dir, data.summary, progress)
@@ -463,7 +501,7 @@ def _fit(
     resume: bool,
     progress: bool,
 ) -> TrainResult:
-    train_seqs, train_labels = data.arrays("train")
+    train_seqs, train_labels = data.training_windows()
     val_seqs, val_labels = data.arrays("val")
     return fit(
         classifier,

@@ -87,7 +87,7 @@ def search_hyperparameters(
     )
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
-    train_seqs, train_labels = data.arrays("train")
+    train_seqs, train_labels = data.training_windows()
     val_seqs, val_labels = data.arrays("val")
     family = make_classifier().metadata.family
 

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Model quality on the held-out GRCh37 chrX: the scorecard of issue 17.
+
+Every model given, and a logistic regression on GC and CpG content, on the same windows of
+three tests (1 kb windows, models scored on both strands and averaged; a multi-task model read
+through its ``any`` task, a classifier through its positive label):
+
+1. **enhancers / own background**: the Genomic Benchmarks ``human_enhancers_cohn`` and
+   ``human_enhancers_ensembl`` intervals on chrX (lifted to GRCh37, in ../shared/data), each
+   window centred on its interval, positives against the sets' own negatives.
+2. **enhancers / GC-matched**: the same positive windows against as many random chrX windows
+   drawn by enhscan's own GC-matched sampler (``sample_background``, 20 GC bins), clear of every
+   labelled interval. Composition scores about 0.5 here by construction: this is what a model
+   reads beyond GC.
+3. **open / closed**: REMO elements of chrX (element-centred windows, shifted up to 200 bp)
+   against random chrX windows with no element in their centre 200 bp (the multi-task
+   pretraining task, held out).
+
+The regression is fitted on chr20 windows of the same kind: the chr20 enhancer labels for
+tests 1 and 2, REMO windows of chr20 for test 3. Every window comes from a fixed seed, so
+reruns give the same numbers.
+
+    python benchmarks/model_quality.py [NAME=MODEL_DIR ...] [--json scorecard.json]
+        [--remo-windows 10000] [--batch-size 64]
+
+Without a model it scores the shipped default model.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+from common import ROOT
+
+DATA = ROOT.parent / "shared" / "data"
+GENOMES = {
+    "20": DATA / "genomes" / "grch37_chr20.fa.gz",
+    "X": DATA / "genomes" / "grch37_chrX_0-70M.fa.gz",
+}
+GB = DATA / "labels" / "genomic_benchmarks_grch37_chr20_chrX"
+GB_SETS = ("human_enhancers_cohn", "human_enhancers_ensembl")
+REMO = DATA / "labels" / "remo_v1" / "remo_v1.grch37_chr20_chr22_chrX.bed.gz"
+WINDOW = 1000
+TESTS = ("enhancers", "gc_matched", "open_closed")
+
+
+def labelled_windows(chrom: str) -> tuple[list[str], np.ndarray, list[tuple[int, int]]]:
+    """The Genomic Benchmarks enhancer sets' windows on ``chrom`` (``20`` or ``X``): DNA,
+    labels (1 enhancer), and every labelled interval (for the sampler to avoid)."""
+    from enhscan.intervals import centred_start
+    from enhscan.io.fasta import open_genome
+    from enhscan.sequence import count_non_acgt
+
+    seqs, labels, spans = [], [], []
+    with open_genome(GENOMES[chrom]) as genome:
+        length = genome.lengths[chrom]
+        for name in GB_SETS:
+            path = GB / f"{name}.hg38_lifted_to_GRCh37_chr20_chrX70M.csv.gz"
+            with gzip.open(path, "rt") as handle:
+                for row in csv.DictReader(handle):
+                    if row["grch37_chrom"] != f"chr{chrom}":
+                        continue
+                    lo, hi = int(row["grch37_start"]), int(row["grch37_end"])
+                    spans.append((lo, hi))
+                    start = centred_start((lo + hi) // 2, WINDOW, length)
+                    seq = genome.fetch(chrom, start, start + WINDOW)
+                    if count_non_acgt(seq) == 0:
+                        seqs.append(seq)
+                        labels.append(int(row["label"] == "positive"))
+    return seqs, np.array(labels, dtype=np.int64), spans
+
+
+def gc_matched(positives: list[str], avoid: list[tuple[int, int]], seed: int) -> list[str]:
+    """As many random chrX windows as ``positives``, GC-matched to them, clear of ``avoid``."""
+    from enhscan.io.fasta import open_genome
+    from enhscan.sequence import gc_content
+    from enhscan.training.background import sample_background
+
+    with open_genome(GENOMES["X"]) as genome:
+        drawn = sample_background(
+            genome, len(positives), WINDOW, [gc_content(s) for s in positives],
+            {"X": avoid}, seed=seed,
+        )  # fmt: skip
+    return [example.seq for example in drawn]
+
+
+def open_closed(chrom: str, n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """REMO element-centred windows of ``chrom`` (label 1) and random ones with no element in
+    their centre bin (label 0), from ``n`` windows drawn half and half."""
+    from enhscan.io.fasta import open_genome
+    from enhscan.training.multitask import read_label_bed, with_any_task
+    from enhscan.training.multitask_windows import draw_split
+
+    with open_genome(GENOMES[chrom]) as genome:
+        elements = with_any_task(read_label_bed(REMO, genome.lengths, column=6))
+        split = draw_split(genome, elements, [chrom], n, WINDOW, seed=seed)
+    keep = split.centred | ~split.targets[:, 0].astype(bool)  # column 0: the "any" task
+    seqs = [s for s, k in zip(split.seqs, keep, strict=True) if k]
+    return seqs, split.centred[keep].astype(np.int64)
+
+
+def test_sets(remo_windows: int) -> dict:
+    """The three tests' chrX windows and labels, and the chr20 windows the regression fits."""
+    train_seqs, train_labels, _ = labelled_windows("20")
+    seqs, labels, spans = labelled_windows("X")
+    positives = [s for s, y in zip(seqs, labels, strict=True) if y]
+    background = gc_matched(positives, spans, seed=0)
+    remo_train = open_closed("20", remo_windows, seed=1)
+    return {
+        "enhancers": (seqs, labels, (train_seqs, train_labels)),
+        "gc_matched": (
+            positives + background,
+            np.array([1] * len(positives) + [0] * len(background), dtype=np.int64),
+            (train_seqs, train_labels),
+        ),
+        "open_closed": (*open_closed("X", remo_windows, seed=2), remo_train),
+    }
+
+
+def model_scores(model_dir: str | None, seqs: list[str], batch_size: int) -> np.ndarray:
+    from enhscan.backend import ComputeOptions
+    from enhscan.engine import WindowScorer
+    from enhscan.model.folder import default_model_path, load_classifier
+
+    classifier = load_classifier(model_dir or default_model_path())
+    scorer = WindowScorer(classifier, ComputeOptions(batch_size=batch_size, device="cpu"))
+    return scorer.score(seqs, rc="mean")
+
+
+def metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
+    from enhscan.metrics import binary_metrics
+
+    m = binary_metrics(labels, scores)
+    return {"roc_auc": round(m.roc_auc, 4), "pr_auc": round(m.pr_auc, 4), "n": int(len(labels)),
+            "positives": int(labels.sum())}  # fmt: skip
+
+
+@click.command()
+@click.argument("models", nargs=-1)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
+@click.option("--remo-windows", type=int, default=10_000, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+def main(models: tuple[str, ...], json_out: str | None, remo_windows: int, batch_size: int):
+    from enhscan.training.baselines import GcCpgBaseline
+
+    if not GB.exists() or not REMO.exists():
+        raise SystemExit(f"needs the shared data in {DATA}")
+    named = [m.split("=", 1) if "=" in m else (Path(m).name, m) for m in models]
+    named = named or [("shipped default model", None)]
+    sets = test_sets(remo_windows)
+    card: dict = {"windows": {t: len(sets[t][1]) for t in TESTS}}
+    rows = {}
+    for name, path in named:
+        rows[name] = {t: metrics(sets[t][1], model_scores(path, sets[t][0], batch_size))
+                      for t in TESTS}  # fmt: skip
+    rows["GC/CpG logistic regression (fitted on chr20)"] = {
+        t: metrics(sets[t][1], GcCpgBaseline().fit(*sets[t][2]).score(sets[t][0])) for t in TESTS
+    }
+    card["models"] = rows
+    print(
+        "| model | enhancers PR-AUC | enhancers ROC-AUC | vs GC-matched ROC-AUC "
+        "| open vs closed ROC-AUC |"
+    )
+    print("|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(
+            f"| {name} | {r['enhancers']['pr_auc']:.3f} | {r['enhancers']['roc_auc']:.3f} "
+            f"| {r['gc_matched']['roc_auc']:.3f} | {r['open_closed']['roc_auc']:.3f} |"
+        )
+    print("\nwindows: " + ", ".join(f"{t} {n:,}" for t, n in card["windows"].items()))
+    if json_out:
+        Path(json_out).write_text(json.dumps(card, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
