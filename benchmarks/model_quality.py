@@ -7,7 +7,8 @@ through its ``any`` task, a classifier through its positive label):
 
 1. **enhancers / own background**: the Genomic Benchmarks ``human_enhancers_cohn`` and
    ``human_enhancers_ensembl`` intervals on chrX (lifted to GRCh37, in ../shared/data), each
-   window centred on its interval, positives against the sets' own negatives.
+   window centred on its interval, positives against the sets' own negatives; one window per
+   start (the sets share intervals), none with N, none labelled both ways.
 2. **enhancers / GC-matched**: the same positive windows against as many random chrX windows
    drawn by enhscan's own GC-matched sampler (``sample_background``, 20 GC bins), clear of every
    labelled interval. Composition scores about 0.5 here by construction: this is what a model
@@ -23,7 +24,7 @@ reruns give the same numbers.
     python benchmarks/model_quality.py [NAME=MODEL_DIR ...] [--json scorecard.json]
         [--remo-windows 10000] [--batch-size 64]
 
-Without a model it scores the shipped default model.
+MODEL_DIR ``default`` is the shipped default model; without models it scores that one.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def labelled_windows(chrom: str) -> tuple[list[str], np.ndarray, list[tuple[int,
     from enhscan.io.fasta import open_genome
     from enhscan.sequence import count_non_acgt
 
-    seqs, labels, spans = [], [], []
+    label_of: dict[int, set[int]] = {}  # window start -> labels (the two sets overlap)
+    spans = []
     with open_genome(GENOMES[chrom]) as genome:
         length = genome.lengths[chrom]
         for name in GB_SETS:
@@ -68,11 +70,13 @@ def labelled_windows(chrom: str) -> tuple[list[str], np.ndarray, list[tuple[int,
                     lo, hi = int(row["grch37_start"]), int(row["grch37_end"])
                     spans.append((lo, hi))
                     start = centred_start((lo + hi) // 2, WINDOW, length)
-                    seq = genome.fetch(chrom, start, start + WINDOW)
-                    if count_non_acgt(seq) == 0:
-                        seqs.append(seq)
-                        labels.append(int(row["label"] == "positive"))
-    return seqs, np.array(labels, dtype=np.int64), spans
+                    label_of.setdefault(start, set()).add(int(row["label"] == "positive"))
+        # One window per start; a window labelled both ways is dropped.
+        kept = sorted(start for start, labels in label_of.items() if len(labels) == 1)
+        windows = [(genome.fetch(chrom, s, s + WINDOW), label_of[s].pop()) for s in kept]
+    windows = [(seq, y) for seq, y in windows if count_non_acgt(seq) == 0]
+    seqs = [seq for seq, _ in windows]
+    return seqs, np.array([y for _, y in windows], dtype=np.int64), spans
 
 
 def gc_matched(positives: list[str], avoid: list[tuple[int, int]], seed: int) -> list[str]:
@@ -122,12 +126,12 @@ def test_sets(remo_windows: int) -> dict:
     }
 
 
-def model_scores(model_dir: str | None, seqs: list[str], batch_size: int) -> np.ndarray:
+def model_scores(model_dir: str, seqs: list[str], batch_size: int) -> np.ndarray:
     from enhscan.backend import ComputeOptions
     from enhscan.engine import WindowScorer
     from enhscan.model.folder import default_model_path, load_classifier
 
-    classifier = load_classifier(model_dir or default_model_path())
+    classifier = load_classifier(default_model_path() if model_dir == "default" else model_dir)
     scorer = WindowScorer(classifier, ComputeOptions(batch_size=batch_size, device="cpu"))
     return scorer.score(seqs, rc="mean")
 
@@ -151,7 +155,7 @@ def main(models: tuple[str, ...], json_out: str | None, remo_windows: int, batch
     if not GB.exists() or not REMO.exists():
         raise SystemExit(f"needs the shared data in {DATA}")
     named = [m.split("=", 1) if "=" in m else (Path(m).name, m) for m in models]
-    named = named or [("shipped default model", None)]
+    named = named or [("shipped default model", "default")]
     sets = test_sets(remo_windows)
     card: dict = {"windows": {t: len(sets[t][1]) for t in TESTS}}
     rows = {}

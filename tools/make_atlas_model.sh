@@ -6,7 +6,7 @@
 #
 #   bash tools/make_atlas_model.sh [WORK_DIR] [ARCH]   (ARCH: cnn-deep (default), cnn, tiny, small)
 #
-# With the CNN: about 30 to 35 minutes on a 2-core CPU (6 epochs, the last one kept: the chr22
+# With the CNN: about 30 minutes on a 2-core CPU (6 epochs, the last one kept: the chr22
 # validation score did not follow the held-out chrX one, so it is logged, not obeyed).
 # Resumable: run the same command again after an interruption. The model lands in
 # WORK_DIR/atlas_ARCH; its report in WORK_DIR/atlas_ARCH/pretraining/ (metrics.json,
@@ -31,5 +31,5 @@ enhscan pretrain "$G/grch37_chr20.fa.gz" "$G/grch37_chr22.fa.gz" "$G/grch37_chrX
     --task-groups "$work/remo_cell_type_tissues.tsv" \
     --val-chroms 22 --test-chroms X --arch "$arch" \
     --windows 80000 --val-windows 4000 --test-windows 10000 \
-    --epochs 6 --patience 0 --batch-size 64 --lr 1e-3 --seed 0 \
+    --epochs 6 --patience 0 --batch-size 64 --lr 1e-3 --seed 0 --shift-augment 50 \
     --out "$out" --force "${resume[@]}"

@@ -89,11 +89,11 @@ _file = click.Path(dir_okay=False, path_type=str)
 )
 @click.option(
     "--arch",
-    type=click.Choice(["tiny", "small", "base", "cnn", "dnabert-kmer"]),
+    type=click.Choice(["tiny", "small", "base", "cnn", "cnn-deep", "dnabert-kmer"]),
     default="small",
     show_default=True,
-    help="Model from scratch: DNABERT-2 architecture (base = the 117M shape), cnn, or "
-    "dnabert-kmer (DNABERT, k-mer tokens; see --k).",
+    help="Model from scratch: DNABERT-2 architecture (base = the 117M shape), cnn (cnn-deep: a "
+    "fourth block), or dnabert-kmer (DNABERT, k-mer tokens; see --k).",
 )
 @click.option(
     "--k",
@@ -230,9 +230,10 @@ def train(ctx: click.Context, **o) -> None:
     from enhscan.training.trainer import TrainSettings
 
     ctx.meta[ON_INTERRUPT] = partial(training_hint, o["out"])
-    if o["base"] and o["arch"] == "cnn":
+    if o["base"] and o["arch"].startswith("cnn"):
         raise click.BadParameter(
-            "--base starts from a DNABERT-2 folder; drop --arch cnn", param_hint="--base"
+            f"--base starts from its folder's own model; drop --arch {o['arch']}",
+            param_hint="--base",
         )
     data = DataOptions(
         genome=o["genome"],
