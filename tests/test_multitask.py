@@ -421,6 +421,9 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
         'path="tasks/T1/scores.bw"' in session
         and "tasks/T1/scores.bw" in (every_task / "trackDb.txt").read_text()
     )
+    run(*scan_all, "--task", "T1", "-o", str(every_task), expect=1)  # earlier outputs there
+    run(*scan_all, "--task", "T1", "-o", str(every_task), "--force")
+    assert not (every_task / "tasks").exists()  # no stale task folders
     model = load_classifier(out)
     with open_genome(mini_fasta) as g:
         seqs = [g.fetch("chr22_32000000", s, s + 300) for s in (0, 3000, 6000)]

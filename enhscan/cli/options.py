@@ -144,6 +144,20 @@ task_option = click.option(
     "(genome: every task's track and calls in OUT/tasks/NAME/)  [default: any]",
 )
 
+
+def shift_augment_option(needs: str):
+    """``--shift-augment``: per-epoch shifts of the training windows (``needs``: the option
+    that gives windows a genome to widen them from)."""
+    return click.option(
+        "--shift-augment",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help=f"With {needs}: each epoch, show each training window moved by a random amount of "
+        "at most this many bases (cut from the genome this much wider on each side).",
+    )
+
+
 resume_options = _stack(
     click.option(
         "--resume",

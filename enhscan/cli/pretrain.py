@@ -7,7 +7,7 @@ from functools import partial
 import click
 
 from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
-from enhscan.cli.options import comma_list, force_option
+from enhscan.cli.options import comma_list, force_option, shift_augment_option
 
 
 @click.command(
@@ -114,14 +114,7 @@ from enhscan.cli.options import comma_list, force_option
     show_default=True,
     help="With --targets: show each window reversed half the time; evaluate both strands.",
 )
-@click.option(
-    "--shift-augment",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="With --targets: each epoch, show each training window moved by a random amount of "
-    "at most this many bases (the windows are drawn this much wider on each side).",
-)
+@shift_augment_option("--targets")
 @click.option(
     "--null-windows",
     type=click.IntRange(min=0),

@@ -7,7 +7,7 @@ from functools import partial
 import click
 
 from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
-from enhscan.cli.options import comma_list, force_option, max_n_option
+from enhscan.cli.options import comma_list, force_option, max_n_option, shift_augment_option
 
 _file = click.Path(dir_okay=False, path_type=str)
 
@@ -178,14 +178,7 @@ _file = click.Path(dir_okay=False, path_type=str)
     is_flag=True,
     help="Show each training window as its reverse complement half the time (seeded by epoch).",
 )
-@click.option(
-    "--shift-augment",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="With --genome: each epoch, show each training window moved by a random amount of at "
-    "most this many bases (cut from the genome this much wider on each side).",
-)
+@shift_augment_option("--genome")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--trials",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -208,6 +209,8 @@ def _every_task(scan: _Scan, classifier: Classifier, store: ShardStore, out_dir:
     """With ``--task all``, write each task's outputs (:mod:`enhscan.scan.tasks`). Returns the
     scores and null of the task the top-level outputs show, each task's record and tracks."""
     if not scan.scorer.outputs:
+        # An earlier --task all scan's folders (--force was given) would be left stale.
+        shutil.rmtree(out_dir / OUTPUTS["tasks"], ignore_errors=True)
         return store, _null_of(classifier, scan.spec), None, ()
     labels = classifier.metadata.labels
     shown = default_task(labels)
