@@ -17,6 +17,7 @@ from enhscan.model.dnabert2 import (
     alibi_slopes,
     attention_bias,
     probabilities,
+    set_pooling,
 )
 from enhscan.model.folder import save_network
 from enhscan.model.hf_interop import DNABert2HFConfig, DNABert2HFForSequenceClassification
@@ -208,9 +209,10 @@ def test_layer_matches_explicit_softmax_reference(n_heads: int, hidden: int) -> 
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
 @pytest.mark.parametrize("n_heads, hidden", [(4, 32), (6, 48)])
-def test_logits_invariant_to_batching_and_padding(n_heads: int, hidden: int) -> None:
-    model = tiny_model(num_attention_heads=n_heads, hidden_size=hidden)
+def test_logits_invariant_to_batching_and_padding(n_heads: int, hidden: int, pooling) -> None:
+    model = tiny_model(num_attention_heads=n_heads, hidden_size=hidden, pooling=pooling)
     seqs = random_sequences([5, 60, 17, 33, 8, 49, 24], seed=n_heads)
     with torch.no_grad():
         alone = torch.cat([model(s[None]).logits for s in seqs])
@@ -224,6 +226,31 @@ def test_logits_invariant_to_batching_and_padding(n_heads: int, hidden: int) -> 
     assert (alone - together).abs().max().item() < 1e-5
     assert (alone - by_three).abs().max().item() < 1e-5
     assert torch.equal(together, as_bool)
+
+
+def test_mean_pooling_reads_every_token_and_can_be_switched() -> None:
+    model = tiny_model(num_hidden_layers=2)
+    ids, mask = pad_batch(random_sequences([30, 12, 25], seed=4))
+    with torch.no_grad():
+        cls = model(ids, attention_mask=mask).logits
+        hidden, _ = model.bert(ids, mask)
+        set_pooling(model, "mean")
+        mean = model(ids, attention_mask=mask).logits
+        # The pooler's input is the mean of the real tokens' last hidden states.
+        real = mask[1].bool()
+        want = model.classifier(model.bert.pooler.activation(
+            model.bert.pooler.dense(hidden[1][real].mean(dim=0))))  # fmt: skip
+        # [CLS]-only scanning is switched off by mean pooling, not silently wrong.
+        short = model(ids, attention_mask=mask, first_only=True).logits
+        _, pooled = model.bert(ids, mask, first_only=True)
+    assert (cls - mean).abs().max().item() > 1e-3
+    torch.testing.assert_close(mean[1], want, rtol=1e-5, atol=1e-5)
+    assert torch.equal(mean, short) and pooled.shape == (3, 32)
+    assert model.config.to_dict()["pooling"] == "mean"
+    with pytest.raises(ValueError, match="pooling must be one of cls, mean"):
+        set_pooling(model, "max")
+    with pytest.raises(ValueError, match="pooling must be one of cls, mean"):
+        tiny_config(pooling="max")
 
 
 @pytest.mark.parametrize("layers", [1, 3])
@@ -302,8 +329,9 @@ def test_probabilities() -> None:
 # --- transformers integration --------------------------------------------------------------
 
 
-def test_save_and_from_pretrained_roundtrip(tmp_path: Path) -> None:
-    model = tiny_model(num_labels=3)
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_save_and_from_pretrained_roundtrip(tmp_path: Path, pooling: str) -> None:
+    model = tiny_model(num_labels=3, pooling=pooling)
     ids, mask = pad_batch(random_sequences([20, 9], seed=6))
     with torch.no_grad():
         before = model(ids, mask).logits
@@ -322,6 +350,7 @@ def test_save_and_from_pretrained_roundtrip(tmp_path: Path) -> None:
     auto.save_pretrained(tmp_path / "again")
     again = DNABert2Config.from_dict(json.loads((tmp_path / "again/config.json").read_text()))
     assert again.num_labels == 3 and again.hidden_size == model.config.hidden_size
+    assert again.pooling == saved["pooling"] == pooling
 
 
 def masked_lm_state_dict(model: DNABert2ForSequenceClassification) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
@@ -431,3 +432,27 @@ def test_train_with_a_bpe_tokenizer_trained_on_the_data(tmp_path):
     vocab = json.loads((out / "tokenizer.json").read_text())["model"]["vocab"]
     assert len(vocab) <= 64 and "[CLS]" in vocab
     assert load_classifier(out).encoder.vocab_size <= 64
+
+
+def test_pooling_mean_is_trained_saved_and_scanned(tmp_path, mini_fasta):
+    out = tmp_path / "model"
+    train_cli(*COHN, "--out", str(out), *FAST, "--no-baseline", "--pooling", "mean")
+    assert json.loads((out / "config.json").read_text())["pooling"] == "mean"
+    from enhscan.backend import ComputeOptions
+    from enhscan.engine import WindowScorer
+    from enhscan.model import load_classifier
+
+    model = load_classifier(out)
+    assert model.network.config.pooling == "mean"
+    # The scan engine's [CLS]-only last layer follows the pooling: the same scores as a full
+    # forward pass, window by window.
+    rng = np.random.default_rng(1)
+    seqs = ["".join(rng.choice(list("ACGT"), 200)) for _ in range(6)]
+    scanned = WindowScorer(model, ComputeOptions(batch_size=4)).score(seqs)
+    with torch.no_grad():
+        ids = model.encoder.encode(seqs)
+        full = [torch.softmax(model.network(torch.tensor(i)[None]).logits, -1)[0, 1] for i in ids]
+    np.testing.assert_allclose(scanned, [float(v) for v in full], atol=1e-5)
+    result = train_cli(*COHN, "--out", str(tmp_path / "c"), "--arch", "cnn", "--pooling", "mean",
+                       expect=1)  # fmt: skip
+    assert "--pooling is for DNABERT-2 models" in result.output

@@ -158,6 +158,15 @@ def shift_augment_option(needs: str):
     )
 
 
+pooling_option = click.option(
+    "--pooling",
+    type=click.Choice(["cls", "mean"]),
+    default=None,
+    help="DNABERT-2 models: classify from the [CLS] token (DNABERT-2's own) or the mean of "
+    "all tokens  [default: cls, or the --base folder's own]",
+)
+
+
 resume_options = _stack(
     click.option(
         "--resume",

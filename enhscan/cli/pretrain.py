@@ -7,7 +7,7 @@ from functools import partial
 import click
 
 from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
-from enhscan.cli.options import comma_list, force_option, shift_augment_option
+from enhscan.cli.options import comma_list, force_option, pooling_option, shift_augment_option
 
 
 @click.command(
@@ -115,6 +115,7 @@ from enhscan.cli.options import comma_list, force_option, shift_augment_option
     help="With --targets: show each window reversed half the time; evaluate both strands.",
 )
 @shift_augment_option("--targets")
+@pooling_option
 @click.option(
     "--null-windows",
     type=click.IntRange(min=0),
@@ -267,6 +268,7 @@ SUPERVISED_OPTIONS = (
     "patience",
     "rc_augment",
     "shift_augment",
+    "pooling",
     "null_windows",
     "mlm_weight",
 )
@@ -329,6 +331,7 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
         windows,
         settings,
         arch=arch,
+        pooling=o["pooling"],
         null_windows=o["null_windows"],
         resume=resume,
         force=force,

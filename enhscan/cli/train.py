@@ -7,7 +7,13 @@ from functools import partial
 import click
 
 from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
-from enhscan.cli.options import comma_list, force_option, max_n_option, shift_augment_option
+from enhscan.cli.options import (
+    comma_list,
+    force_option,
+    max_n_option,
+    pooling_option,
+    shift_augment_option,
+)
 
 _file = click.Path(dir_okay=False, path_type=str)
 
@@ -179,6 +185,7 @@ _file = click.Path(dir_okay=False, path_type=str)
     help="Show each training window as its reverse complement half the time (seeded by epoch).",
 )
 @shift_augment_option("--genome")
+@pooling_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--trials",
@@ -251,6 +258,7 @@ def train(ctx: click.Context, **o) -> None:
         tokenizer=o["tokenizer"],
         vocab_size=o["vocab_size"],
         baseline=o["baseline"],
+        pooling=o["pooling"],
     )
     settings = TrainSettings(
         epochs=o["epochs"],

@@ -41,6 +41,8 @@ __all__ = [
     "attention_bias",
     "init_weights",
     "probabilities",
+    "set_pooling",
+    "POOLINGS",
 ]
 
 # Named model shapes for `DNABert2Config.from_size`. "base" is DNABERT-2-117M.
@@ -53,6 +55,9 @@ MODEL_SIZES: dict[str, dict[str, int]] = {
         hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
     ),
 }
+
+#: How the classifier reads the last layer: the [CLS] token, or the mean of all tokens.
+POOLINGS = ("cls", "mean")
 
 
 # -----------------------------------------------------------------------------
@@ -84,6 +89,7 @@ class DNABert2Config(NetworkConfig):
         "type_vocab_size",
         "initializer_range",
         "alibi_starting_size",
+        "pooling",
     )
 
     def __init__(
@@ -100,9 +106,12 @@ class DNABert2Config(NetworkConfig):
         type_vocab_size: int = 2,
         initializer_range: float = 0.02,
         alibi_starting_size: int = 512,
+        pooling: str = "cls",
         pad_token_id: int | None = 3,  # [PAD] in the DNABERT-2 tokenizer
         **kwargs,
     ):
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
         if num_attention_heads <= 0 or hidden_size % num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({hidden_size}) must be a multiple of "
@@ -120,6 +129,7 @@ class DNABert2Config(NetworkConfig):
         self.type_vocab_size = type_vocab_size
         self.initializer_range = initializer_range
         self.alibi_starting_size = alibi_starting_size
+        self.pooling = pooling
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
     @classmethod
@@ -372,16 +382,33 @@ class DNABert2Encoder(nn.Module):
 
 
 class DNABert2Pooler(nn.Module):
-    """tanh(dense(hidden state of the first token, [CLS]))."""
+    """tanh(dense(h)), where h is the hidden state of the first token ([CLS], DNABERT-2's own
+    pooling) or, with ``config.pooling == "mean"``, the mean over the sequence's tokens (pads
+    left out), which published work on DNA language models found better for classification."""
 
     def __init__(self, config: DNABert2Config):
         super().__init__()
+        self.config = config  # read at each call: set_pooling may change it
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.activation = nn.Tanh()
 
-    def forward(self, hidden_states: Tensor) -> Tensor:
-        """hidden_states: [B, L, H] -> pooled [B, H]."""
-        return self.activation(self.dense(hidden_states[:, 0]))
+    def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """hidden_states: [B, L, H]; attention_mask: [B, L] or None -> pooled [B, H]."""
+        if self.config.pooling == "cls":
+            return self.activation(self.dense(hidden_states[:, 0]))
+        if attention_mask is None:
+            return self.activation(self.dense(hidden_states.mean(dim=1)))
+        weights = attention_mask.to(hidden_states.dtype).unsqueeze(-1)  # [B, L, 1]
+        mean = (hidden_states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+        return self.activation(self.dense(mean))
+
+
+def set_pooling(network: nn.Module, pooling: str) -> None:
+    """Make a DNABERT-2 classifier pool ``pooling`` ("cls" or "mean") from now on (its
+    config, which the pooler and the encoder read, and which is saved with it)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+    network.config.pooling = pooling
 
 
 class DNABert2Model(nn.Module):
@@ -413,8 +440,10 @@ class DNABert2Model(nn.Module):
             [B, H] or None without a pooler), in the parameter dtype (or the autocast dtype).
         """
         x = self.embeddings(input_ids, token_type_ids)
+        # Mean pooling reads every token of the last layer: [CLS] alone will not do.
+        first_only = first_only and self.config.pooling == "cls"
         x = self.encoder(x, attention_mask, first_only)
-        pooled = self.pooler(x) if self.pooler is not None else None
+        pooled = self.pooler(x, attention_mask) if self.pooler is not None else None
         return x, pooled
 
 

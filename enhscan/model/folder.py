@@ -248,3 +248,22 @@ def replace_head(classifier: Classifier, labels: list[str], seed: int = 0) -> Cl
     classifier.metadata.positive_index = len(labels) - 1
     classifier.metadata.task_type = "classification"
     return classifier
+
+
+def set_pooling(classifier: Classifier, pooling: str | None) -> None:
+    """Make a DNABERT-2 classifier pool ``pooling`` (``cls`` or ``mean``) from now on; None
+    leaves the model's own.
+
+    Raises:
+        EnhscanError: a model of another family.
+    """
+    if pooling is None:
+        return
+    if classifier.metadata.family != "dnabert2":
+        raise EnhscanError(
+            f"--pooling is for DNABERT-2 models; this one is {classifier.metadata.family}: "
+            "drop --pooling"
+        )
+    from enhscan.model.dnabert2 import set_pooling as set_network_pooling
+
+    set_network_pooling(classifier.network, pooling)

@@ -35,7 +35,7 @@ import numpy as np
 
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import write_json
-from enhscan.model.folder import Classifier, new_classifier, save_classifier
+from enhscan.model.folder import Classifier, new_classifier, save_classifier, set_pooling
 from enhscan.model.metadata import ANY_TASK, METADATA_NAME
 from enhscan.training.trainer import TrainSettings, both_strand_probabilities, fit
 from enhscan.versions import package_versions
@@ -93,6 +93,7 @@ def pretrain_multitask(
     settings: TrainSettings,
     *,
     arch: str = "small",
+    pooling: str | None = None,
     null_windows: int = 20_000,
     resume: bool = False,
     force: bool = False,
@@ -126,7 +127,7 @@ def pretrain_multitask(
     if main:
         report_dir.mkdir(parents=True, exist_ok=True)
         write_json(report_dir / "data_summary.json", summary)
-    classifier = new_multitask(arch, elements.tasks, windows.window, windows.seed)
+    classifier = new_multitask(arch, elements.tasks, windows.window, windows.seed, pooling)
     result = fit(
         classifier,
         splits["train"].seqs,
@@ -308,8 +309,11 @@ def draw_splits(
     }
 
 
-def new_multitask(arch: str, tasks: list[str], window: int, seed: int) -> Classifier:
-    """A fresh multi-task model: one output per task, metadata marking it multi-label."""
+def new_multitask(
+    arch: str, tasks: list[str], window: int, seed: int, pooling: str | None = None
+) -> Classifier:
+    """A fresh multi-task model: one output per task, metadata marking it multi-label;
+    ``pooling`` as :func:`enhscan.model.folder.set_pooling`."""
     if len(tasks) < 2:
         raise EnhscanError(
             f"multi-task training needs at least two tasks, got {len(tasks)} ({', '.join(tasks)})"
@@ -318,6 +322,7 @@ def new_multitask(arch: str, tasks: list[str], window: int, seed: int) -> Classi
     classifier.metadata.labels = list(tasks)
     classifier.metadata.positive_index = 0
     classifier.metadata.task_type = "multilabel"
+    set_pooling(classifier, pooling)
     return classifier
 
 

@@ -36,6 +36,7 @@ from enhscan.model.folder import (
     new_classifier,
     replace_head,
     save_classifier,
+    set_pooling,
 )
 from enhscan.model.metadata import METADATA_NAME
 from enhscan.training.trainer import TrainResult, TrainSettings, default_learning_rate, fit
@@ -83,6 +84,7 @@ class ModelOptions:
     tokenizer: str = "dnabert2"
     vocab_size: int = 4096
     baseline: bool = True
+    pooling: str | None = None  # DNABERT-2: "cls" or "mean"; None: cls, or the base's own
 
 
 @dataclass
@@ -258,13 +260,16 @@ def build_model(
             replace_head(classifier, ["background", "enhancer"], seed)
             classifier.metadata.provenance["base_tasks"] = base_tasks
         classifier.metadata.window = window
+        set_pooling(classifier, options.pooling)
         return classifier
     family = family_of_arch(options.arch)
     overrides = {"k": options.k} if family.name == "dnabert" else {}
     tokenizer_json = _tokenizer_json(options, data, genome, seed) if family.bpe else None
-    return new_classifier(
+    classifier = new_classifier(
         options.arch, tokenizer_json=tokenizer_json, window=window, seed=seed, **overrides
     )
+    set_pooling(classifier, options.pooling)
+    return classifier
 
 
 def _tokenizer_json(
