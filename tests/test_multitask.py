@@ -472,3 +472,10 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
         base_state["cnn.blocks.0.conv.weight"].shape
         == tuned_state["cnn.blocks.0.conv.weight"].shape
     )
+
+
+def test_multitask_models_take_a_pooling() -> None:
+    assert new_multitask("tiny", ["a", "b"], 300, 0, "mean").network.config.pooling == "mean"
+    assert new_multitask("tiny", ["a", "b"], 300, 0).network.config.pooling == "cls"
+    with pytest.raises(EnhscanError, match="--pooling is for DNABERT-2 models"):
+        new_multitask("cnn", ["a", "b"], 300, 0, "mean")
