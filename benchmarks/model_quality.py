@@ -127,11 +127,11 @@ def test_sets(remo_windows: int) -> dict:
 
 
 def model_scores(model_dir: str, seqs: list[str], batch_size: int) -> np.ndarray:
+    from enhscan.api import load_model
     from enhscan.backend import ComputeOptions
     from enhscan.engine import WindowScorer
-    from enhscan.model.folder import default_model_path, load_classifier
 
-    classifier = load_classifier(default_model_path() if model_dir == "default" else model_dir)
+    classifier = load_model(None if model_dir == "default" else model_dir)
     scorer = WindowScorer(classifier, ComputeOptions(batch_size=batch_size, device="cpu"))
     return scorer.score(seqs, rc="mean")
 

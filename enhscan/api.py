@@ -26,11 +26,14 @@ from enhscan.model.folder import Classifier
 ModelLike = str | os.PathLike | Classifier | None
 
 
-def load_model(path: str | os.PathLike | None = None) -> Classifier:
+def load_model(path: ModelLike = None) -> Classifier:
     """An enhscan model folder, a DNABERT-2 / DNABERT / transformers classifier folder, or,
-    with no ``path``, the default model shipped in the package. On the CPU, in fp32."""
+    with no ``path``, the default model shipped in the package. On the CPU, in fp32. A
+    loaded :class:`Classifier` is returned as it is."""
     from enhscan.model import load_classifier, required_default_model_path
 
+    if isinstance(path, Classifier):
+        return path
     return load_classifier(required_default_model_path() if path is None else path)
 
 
@@ -57,7 +60,7 @@ def score_sequences(
     from enhscan.backend import ComputeOptions
     from enhscan.scan.run import load_scorer
 
-    classifier = model if isinstance(model, Classifier) else load_model(model)
+    classifier = load_model(model)
     _, scorer = load_scorer(classifier, ComputeOptions(device, dtype, batch_size))
     return scorer.score([s.upper() for s in seqs], rc=rc)
 
@@ -86,7 +89,7 @@ def scan_genome(
     from enhscan.scan import ScanSettings
     from enhscan.scan import scan_genome as scan_to_files
 
-    classifier = model if isinstance(model, Classifier) else load_model(model)
+    classifier = load_model(model)
     settings.setdefault("progress", False)
     return scan_to_files(genome, out_dir, classifier, ScanSettings.of(**settings))
 
@@ -111,7 +114,7 @@ def predict_file(
     ``enhscan predict`` does; ``options`` as :func:`enhscan.predict.predict`."""
     from enhscan.predict import predict as predict_file
 
-    classifier = model if isinstance(model, Classifier) else load_model(model)
+    classifier = load_model(model)
     return predict_file(input_path, classifier, out_path, **options)
 
 
@@ -130,7 +133,7 @@ def score_variants(
     from enhscan.variants import score_variants as run
 
     variant_options, compute = _split(options, "enhscan.variants", "VariantOptions")
-    classifier = model if isinstance(model, Classifier) else load_model(model)
+    classifier = load_model(model)
     return run(variants, genome, out, classifier, variant_options, compute)
 
 
@@ -148,7 +151,7 @@ def explain(
     from enhscan.explanation import explain as run
 
     explain_options, compute = _split(options, "enhscan.explanation", "ExplainOptions")
-    classifier = model if isinstance(model, Classifier) else load_model(model)
+    classifier = load_model(model)
     return run(regions, genome, out_dir, classifier, explain_options, compute)
 
 

@@ -131,13 +131,12 @@ class _EncodedDataset(torch.utils.data.Dataset):
     ):
         self.encoder, self.seqs, self.labels = encoder, list(seqs), labels
         self.rc, self.shift, self.seed = rc, shift, seed
-        self.shown: list[np.ndarray] = []
+        self.shown: list[np.ndarray] | None = None  # made by set_epoch, which the loop calls
         # Without shifts every epoch draws from the same two encodings: made once.
         self.forward = None if shift else encoder.encode(self.seqs)
         self.reverse = None
         if rc and not shift:
             self.reverse = encoder.encode([reverse_complement(s) for s in self.seqs])
-        self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
         n = len(self.seqs)
@@ -158,6 +157,8 @@ class _EncodedDataset(torch.utils.data.Dataset):
         return len(self.seqs)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.shown is None:  # read before any epoch was set: epoch 0's views
+            self.set_epoch(0)
         return self.shown[i], self.labels[i]
 
 
