@@ -16,6 +16,11 @@ through its ``any`` task, a classifier through its positive label):
 3. **open / closed**: REMO elements of chrX (element-centred windows, shifted up to 200 bp)
    against random chrX windows with no element in their centre 200 bp (the multi-task
    pretraining task, held out).
+4. **hg38 scan**: the same two Genomic Benchmarks sets' intervals (positives and their own
+   negatives, train and test splits, at least 50 bp) inside hg38 chr2:0-2,333,275, a piece of
+   the genome no enhscan model trains on: the piece is scanned with ``enhscan genome
+   --regions`` (both strands, default stride) and each interval scored by the mean track value
+   over it. The regression scores the 1 kb window centred on each interval.
 
 The regression is fitted on chr20 windows of the same kind: the chr20 enhancer labels for
 tests 1 and 2, REMO windows of chr20 for test 3. Every window comes from a fixed seed, so
@@ -32,6 +37,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import tempfile
 from pathlib import Path
 
 import click
@@ -48,6 +54,10 @@ GB_SETS = ("human_enhancers_cohn", "human_enhancers_ensembl")
 REMO = DATA / "labels" / "remo_v1" / "remo_v1.grch37_chr20_chr22_chrX.bed.gz"
 WINDOW = 1000
 TESTS = ("enhancers", "gc_matched", "open_closed")
+HG38 = DATA / "genomes" / "hg38_chr2_0-2333275.fa.gz"
+GB_HG38 = DATA / "labels" / "genomic_benchmarks_hg38"
+HG38_END = 2_333_275
+MIN_LENGTH = 50  # the Ensembl set has a few intervals of 2 bp
 
 
 def labelled_windows(chrom: str) -> tuple[list[str], np.ndarray, list[tuple[int, int]]]:
@@ -126,6 +136,51 @@ def test_sets(remo_windows: int) -> dict:
     }
 
 
+def hg38_intervals() -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The enhancer sets' intervals on hg38 chr2:0-2,333,275: (start, end) each, sorted, and
+    labels (1 enhancer); an interval labelled both ways is dropped."""
+    label_of: dict[tuple[int, int], set[int]] = {}
+    for name in GB_SETS:
+        for split in ("train", "test"):
+            for label, kind in ((1, "positive"), (0, "negative")):
+                with gzip.open(GB_HG38 / name / split / f"{kind}.csv.gz", "rt") as handle:
+                    for row in csv.DictReader(handle):
+                        lo, hi = int(row["start"]), int(row["end"])
+                        if row["region"] == "chr2" and hi <= HG38_END and hi - lo >= MIN_LENGTH:
+                            label_of.setdefault((lo, hi), set()).add(label)
+    kept = sorted(span for span, labels in label_of.items() if len(labels) == 1)
+    return kept, np.array([label_of[span].pop() for span in kept], dtype=np.int64)
+
+
+def hg38_windows(intervals: list[tuple[int, int]]) -> list[str]:
+    """The 1 kb window centred on each interval (for the regression)."""
+    from enhscan.intervals import centred_start
+    from enhscan.io.fasta import open_genome
+
+    with open_genome(HG38) as genome:
+        length = genome.lengths["chr2"]
+        starts = [centred_start((lo + hi) // 2, WINDOW, length) for lo, hi in intervals]
+        return [genome.fetch("chr2", s, s + WINDOW) for s in starts]
+
+
+def hg38_scan_scores(model_dir: str, intervals: list[tuple[int, int]], work: Path) -> np.ndarray:
+    """Scan the intervals of hg38 chr2 with ``enhscan genome`` (both strands) and read each
+    interval's mean track value: float64 [len(intervals)]."""
+    import pyBigWig
+
+    from enhscan.api import scan_genome
+
+    bed = work / "intervals.bed"
+    bed.write_text("".join(f"chr2\t{lo}\t{hi}\n" for lo, hi in intervals))
+    out = work / "scan"
+    model = None if model_dir == "default" else model_dir
+    scan_genome(HG38, out, model, regions=str(bed), rc="mean", force=True, device="cpu")
+    (track,) = [p for p in out.glob("*.bw")]
+    with pyBigWig.open(str(track)) as bw:
+        means = [bw.stats("chr2", lo, hi, type="mean")[0] for lo, hi in intervals]
+    return np.array([np.nan if m is None else m for m in means], dtype=np.float64)
+
+
 def model_scores(model_dir: str, seqs: list[str], batch_size: int) -> np.ndarray:
     from enhscan.api import load_model
     from enhscan.backend import ComputeOptions
@@ -157,24 +212,33 @@ def main(models: tuple[str, ...], json_out: str | None, remo_windows: int, batch
     named = [m.split("=", 1) if "=" in m else (Path(m).name, m) for m in models]
     named = named or [("shipped default model", "default")]
     sets = test_sets(remo_windows)
+    intervals, hg38_labels = hg38_intervals()
     card: dict = {"windows": {t: len(sets[t][1]) for t in TESTS}}
+    card["windows"]["hg38_scan"] = len(intervals)
     rows = {}
-    for name, path in named:
-        rows[name] = {t: metrics(sets[t][1], model_scores(path, sets[t][0], batch_size))
-                      for t in TESTS}  # fmt: skip
-    rows["GC/CpG logistic regression (fitted on chr20)"] = {
+    with tempfile.TemporaryDirectory() as work:
+        for name, path in named:
+            rows[name] = {t: metrics(sets[t][1], model_scores(path, sets[t][0], batch_size))
+                          for t in TESTS}  # fmt: skip
+            scores = hg38_scan_scores(path, intervals, Path(work))
+            rows[name]["hg38_scan"] = metrics(hg38_labels, np.nan_to_num(scores, nan=-1.0))
+    regression = "GC/CpG logistic regression (fitted on chr20)"
+    rows[regression] = {
         t: metrics(sets[t][1], GcCpgBaseline().fit(*sets[t][2]).score(sets[t][0])) for t in TESTS
     }
+    fitted = GcCpgBaseline().fit(*sets["enhancers"][2])
+    rows[regression]["hg38_scan"] = metrics(hg38_labels, fitted.score(hg38_windows(intervals)))
     card["models"] = rows
     print(
         "| model | enhancers PR-AUC | enhancers ROC-AUC | vs GC-matched ROC-AUC "
-        "| open vs closed ROC-AUC |"
+        "| open vs closed ROC-AUC | hg38 chr2 scan ROC-AUC |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(
             f"| {name} | {r['enhancers']['pr_auc']:.3f} | {r['enhancers']['roc_auc']:.3f} "
-            f"| {r['gc_matched']['roc_auc']:.3f} | {r['open_closed']['roc_auc']:.3f} |"
+            f"| {r['gc_matched']['roc_auc']:.3f} | {r['open_closed']['roc_auc']:.3f} "
+            f"| {r['hg38_scan']['roc_auc']:.3f} |"
         )
     print("\nwindows: " + ", ".join(f"{t} {n:,}" for t, n in card["windows"].items()))
     if json_out:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """`enhscan genome` against the naive scanning loop, side by side, on the same windows.
 
-For each model size (the shipped default model, and the DNABERT-2-117M shape with random
-weights and the real tokenizer) it cuts a stretch of real sequence out of GRCh37 chr20 (from
+For each model size (the shipped default model, the DNABERT-2-117M shape with random
+weights and the real tokenizer, and any ``--arch`` name: ``small`` is the previous default's
+DNABERT-2 shape) it cuts a stretch of real sequence out of GRCh37 chr20 (from
 ../shared/data), runs `enhscan genome` and `benchmarks/naive_scan.py` on it in fresh
 processes, checks the two agree window by window (fp32: within 1e-4), and prints:
 
@@ -83,16 +84,36 @@ def matmul_peak(device: str) -> dict[str, float]:
     return rates
 
 
-def forward_flops(config: dict, tokens: np.ndarray) -> float:
-    """FLOPs of full DNABERT-2 forwards at the given token counts (matmuls only).
+def forward_flops(model: Path, config: dict, tokens: np.ndarray) -> float:
+    """FLOPs of the model's full forwards over windows of the given token counts.
+
+    A DNABERT-2 model: worked out per window (matmuls only, below). Any other model (the
+    hybrid, the CNN: every window the same width): counted by PyTorch's FLOP counter on one
+    window (matmuls and convolutions), times the windows.
 
     Per token and layer: QKV 3H^2, output H^2, gated MLP 2HI + IH multiply-adds; attention
     2 L H multiply-adds per token (scores and weighted sum).
     """
+    if config.get("model_type") != "dnabert2":
+        return counted_flops(model, int(tokens[0])) * len(tokens)
     h, i, n = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
     per_token = 2 * n * (4 * h * h + 3 * h * i)
     attention = 2 * n * 2 * h * tokens.astype(np.float64) ** 2
     return float((per_token * tokens + attention).sum())
+
+
+def counted_flops(model: Path, width: int) -> float:
+    """FLOPs of one forward of a ``width``-base window, by torch's FLOP counter."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from enhscan.model import load_classifier
+
+    network = load_classifier(model).network.eval()
+    ids = torch.zeros(1, width, dtype=torch.int64)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        network(input_ids=ids)
+    return float(counter.get_total_flops())
 
 
 def run_timed(command: list[str]) -> tuple[float, str]:
@@ -209,7 +230,7 @@ def main(device: str, windows: str, stride: int, quantize: bool, repeats: int) -
                 model = save_classifier(new_classifier(size, seed=0), tmp / f"model_{size}")
             fasta = write_region(tmp, int(count), stride, 1000)
             config, tokens = token_counts(model, fasta, stride)
-            flops = forward_flops(config, tokens)
+            flops = forward_flops(model, config, tokens)
             ours = partial(enhscan_scan, fasta, model, device=device)
             scanners = {
                 "naive": lambda out, fasta=fasta, model=model: naive_scan(

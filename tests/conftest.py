@@ -84,6 +84,24 @@ def tiny_model_with_null(tmp_path_factory, tiny_model_dir) -> Path:
 # -- running the command line -------------------------------------------------------------------
 
 
+def busy(model):
+    """``model`` in eval mode with non-trivial BatchNorm affines and running statistics and
+    non-zero Linear biases, so that a padding leak would show: with the fresh BatchNorm (mean
+    0, var 1, no shift) padded positions stay close to zero and leaks go unnoticed."""
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 1.0)
+                module.running_mean.normal_(0.0, 1.0)
+                module.running_var.uniform_(0.5, 2.0)
+            elif isinstance(module, torch.nn.Linear) and module.bias is not None:
+                module.bias.normal_(0.0, 0.1)
+    return model.eval()
+
+
 def run_cli(*args: str, expect: int = 0):
     """``enhscan -q ARGS`` through click's CliRunner, in this process; checks the exit status
     (an unexpected exception propagates with its traceback) and returns the result."""

@@ -22,6 +22,7 @@ from enhscan.model.cnn import (
 from enhscan.model.encoding import pad_batch
 from enhscan.model.folder import save_network
 from enhscan.model.hf_interop import CNNHFConfig, EnhancerCNNHF
+from tests.conftest import busy
 
 LENGTHS = [37, 250, 999, 1000, 1003]
 
@@ -37,23 +38,9 @@ def batch(seqs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def busy_model(size: str = "tiny", seed: int = 0, **overrides) -> EnhancerCNN:
-    """A model in eval mode with non-trivial BatchNorm affines and running statistics.
-
-    With the freshly initialised BatchNorm (mean 0, var 1, no shift) padded positions would
-    stay close to zero and padding leaks would go unnoticed.
-    """
+    """A model in eval mode whose padding leaks would show (:func:`tests.conftest.busy`)."""
     torch.manual_seed(seed)
-    model = EnhancerCNN(CNNConfig.from_size(size, initializer_range=0.3, **overrides))
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm1d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0.0, 1.0)
-                module.running_mean.normal_(0.0, 1.0)
-                module.running_var.uniform_(0.5, 2.0)
-            elif isinstance(module, torch.nn.Linear):
-                module.bias.normal_(0.0, 0.1)
-    return model.eval()
+    return busy(EnhancerCNN(CNNConfig.from_size(size, initializer_range=0.3, **overrides)))
 
 
 # --- encoder -------------------------------------------------------------------------------

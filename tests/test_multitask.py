@@ -117,10 +117,10 @@ def test_options_of_the_other_mode_are_refused(tmp_path, mini_fasta) -> None:
     )
     assert "--steps is an option of masked-LM pretraining" in result.output
     result = run("pretrain", str(mini_fasta), "--out", out, "--arch", "cnn", expect=2)
-    assert "the CNN pretrains with --targets only" in result.output
+    assert "--arch cnn reads bases, not tokens: it pretrains with --targets only" in result.output
     cnn_mlm = ["--targets", str(bed), "--arch", "cnn", "--mlm-weight", "0.5"]
     result = run("pretrain", str(mini_fasta), "--out", out, *cnn_mlm, expect=2)
-    assert "the CNN has no masked-LM head" in result.output
+    assert "--arch cnn has no masked-LM head" in result.output
 
 
 def remo_like(mini_fasta: Path, tmp_path: Path) -> Path:

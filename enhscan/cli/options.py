@@ -158,6 +158,10 @@ def shift_augment_option(needs: str):
     )
 
 
+#: ``--arch`` names of networks that read one-hot bases: no tokenizer, no masked-LM head (as
+#: :data:`enhscan.model.families.NUCLEOTIDE_ARCHS`, kept here so the CLI imports no torch).
+NUCLEOTIDE_ARCHS = ("cnn", "cnn-deep", "hybrid")
+
 pooling_option = click.option(
     "--pooling",
     type=click.Choice(["cls", "mean"]),

@@ -7,7 +7,13 @@ from functools import partial
 import click
 
 from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
-from enhscan.cli.options import comma_list, force_option, pooling_option, shift_augment_option
+from enhscan.cli.options import (
+    NUCLEOTIDE_ARCHS,
+    comma_list,
+    force_option,
+    pooling_option,
+    shift_augment_option,
+)
 
 
 @click.command(
@@ -23,11 +29,11 @@ from enhscan.cli.options import comma_list, force_option, pooling_option, shift_
 )
 @click.option(
     "--arch",
-    type=click.Choice(["tiny", "small", "base", "cnn", "cnn-deep"]),
+    type=click.Choice(["tiny", "small", "base", "hybrid", "cnn", "cnn-deep"]),
     default="small",
     show_default=True,
-    help="Model shape; base is DNABERT-2-117M; cnn (the CNN baseline) and cnn-deep (a fourth "
-    "block) with --targets only.",
+    help="Model shape; base is DNABERT-2-117M; hybrid (convolutions, then the DNABERT-2 "
+    "encoder), cnn (the CNN baseline) and cnn-deep (a fourth block) with --targets only.",
 )
 @click.option(
     "--tokenizer",
@@ -223,8 +229,11 @@ def pretrain(
         if not quiet:
             click.echo(_multitask_summary(report, out), err=True)
         return
-    if arch.startswith("cnn"):
-        raise click.BadParameter("the CNN pretrains with --targets only", param_hint="--arch")
+    if arch in NUCLEOTIDE_ARCHS:
+        raise click.BadParameter(
+            f"--arch {arch} reads bases, not tokens: it pretrains with --targets only",
+            param_hint="--arch",
+        )
     summary = run(
         list(genomes),
         out,
@@ -282,9 +291,9 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
     )
     from enhscan.training.trainer import TrainSettings
 
-    if o["mlm_weight"] and arch.startswith("cnn"):
+    if o["mlm_weight"] and arch in NUCLEOTIDE_ARCHS:
         raise click.BadParameter(
-            "the CNN has no masked-LM head; use a DNABERT-2 --arch (tiny, small, base)",
+            f"--arch {arch} has no masked-LM head; use a DNABERT-2 --arch (tiny, small, base)",
             param_hint="--mlm-weight",
         )
     targets = TargetOptions(

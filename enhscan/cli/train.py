@@ -8,6 +8,7 @@ import click
 
 from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
 from enhscan.cli.options import (
+    NUCLEOTIDE_ARCHS,
     comma_list,
     force_option,
     max_n_option,
@@ -18,7 +19,7 @@ from enhscan.cli.options import (
 _file = click.Path(dir_okay=False, path_type=str)
 
 
-@click.command(short_help="Train an enhancer classifier (DNABERT-2 or CNN).")
+@click.command(short_help="Train an enhancer classifier (DNABERT-2, hybrid or CNN).")
 @click.option(
     "-o",
     "--out",
@@ -95,11 +96,12 @@ _file = click.Path(dir_okay=False, path_type=str)
 )
 @click.option(
     "--arch",
-    type=click.Choice(["tiny", "small", "base", "cnn", "cnn-deep", "dnabert-kmer"]),
+    type=click.Choice(["tiny", "small", "base", "hybrid", "cnn", "cnn-deep", "dnabert-kmer"]),
     default="small",
     show_default=True,
-    help="Model from scratch: DNABERT-2 architecture (base = the 117M shape), cnn (cnn-deep: a "
-    "fourth block), or dnabert-kmer (DNABERT, k-mer tokens; see --k).",
+    help="Model from scratch: DNABERT-2 architecture (base = the 117M shape), hybrid "
+    "(convolutions on bases, then the DNABERT-2 encoder), cnn (cnn-deep: a fourth block), or "
+    "dnabert-kmer (DNABERT, k-mer tokens; see --k).",
 )
 @click.option(
     "--k",
@@ -134,7 +136,7 @@ _file = click.Path(dir_okay=False, path_type=str)
     "learning_rate",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Peak learning rate  [default: 5e-5; 1e-3 for cnn]",
+    help="Peak learning rate  [default: 5e-5; 5e-4 for hybrid, 1e-3 for cnn]",
 )
 @click.option(
     "--warmup",
@@ -230,7 +232,7 @@ def train(ctx: click.Context, **o) -> None:
     from enhscan.training.trainer import TrainSettings
 
     ctx.meta[ON_INTERRUPT] = partial(training_hint, o["out"])
-    if o["base"] and o["arch"].startswith("cnn"):
+    if o["base"] and o["arch"] in NUCLEOTIDE_ARCHS:
         raise click.BadParameter(
             f"--base starts from its folder's own model; drop --arch {o['arch']}",
             param_hint="--base",

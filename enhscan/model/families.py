@@ -25,6 +25,11 @@ from enhscan.model.weights import build_network, load_weights, read_json
 CNN_ARCHS = {"cnn": "base", "cnn-deep": "deep"}
 #: ``--arch`` names of the DNABERT-2 family (:data:`dnabert2.MODEL_SIZES`).
 DNABERT2_ARCHS = ("tiny", "small", "base")
+#: ``--arch`` names of the hybrid (convolutions + DNABERT-2 encoder) and its shape
+#: (:data:`hybrid.MODEL_SIZES`).
+HYBRID_ARCHS = {"hybrid": "small"}
+#: ``--arch`` names of networks that read one-hot bases (no tokenizer, no masked-LM head).
+NUCLEOTIDE_ARCHS = (*CNN_ARCHS, *HYBRID_ARCHS)
 
 
 @runtime_checkable
@@ -142,13 +147,39 @@ def _build_cnn(arch, tokenizer_json, window, overrides):
 
 
 def _load_cnn(path, metadata, weights, require_head, guessed):
-    from enhscan.model.cnn import CNNConfig, EnhancerCNN, NucleotideEncoder
+    from enhscan.model.cnn import CNNConfig, EnhancerCNN
+
+    return _load_on_bases(path, metadata, weights, require_head, EnhancerCNN, CNNConfig, ())
+
+
+def _load_on_bases(path, metadata, weights, require_head, network_class, config_class, head):
+    """The network of a folder of a family that reads one-hot bases, and its encoder; ``head``:
+    the parameter prefixes a pretrained body may lack."""
+    from enhscan.model.cnn import NucleotideEncoder
 
     config_file = path / "config.json"
     config = read_json(config_file)
-    network = build_network(EnhancerCNN, CNNConfig, config, config_file, metadata, weights)
-    load_weights(network, weights, config_file, (), require_head, path)
+    network = build_network(network_class, config_class, config, config_file, metadata, weights)
+    load_weights(network, weights, config_file, head, require_head, path)
     return network, NucleotideEncoder()
+
+
+# -- the hybrid: convolutions on one-hot bases, then the DNABERT-2 encoder ----------------------
+
+
+def _build_hybrid(arch, tokenizer_json, window, overrides):
+    from enhscan.model.cnn import NucleotideEncoder
+    from enhscan.model.hybrid import HybridClassifier, HybridConfig
+
+    network = HybridClassifier(HybridConfig.from_size(HYBRID_ARCHS[arch], **overrides))
+    return network, NucleotideEncoder(), {}
+
+
+def _load_hybrid(path, metadata, weights, require_head, guessed):
+    from enhscan.model.hybrid import HybridClassifier, HybridConfig
+
+    classes = (HybridClassifier, HybridConfig, ("classifier.",))
+    return _load_on_bases(path, metadata, weights, require_head, *classes)
 
 
 # -- DNABERT (k-mer tokens, a transformers BERT) ----------------------------------------------
@@ -240,6 +271,15 @@ FAMILIES: dict[str, Family] = {
             _build_cnn,
             _load_cnn,
             learning_rate=1e-3,
+            input_gradients=_cnn_gradients,
+        ),
+        Family(
+            "hybrid",
+            tuple(HYBRID_ARCHS),
+            ("config.json",),
+            _build_hybrid,
+            _load_hybrid,
+            learning_rate=5e-4,
             input_gradients=_cnn_gradients,
         ),
         Family(

@@ -10,7 +10,7 @@ METADATA_NAME = "enhscan.json"
 FORMAT_VERSION = 1
 WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
 #: The model families (:mod:`enhscan.model.families` has an entry for each).
-FAMILY_NAMES = ("dnabert2", "cnn", "dnabert", "hf")
+FAMILY_NAMES = ("dnabert2", "cnn", "hybrid", "dnabert", "hf")
 TASK_TYPES = ("classification", "multilabel")
 #: The task of a multi-task model that says "an element of any task overlaps the centre".
 ANY_TASK = "any"
@@ -24,6 +24,7 @@ class ModelMetadata:
 
     Attributes:
         family: model family: ``dnabert2``, ``cnn`` (the CNN baseline, one-hot input),
+            ``hybrid`` (convolutions on one-hot input, then the DNABERT-2 encoder),
             ``dnabert`` (DNABERT, k-mer tokens) or ``hf`` (any transformers sequence
             classifier with its own DNA tokenizer).
         window: window width in bases the model was trained on.

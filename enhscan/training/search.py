@@ -21,7 +21,7 @@ from enhscan.training.trainer import BEST_WEIGHTS, LOG_FILE, TrainResult, TrainS
 log = logging.getLogger(__name__)
 
 #: Learning-rate ranges per model family: a transformer fine-tunes at far lower rates.
-LR_RANGES = {"dnabert2": (1e-5, 5e-4), "cnn": (1e-4, 1e-2)}
+LR_RANGES = {"dnabert2": (1e-5, 5e-4), "hybrid": (5e-5, 5e-3), "cnn": (1e-4, 1e-2)}
 
 
 @dataclass

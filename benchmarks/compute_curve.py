@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Held-out quality against training compute: what more data, more pretraining and a GPU buy.
+
+Each point is an ``enhscan train`` run of the default model's recipe (reverse-complement and
+20 bp shift augmentation, chr20 + chr22 enhancer labels, chrX held out, 12 epochs, patience
+4), scored on the scorecard's held-out chrX windows (``model_quality.py``: enhancers against
+their own background, and against GC-matched background). The points:
+
+- ``labels F``: the hybrid from scratch on a seeded fraction F of the training chromosomes'
+  labels (the held-out chrX labels are all kept);
+- ``atlas NAME``: the hybrid fine-tuned from a multi-task pretrained folder (``--atlas
+  NAME=DIR``, e.g. ``tools/make_default_model.sh``'s ``atlas``), its compute counted as its
+  pretraining's CPU time (``--atlas-seconds NAME=S``) plus the fine-tuning's.
+
+Compute is the CPU time of the run (user + system, all threads) and the training windows it
+processed. Runs already finished in WORK are read back, so the command resumes.
+
+    python benchmarks/compute_curve.py --labels BED_DIR --work DIR [--fractions 0.25,0.5,1]
+        [--atlas NAME=DIR ...] [--atlas-seconds NAME=S ...] [--plot curve.png]
+
+BED_DIR holds positive.bed and negative.bed of chr20, chr22 and chrX (step 1 of
+tools/make_default_model.sh writes them).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+from model_quality import GENOMES, gc_matched, labelled_windows, metrics, model_scores
+
+CHR22 = GENOMES["X"].parent / "grch37_chr22.fa.gz"
+RECIPE = ["--holdout-chroms", "chrX", "--rc-augment", "--shift-augment", "20", "--epochs", "12",
+          "--patience", "4", "--batch-size", "64", "--seed", "0", "--null-windows", "0",
+          "--no-baseline"]  # fmt: skip
+
+
+def subsample(labels: Path, fraction: float, out: Path, seed: int = 0) -> None:
+    """positive.bed and negative.bed of ``labels`` with a seeded ``fraction`` of the lines of
+    every chromosome but chrX (kept whole: it is the test set)."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for name in ("positive.bed", "negative.bed"):
+        lines = (labels / name).read_text().splitlines(keepends=True)
+        keep = [ln for ln in lines if ln.startswith("chrX\t") or rng.random() < fraction]
+        (out / name).write_text("".join(keep))
+
+
+def train(labels: Path, out: Path, extra: list[str]) -> dict:
+    """Run ``enhscan train`` to ``out`` unless it finished before; its CPU seconds and the
+    training windows it processed (read back from ``out/compute.json``)."""
+    record = out / "compute.json"
+    if record.exists():
+        return json.loads(record.read_text())
+    genomes = [a for g in (GENOMES["20"], CHR22, GENOMES["X"]) for a in ("--genome", str(g))]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = [sys.executable, "-m", "enhscan", "-q", "train", *genomes,
+               "--positives", str(labels / "positive.bed"),
+               "--negatives", str(labels / "negative.bed"),
+               *RECIPE, *extra, "--out", str(out), "--force"]  # fmt: skip
+    subprocess.run(command, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    report = json.loads((out / "training" / "metrics.json").read_text())
+    summary = json.loads((out / "training" / "data_summary.json").read_text())
+    epochs = len(report["model"]["history"])
+    windows = epochs * summary["splits"]["train"]["total"]
+    result = {"cpu_seconds": round(seconds), "windows": windows, "epochs": epochs}
+    record.write_text(json.dumps(result) + "\n")
+    return result
+
+
+def pairs(values: tuple[str, ...]) -> dict[str, str]:
+    return dict(v.split("=", 1) for v in values)
+
+
+@click.command()
+@click.option("--labels", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--fractions", default="0.25,0.5,1", show_default=True)
+@click.option("--atlas", multiple=True, help="NAME=DIR of a multi-task pretrained folder.")
+@click.option("--atlas-seconds", multiple=True, help="NAME=S: its pretraining's CPU seconds.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def main(labels, work, fractions, atlas, atlas_seconds, plot) -> None:
+    seqs, y, spans = labelled_windows("X")
+    positives = [s for s, label in zip(seqs, y, strict=True) if label]
+    background = gc_matched(positives, spans, seed=0)
+    matched_y = np.array([1] * len(positives) + [0] * len(background))
+    runs = []
+    for fraction in [float(f) for f in fractions.split(",")]:
+        data = work / f"labels_{fraction:g}"
+        subsample(labels, fraction, data)
+        out = work / f"hybrid_labels_{fraction:g}"
+        runs.append((f"labels {fraction:g}", out, train(data, out, ["--arch", "hybrid"]), 0))
+    spent = {k: float(v) for k, v in pairs(atlas_seconds).items()}
+    for name, folder in pairs(atlas).items():
+        out = work / f"hybrid_atlas_{name}"
+        cost = train(labels, out, ["--base", folder, "--lr", "2e-4"])
+        runs.append((f"atlas {name}", out, cost, spent.get(name, 0.0)))
+    rows = []
+    for name, out, cost, pretraining in runs:
+        own = metrics(y, model_scores(str(out), seqs, 64))
+        matched = metrics(matched_y, model_scores(str(out), positives + background, 64))
+        hours = (cost["cpu_seconds"] + pretraining) / 3600
+        rows.append({"run": name, "cpu_hours": round(hours, 3), **cost,
+                     "pretraining_cpu_seconds": pretraining,
+                     "enhancers_roc_auc": own["roc_auc"], "enhancers_pr_auc": own["pr_auc"],
+                     "gc_matched_roc_auc": matched["roc_auc"]})  # fmt: skip
+    print("| run | CPU hours | training windows | enhancers ROC-AUC | PR-AUC | vs GC-matched |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['run']} | {r['cpu_hours']:.2f} | {r['windows']:,} | "
+              f"{r['enhancers_roc_auc']:.3f} | {r['enhancers_pr_auc']:.3f} | "
+              f"{r['gc_matched_roc_auc']:.3f} |")  # fmt: skip
+    (work / "curve.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if plot:
+        draw(rows, plot)
+
+
+def draw(rows: list[dict], path: Path) -> None:
+    """Held-out ROC-AUC (own background, GC-matched) against CPU hours, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    hours = [r["cpu_hours"] for r in rows]
+    for key, label, marker in (("enhancers_roc_auc", "vs own background", "o"),
+                               ("gc_matched_roc_auc", "vs GC-matched", "s")):  # fmt: skip
+        ax.scatter(hours, [r[key] for r in rows], marker=marker, label=label)
+        for r in rows:
+            ax.annotate(r["run"], (r["cpu_hours"], r[key]), fontsize=7, xytext=(4, 2),
+                        textcoords="offset points")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("training compute (CPU hours, 2-core machine)")
+    ax.set_ylabel("held-out chrX ROC-AUC")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    main()

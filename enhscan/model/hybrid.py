@@ -1,0 +1,230 @@
+"""A hybrid enhancer classifier: a convolutional front end on one-hot DNA feeding the
+DNABERT-2 transformer encoder (ALiBi attention, gated MLP), read by mean pooling.
+
+The DNABERT-2 enhancer study named this its next step: convolutions learn short motifs from
+bases cheaply, and the transformer relates them across the window. The front end replaces the
+BPE token embeddings (a ``[B, L]`` base-code input becomes ``[B, L / p**k, C]`` motif
+features, 1000 bases -> 63 positions with the default two blocks), a linear map and LayerNorm
+take them to the encoder's width, and the encoder is :class:`enhscan.model.dnabert2.
+DNABert2Encoder` itself. ALiBi needs no position embeddings, so windows of any width work.
+
+It plugs into enhscan like the CNN: :class:`enhscan.model.cnn.NucleotideEncoder` codes the
+bases, ``HybridClassifier(input_ids=ids, attention_mask=mask).logits`` takes padded batches,
+and padding never changes a sequence's output (in eval mode): the front end zeroes padded
+positions, the encoder masks padded keys, and the pooling reads real positions only.
+
+Shapes: B = batch, L = sequence length in bases, L' = positions after the front end,
+C = channels of a block, H = hidden size, M = num_labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from enhscan.model import cnn, dnabert2
+from enhscan.model.config import NetworkConfig
+from enhscan.model.dnabert2 import ClassifierOutput, DNABert2Config, DNABert2Encoder
+
+__all__ = ["HybridConfig", "HybridClassifier", "MODEL_SIZES"]
+
+# Named model shapes for `HybridConfig.from_size`. "small" is the default config.
+MODEL_SIZES: dict[str, dict] = {
+    "tiny": dict(
+        channels=(16, 16),
+        kernel_sizes=(9, 5),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    ),
+    "small": dict(),
+}
+
+# The encoder fields of a DNABert2Config that a hybrid config carries under the same names.
+_ENCODER_FIELDS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "layer_norm_eps",
+    "initializer_range",
+)
+
+
+class HybridConfig(NetworkConfig):
+    """Configuration of a `HybridClassifier`; the defaults suit 1 kb windows.
+
+    Args:
+        channels, kernel_sizes: output channels and convolution width of each front-end block
+            (:class:`enhscan.model.cnn.ConvBlock`; same length).
+        pool_size: max-pool width and stride after each block.
+        hidden_size, num_hidden_layers, num_attention_heads, intermediate_size,
+        hidden_dropout_prob, attention_probs_dropout_prob, layer_norm_eps: the transformer
+            encoder's, as in :class:`enhscan.model.dnabert2.DNABert2Config`.
+        classifier_dropout: dropout before the output layer.
+        initializer_range: std of the normal init of convolution and linear weights.
+        pad_token_id: the padding code (5, as `NucleotideEncoder` pads).
+        kwargs: those of :class:`enhscan.model.config.NetworkConfig` (`num_labels`, ...).
+    """
+
+    model_type = "enhscan-hybrid"
+    architecture = "HybridClassifier"
+    FIELDS = ("channels", "kernel_sizes", "pool_size", "classifier_dropout", *_ENCODER_FIELDS)
+
+    def __init__(
+        self,
+        channels: Sequence[int] = (128, 128),
+        kernel_sizes: Sequence[int] = (15, 9),
+        pool_size: int = 4,
+        hidden_size: int = 192,
+        num_hidden_layers: int = 3,
+        num_attention_heads: int = 4,
+        intermediate_size: int = 384,
+        hidden_dropout_prob: float = 0.1,
+        attention_probs_dropout_prob: float = 0.0,
+        classifier_dropout: float = 0.2,
+        layer_norm_eps: float = 1e-12,
+        initializer_range: float = 0.02,
+        pad_token_id: int | None = cnn.PAD_CODE,
+        **kwargs,
+    ):
+        channels, kernel_sizes = list(channels), list(kernel_sizes)  # lists, as JSON gives back
+        if not channels or len(channels) != len(kernel_sizes):
+            raise ValueError(
+                f"channels ({channels}) and kernel_sizes ({kernel_sizes}) must be non-empty and "
+                "of the same length"
+            )
+        if min(channels) < 1 or min(kernel_sizes) < 1 or pool_size < 1:
+            raise ValueError("channels, kernel sizes and pool_size must be >= 1")
+        if not 0.0 <= classifier_dropout < 1.0:
+            raise ValueError(f"classifier_dropout must be in [0, 1), got {classifier_dropout}")
+        self.channels = channels
+        self.kernel_sizes = kernel_sizes
+        self.pool_size = pool_size
+        self.classifier_dropout = classifier_dropout
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_dropout_prob = hidden_dropout_prob
+        self.attention_probs_dropout_prob = attention_probs_dropout_prob
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        super().__init__(pad_token_id=pad_token_id, **kwargs)
+        if self.num_labels < 1:
+            raise ValueError(f"num_labels must be >= 1, got {self.num_labels}")
+        self.encoder_config()  # refuses a hidden size the heads do not divide
+
+    def encoder_config(self) -> DNABert2Config:
+        """The DNABERT-2 config of the transformer part (no vocabulary: no token embeddings)."""
+        fields = {name: getattr(self, name) for name in _ENCODER_FIELDS}
+        return DNABert2Config(vocab_size=1, pooling="mean", **fields)
+
+    @classmethod
+    def from_size(cls, name: str, **overrides) -> HybridConfig:
+        """Config for a named shape ("tiny", "small"); `overrides` win over the preset."""
+        if name not in MODEL_SIZES:
+            raise ValueError(f"unknown hybrid size {name!r}; choose one of {sorted(MODEL_SIZES)}")
+        return cls(**{**MODEL_SIZES[name], **overrides})
+
+
+class ConvFrontEnd(nn.Module):
+    """One-hot bases through convolution blocks, keeping every position (no global pooling).
+
+    Its ``blocks`` are those of :class:`enhscan.model.cnn.CNNBackbone`, so the CNN's gradient
+    x input (a hook on the first block's input) works unchanged.
+    """
+
+    def __init__(self, config: HybridConfig):
+        super().__init__()
+        widths = [4] + list(config.channels)
+        self.blocks = nn.ModuleList(
+            cnn.ConvBlock(c_in, c_out, k, config.pool_size)
+            for c_in, c_out, k in zip(widths[:-1], widths[1:], config.kernel_sizes, strict=True)
+        )
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """input_ids: int64 [B, L] codes; attention_mask: [B, L] or None (all real) ->
+        (features [B, C_last, L'] zero at padded positions, their mask [B, 1, L'])."""
+        dtype = self.blocks[0].conv.weight.dtype
+        if attention_mask is None:
+            mask = torch.ones(input_ids.shape[0], 1, input_ids.shape[1], device=input_ids.device)
+        else:
+            mask = attention_mask[:, None, :].float()
+        mask = mask.to(dtype)
+        x = cnn.one_hot(input_ids, dtype) * mask
+        for block in self.blocks:
+            x, mask = block(x, mask)
+        return x, mask
+
+
+@torch.no_grad()
+def init_weights(module: nn.Module, std: float) -> None:
+    """The CNN's init for convolutions, BatchNorm and Linear layers; BERT's for LayerNorm."""
+    if isinstance(module, nn.LayerNorm):
+        dnabert2.init_weights(module, std)
+    else:
+        cnn.init_weights(module, std)
+
+
+class HybridClassifier(nn.Module):
+    """Front end -> Linear + LayerNorm to H -> DNABERT-2 encoder -> masked mean ->
+    tanh(Linear) -> Dropout -> Linear to M logits."""
+
+    def __init__(self, config: HybridConfig):
+        super().__init__()
+        self.config = config
+        self.num_labels = config.num_labels
+        self.cnn = ConvFrontEnd(config)
+        self.project = nn.Linear(config.channels[-1], config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.encoder = DNABert2Encoder(config.encoder_config())
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.apply(lambda module: init_weights(module, config.initializer_range))
+
+    def embed(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Last encoder hidden states [B, L', H]; positions past a sequence's end hold
+        meaningless values."""
+        return self._encode(input_ids, attention_mask)[0]
+
+    def _encode(self, input_ids: Tensor, attention_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        x, mask = self.cnn(input_ids, attention_mask)
+        real = mask[:, 0] > 0  # [B, L']: a position that saw at least one real base
+        h = self.norm(self.project(x.transpose(1, 2)))
+        # No mask when nothing is padded: one shared ALiBi bias instead of B copies.
+        h = self.encoder(h, None if attention_mask is None else real)
+        return h, real
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        labels: Tensor | None = None,
+    ) -> ClassifierOutput:
+        """Classify a batch.
+
+        Args:
+            input_ids: int64 [B, L] base codes (`NucleotideEncoder`), right-padded.
+            attention_mask: [B, L] bool or 0/1, 1 on real bases (None: nothing is padded).
+            labels: optional int64 [B] class ids, for a cross-entropy loss (multi-task
+                training computes its own loss from the logits).
+        Returns:
+            ClassifierOutput with logits [B, M] (parameter or autocast dtype) and a float32
+            scalar loss if labels were given.
+        """
+        h, real = self._encode(input_ids, attention_mask)
+        weights = real.to(h.dtype).unsqueeze(-1)  # [B, L', 1]
+        mean = (h * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+        logits = self.classifier(self.dropout(torch.tanh(self.pooler(mean))))
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.float(), labels.view(-1))
+        return ClassifierOutput(logits=logits, loss=loss)

@@ -1,0 +1,201 @@
+"""The hybrid family (enhscan.model.hybrid): convolutions on one-hot bases feeding the
+DNABERT-2 encoder, CPU only, small models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from enhscan.backend import ComputeOptions
+from enhscan.cli import cli
+from enhscan.engine import WindowScorer
+from enhscan.model import load_classifier, new_classifier, save_classifier
+from enhscan.model.cnn import PAD_CODE, NucleotideEncoder
+from enhscan.model.dnabert2 import DNABert2Encoder
+from enhscan.model.encoding import pad_batch
+from enhscan.model.families import FAMILIES
+from enhscan.model.hybrid import MODEL_SIZES, HybridClassifier, HybridConfig
+from tests.conftest import busy
+
+DATA = Path(__file__).parent / "data"
+TINY = MODEL_SIZES["tiny"]
+LENGTHS = [1, 37, 250, 999, 1000, 1003]
+
+
+def random_dna(n: int, rng: np.random.Generator) -> str:
+    return "".join(rng.choice(list("ACGT"), size=n))
+
+
+def batch(seqs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoded and right-padded as the scanning engine does: ids int64 [B, L], mask [B, L]."""
+    ids, mask = pad_batch(NucleotideEncoder().encode(seqs), PAD_CODE)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+def busy_model(seed: int = 0, **overrides) -> HybridClassifier:
+    """A tiny model in eval mode whose padding leaks would show (:func:`tests.conftest.busy`)."""
+    torch.manual_seed(seed)
+    config = HybridConfig.from_size("tiny", initializer_range=0.3, **overrides)
+    return busy(HybridClassifier(config))
+
+
+def test_config_sizes_and_validation() -> None:
+    small = HybridConfig()
+    assert small.channels == [128, 128] and small.hidden_size == 192
+    assert HybridConfig.from_size("tiny", num_labels=3).num_labels == 3
+    encoder = small.encoder_config()
+    assert (encoder.hidden_size, encoder.num_hidden_layers, encoder.pooling) == (192, 3, "mean")
+    with pytest.raises(ValueError, match="same length"):
+        HybridConfig(channels=(8, 8), kernel_sizes=(3,))
+    with pytest.raises(ValueError, match="multiple of"):
+        HybridConfig(hidden_size=30, num_attention_heads=4)
+    with pytest.raises(ValueError, match="unknown hybrid size"):
+        HybridConfig.from_size("huge")
+
+
+def test_the_encoder_is_dnabert2s_own() -> None:
+    model = busy_model()
+    assert type(model.encoder) is DNABert2Encoder
+    ids, mask = batch(["ACGT" * 50])
+    assert model.embed(ids, mask).shape == (1, 200 // 4 // 4 + 1, TINY["hidden_size"])
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("overrides", [{}, {"pool_size": 3, "kernel_sizes": (8, 4)}])
+def test_logits_invariant_to_batching_and_padding(overrides: dict) -> None:
+    model = busy_model(**overrides)
+    rng = np.random.default_rng(1)
+    seqs = [random_dna(n, rng) for n in LENGTHS] + ["NN" + random_dna(40, rng) + "NNN"]
+    with torch.no_grad():
+        alone = torch.cat([model(*batch([s])).logits for s in seqs])
+        unmasked = torch.cat([model(batch([s])[0]).logits for s in seqs])
+        assert alone.std(0).min() > 1e-3  # the check below has something to compare
+        torch.testing.assert_close(unmasked, alone, atol=1e-5, rtol=1e-5)
+        for order in ([0, 1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1, 0], [0, 4], [2, 6, 3], [1, 5]):
+            together = model(*batch([seqs[i] for i in order])).logits
+            torch.testing.assert_close(together, alone[order], atol=1e-5, rtol=1e-5)
+
+
+def test_fully_padded_row_gives_finite_logits() -> None:
+    ids, mask = batch(["ACGT" * 10, ""])
+    with torch.no_grad():
+        assert torch.isfinite(busy_model()(input_ids=ids, attention_mask=mask).logits).all()
+
+
+def test_folder_roundtrip_and_engine_batch_invariance(tmp_path: Path) -> None:
+    classifier = new_classifier("hybrid", seed=2, window=300, initializer_range=0.3, **TINY)
+    save_classifier(classifier, tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["model_type"] == "enhscan-hybrid" and saved["channels"] == [16, 16]
+    loaded = load_classifier(tmp_path / "m")
+    assert loaded.metadata.family == "hybrid" and isinstance(loaded.network, HybridClassifier)
+    rng = np.random.default_rng(3)
+    seqs = [random_dna(300, rng) for _ in range(9)] + [random_dna(120, rng)]
+    one = WindowScorer(loaded, ComputeOptions(device="cpu", batch_size=1)).score(seqs)
+    many = WindowScorer(classifier, ComputeOptions(device="cpu", batch_size=64)).score(seqs)
+    assert one.std() > 1e-4
+    np.testing.assert_allclose(one, many, atol=1e-5)
+
+
+def test_gradient_times_input_matches_a_finite_difference() -> None:
+    model = busy_model(hidden_dropout_prob=0.0).double()
+    encoder = NucleotideEncoder()
+    seq = random_dna(120, np.random.default_rng(5))
+    ids = torch.from_numpy(encoder.encode([seq])[0])[None]
+
+    def score(logits: torch.Tensor) -> torch.Tensor:
+        return logits[0, 1] - logits[0, 0]
+
+    attribution = FAMILIES["hybrid"].input_gradients(model, encoder, seq, score)
+    assert attribution.shape == (120,) and np.abs(attribution).max() > 0
+
+    def scaled(position: int, eps: float) -> float:
+        """The score with base ``position``'s one-hot scaled by 1 + eps: d/d eps at 0 is that
+        base's gradient x input."""
+
+        def scale(module, args):
+            x = args[0].clone()
+            x[:, :, position] *= 1 + eps
+            return (x, *args[1:])
+
+        handle = model.cnn.blocks[0].register_forward_pre_hook(scale)
+        try:
+            with torch.no_grad():
+                return float(score(model(ids).logits))
+        finally:
+            handle.remove()
+
+    for position in (0, 37, 119):
+        numeric = (scaled(position, 1e-5) - scaled(position, -1e-5)) / 2e-5
+        assert numeric == pytest.approx(attribution[position], rel=1e-4, abs=1e-8)
+
+
+def test_training_on_planted_motif_learns_it() -> None:
+    torch.manual_seed(0)
+    model = HybridClassifier(HybridConfig.from_size("tiny", classifier_dropout=0.0)).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    rng = np.random.default_rng(3)
+
+    def toy(n: int) -> tuple[list[str], torch.Tensor]:
+        seqs = [random_dna(200, rng) for _ in range(n)]
+        for i in range(1, n, 2):
+            at = int(rng.integers(0, 190))
+            seqs[i] = seqs[i][:at] + "GATAAGATAA" + seqs[i][at + 10 :]
+        return seqs, torch.tensor([i % 2 for i in range(n)])
+
+    losses = []
+    for _ in range(60):
+        seqs, labels = toy(32)
+        out = model(*batch(seqs), labels=labels)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(out.loss.item())
+    assert all(p.grad is not None for p in model.parameters())
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    model.eval()
+    seqs, labels = toy(200)
+    with torch.no_grad():
+        predicted = model(*batch(seqs)).logits.argmax(-1)
+    assert (predicted == labels).float().mean() > 0.85
+
+
+def run(*args: str, expect: int = 0):
+    result = CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+    assert result.exit_code == expect, result.output
+    return result
+
+
+def test_train_and_predict_through_the_cli(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    run("train", "--sequences", str(DATA / "cohn_sample.csv"), "--out", str(out),
+        "--arch", "hybrid", "--epochs", "1", "--batch-size", "32", "--window", "200",
+        "--no-baseline")  # fmt: skip
+    assert json.loads((out / "enhscan.json").read_text())["family"] == "hybrid"
+    assert load_classifier(out).network.config.hidden_size == 192
+    fasta = tmp_path / "q.fa"
+    fasta.write_text(">a\n" + "ACGT" * 50 + "\n")
+    table = tmp_path / "scores.tsv"
+    run("predict", str(fasta), "-m", str(out), "-o", str(table))
+    assert len(table.read_text().splitlines()) == 2
+    result = run("train", "--sequences", str(DATA / "cohn_sample.csv"), "--out",
+                 str(tmp_path / "p"), "--arch", "hybrid", "--pooling", "cls", expect=1)  # fmt: skip
+    assert "--pooling is for DNABERT-2 models" in result.output
+
+
+def test_pretrain_refuses_what_the_hybrid_cannot_do(tmp_path: Path, mini_fasta: Path) -> None:
+    out = str(tmp_path / "o")
+    result = run("pretrain", str(mini_fasta), "--out", out, "--arch", "hybrid", expect=2)
+    assert "--arch hybrid reads bases, not tokens: it pretrains with --targets only" in (
+        result.output
+    )
+    bed = tmp_path / "t.bed"
+    bed.write_text("chr2\t20000\t20300\n")
+    args = ["--targets", str(bed), "--arch", "hybrid", "--mlm-weight", "0.5"]
+    result = run("pretrain", str(mini_fasta), "--out", out, *args, expect=2)
+    assert "--arch hybrid has no masked-LM head" in result.output
