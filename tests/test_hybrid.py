@@ -15,11 +15,11 @@ from enhscan.backend import ComputeOptions
 from enhscan.cli import cli
 from enhscan.engine import WindowScorer
 from enhscan.model import load_classifier, new_classifier, save_classifier
-from enhscan.model.cnn import PAD_CODE, NucleotideEncoder
+from enhscan.model.cnn import PAD_CODE, NucleotideEncoder, one_hot
 from enhscan.model.dnabert2 import DNABert2Encoder
 from enhscan.model.encoding import pad_batch
 from enhscan.model.families import FAMILIES
-from enhscan.model.hybrid import MODEL_SIZES, HybridClassifier, HybridConfig
+from enhscan.model.hybrid import MODEL_SIZES, HybridClassifier, HybridConfig, copy_front_end
 from tests.conftest import busy
 
 DATA = Path(__file__).parent / "data"
@@ -46,10 +46,10 @@ def busy_model(seed: int = 0, **overrides) -> HybridClassifier:
 
 def test_config_sizes_and_validation() -> None:
     small = HybridConfig()
-    assert small.channels == [128, 128] and small.hidden_size == 192
+    assert small.channels == [128, 128, 128] and small.hidden_size == 192
     assert HybridConfig.from_size("tiny", num_labels=3).num_labels == 3
     encoder = small.encoder_config()
-    assert (encoder.hidden_size, encoder.num_hidden_layers, encoder.pooling) == (192, 3, "mean")
+    assert (encoder.hidden_size, encoder.num_hidden_layers, encoder.pooling) == (192, 2, "mean")
     with pytest.raises(ValueError, match="same length"):
         HybridConfig(channels=(8, 8), kernel_sizes=(3,))
     with pytest.raises(ValueError, match="multiple of"):
@@ -199,3 +199,44 @@ def test_pretrain_refuses_what_the_hybrid_cannot_do(tmp_path: Path, mini_fasta: 
     args = ["--targets", str(bed), "--arch", "hybrid", "--mlm-weight", "0.5"]
     result = run("pretrain", str(mini_fasta), "--out", out, *args, expect=2)
     assert "--arch hybrid has no masked-LM head" in result.output
+
+
+def test_front_end_copies_a_cnns_blocks_and_refuses_other_shapes() -> None:
+    cnn = busy(new_classifier("cnn-deep", seed=1).network)
+    hybrid = new_classifier("hybrid", seed=2).network
+    assert copy_front_end(hybrid, cnn) == 3
+    for mine, theirs in zip(hybrid.cnn.blocks, cnn.cnn.blocks, strict=False):
+        theirs_state = theirs.state_dict()
+        for name, tensor in mine.state_dict().items():
+            assert torch.equal(tensor, theirs_state[name]), name
+    # The front end now computes what the CNN's first three blocks compute.
+    ids, mask = batch(["ACGT" * 100])
+    with torch.no_grad():
+        features, _ = hybrid.eval().cnn(ids, mask)
+        x, real = one_hot(ids), torch.ones(1, 1, 400)
+        for block in cnn.cnn.blocks[:3]:
+            x, real = block(x, real)
+    torch.testing.assert_close(features, x)
+    with pytest.raises(ValueError, match="block 1 is"):
+        copy_front_end(hybrid, new_classifier("cnn", seed=0, channels=(64, 64, 64)).network)
+    two_blocks = new_classifier("cnn", seed=0, channels=(128, 128), kernel_sizes=(15, 9))
+    with pytest.raises(ValueError, match="the CNN has 2 blocks"):
+        copy_front_end(hybrid, two_blocks.network)
+
+
+def test_train_with_a_cnn_front_end(tmp_path: Path) -> None:
+    common = ["--sequences", str(DATA / "cohn_sample.csv"), "--epochs", "1", "--batch-size",
+              "32", "--window", "200", "--no-baseline"]  # fmt: skip
+    cnn = tmp_path / "cnn"
+    run("train", *common, "--arch", "cnn-deep", "--out", str(cnn))
+    out = tmp_path / "hybrid"
+    run("train", *common, "--arch", "hybrid", "--front-end", str(cnn), "--out", str(out))
+    front = json.loads((out / "enhscan.json").read_text())["provenance"]["front_end"]
+    assert front["path"] == str(cnn) and front["blocks"] == 3
+    assert front["provenance"]["model"]["arch"] == "cnn-deep"
+    result = run("train", *common, "--arch", "hybrid", "--front-end", str(out),
+                 "--out", str(tmp_path / "x"), expect=1)  # fmt: skip
+    assert "holds a hybrid model; give a CNN folder" in result.output
+    result = run("train", *common, "--arch", "small", "--front-end", str(cnn),
+                 "--out", str(tmp_path / "y"), expect=2)  # fmt: skip
+    assert "--front-end starts a new hybrid's convolutions" in result.output

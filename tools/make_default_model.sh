@@ -1,76 +1,111 @@
 #!/usr/bin/env bash
-# Rebuild enhscan's shipped default model from the real data in ../shared/data, with
-# enhscan's own commands, and measure it on a chromosome training never saw.
+# Rebuild enhscan's shipped default model (v2, the hybrid) from the real data in
+# ../shared/data, with enhscan's own commands, and score it on the held-out GRCh37 chrX and on
+# hg38 chr2:0-2,333,275.
 #
-#   bash tools/make_default_model.sh [WORK_DIR]          (about an hour on a 2-core CPU)
+#   bash tools/make_default_model.sh [WORK_DIR]     (about 50 minutes on 2 CPU cores)
+#   INSTALL=1 bash tools/make_default_model.sh      (then copy it into enhscan/data/default_model)
+#   EXTRA_MODELS="NAME=DIR ..." adds rows to the scorecard (step 4).
 #
-# 1. Labels: the Genomic Benchmarks human_enhancers_cohn and human_enhancers_ensembl
-#    (FANTOM5) sets lifted to GRCh37, each enhancer against its own background.
-# 2. `enhscan pretrain` (masked LM) on GRCh37 chr20 only: the test chromosome's sequence is
-#    never seen, not even unlabelled.
-# 3. `enhscan train --base` on chr20 windows, chrX held out for testing, with the CNN and the
-#    GC/CpG baselines on the same windows; the same training from scratch for comparison.
-#    Training ends by scoring 20,000 random chrX windows as the model's background null
-#    (p- and q-values, and calls at a false-discovery rate, in scans).
-# 4. Scan the held-out chrX labelled regions with `enhscan genome` and score the scan with
-#    `enhscan evaluate`.
-# 5. Copy the model into enhscan/data/default_model (only with INSTALL=1).
+# Resumable: each step is skipped when its output is complete and resumed when it was
+# interrupted, so run the same command again after a stop. Steps:
+# 1. Labels: the Genomic Benchmarks human_enhancers_cohn and human_enhancers_ensembl sets,
+#    lifted to GRCh37, on chr20, chr22 and chrX; each enhancer against its own background.
+# 2. Supervised multi-task pretraining on the REMO atlas (tools/make_atlas_model.sh: the
+#    cnn-deep CNN, 80,000 chr20 windows, one target per tissue plus "any", shift augmentation
+#    of 50 bp, 6 epochs; chr22 validates, chrX is held out). About 30 minutes of the 2 cores:
+#    the heavy step (on a GPU, where one is found, a few minutes).
+# 3. The hybrid (convolutions feeding the DNABERT-2 encoder, mean pooling): its three
+#    convolution blocks start from the atlas CNN's (`train --front-end`), and the whole network
+#    is fine-tuned on the enhancer labels of chr20 + chr22 together, reverse-complement and
+#    20 bp shift augmentation, chrX held out, with the CNN and GC/CpG baselines and a
+#    background null of 20,000 random chrX windows. About 10 minutes.
+# 4. The scorecard (benchmarks/model_quality.py): the new model against the installed default,
+#    EXTRA_MODELS and the GC/CpG regression. About 10 minutes.
+# 5. recipe.json in the model folder: the commands, where and how long each step ran, the
+#    package versions and the scorecard.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED_DATA:-$here/../shared/data}
-work=${1:-$here/build/default_model}
+work=${1:-$here/build/default_model_v2}
 G=$shared/genomes
-GB=$shared/labels/genomic_benchmarks_grch37_chr20_chrX
 mkdir -p "$work/labels"
+steps="$work/steps.tsv"
+machine=$(python -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU')")
+machine="$machine, $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1))"
 
-for set in cohn ensembl; do
-    python "$here/tools/genomic_benchmarks_bed.py" \
-        "$GB/human_enhancers_$set.hg38_lifted_to_GRCh37_chr20_chrX70M.csv.gz" \
-        --out-dir "$work/labels/$set"
-done
-for class in positive negative; do
-    sort -k1,1 -k2,2n "$work"/labels/{cohn,ensembl}/$class.bed > "$work/labels/$class.bed"
-done
-grep -P '^chrX\t' "$work/labels/positive.bed" > "$work/labels/chrX_positive.bed"
-grep -P '^chrX\t' "$work/labels/negative.bed" > "$work/labels/chrX_negative.bed"
+step() {  # step NAME DONE_FILE COMMAND...: run COMMAND unless DONE_FILE exists; log its time
+    local name=$1 done_file=$2
+    shift 2
+    if [ -e "$done_file" ]; then
+        echo "step $name: done already ($done_file)"
+        return
+    fi
+    local t0=$SECONDS
+    "$@"
+    printf '%s\t%s\t%s\t%s\n' "$name" $((SECONDS - t0)) "$machine" "$*" >> "$steps"
+}
 
-enhscan pretrain "$G/grch37_chr20.fa.gz" --out "$work/pretrained" --arch small \
-    --steps 1500 --batch-size 32 --seq-bases 500 --lr 1e-3 --checkpoint-every 100 --seed 0 \
-    --resume
+# 1. Labels.
+labels() {
+    for set in cohn ensembl; do
+        for table in "$shared/labels/genomic_benchmarks_grch37_chr20_chrX/human_enhancers_$set".*.csv.gz \
+                     "$shared/labels/genomic_benchmarks_grch37_chr22/human_enhancers_$set".*.csv.gz; do
+            python "$here/tools/genomic_benchmarks_bed.py" "$table" \
+                --out-dir "$work/labels/$set/$(basename "$table" .csv.gz)"
+        done
+    done
+    for class in positive negative; do
+        cat "$work"/labels/*/*/$class.bed | sort -k1,1 -k2,2n > "$work/labels/$class.bed.tmp"
+        mv "$work/labels/$class.bed.tmp" "$work/labels/$class.bed"
+    done
+}
+step labels "$work/labels/negative.bed" labels
 
-common=(--genome "$G/grch37_chr20.fa.gz" --genome "$G/grch37_chrX_0-70M.fa.gz"
-        --positives "$work/labels/positive.bed" --negatives "$work/labels/negative.bed"
-        --holdout-chroms chrX --epochs 4 --batch-size 32 --lr 2e-4 --patience 2 --seed 0)
-enhscan train "${common[@]}" --base "$work/pretrained" --out "$work/model" --resume
-enhscan train "${common[@]}" --arch small --no-baseline --null-windows 0 --out "$work/scratch" \
-    --resume
+# 2. Multi-task pretraining of the CNN on the atlas (itself resumable).
+step pretrain "$work/atlas_cnn-deep/pretraining/metrics.json" \
+    bash "$here/tools/make_atlas_model.sh" "$work" cnn-deep
 
-cat "$work/labels/chrX_positive.bed" "$work/labels/chrX_negative.bed" > "$work/labels/chrX_all.bed"
-enhscan genome "$G/grch37_chrX_0-70M.fa.gz" --model "$work/model" --out "$work/chrX_scan" \
-    --regions "$work/labels/chrX_all.bed" --force
-enhscan evaluate "$work/chrX_scan" --positives "$work/labels/chrX_positive.bed" \
-    --negatives "$work/labels/chrX_negative.bed"
+# 3. The hybrid, its front end from the atlas CNN, fine-tuned on the enhancer labels.
+finetune=(--genome "$G/grch37_chr20.fa.gz" --genome "$G/grch37_chr22.fa.gz"
+          --genome "$G/grch37_chrX_0-70M.fa.gz"
+          --positives "$work/labels/positive.bed" --negatives "$work/labels/negative.bed"
+          --holdout-chroms chrX --rc-augment --shift-augment 20 --epochs 12 --patience 4
+          --batch-size 64 --lr 3e-4 --seed 0 --arch hybrid --front-end "$work/atlas_cnn-deep"
+          --out "$work/model")
+resume=()
+[ -d "$work/model/training/work" ] && resume=(--resume) || resume=(--force)
+step finetune "$work/model/training/metrics.json" enhscan train "${finetune[@]}" "${resume[@]}"
 
-python - "$work" <<'PY'
+# 4. The scorecard, against the model installed now.
+read -r -a extra <<< "${EXTRA_MODELS:-}"
+step scorecard "$work/scorecard.json" python "$here/benchmarks/model_quality.py" \
+    "new default (hybrid)=$work/model" "installed default=default" "${extra[@]}" \
+    --json "$work/scorecard.json"
+
+# 5. recipe.json.
+python - "$work" "$steps" <<'PY'
 import json, sys
-work = sys.argv[1]
-model = json.load(open(f"{work}/model/training/metrics.json"))
-scratch = json.load(open(f"{work}/scratch/training/metrics.json"))
-rows = [("DNABERT-2 small, pretrained on chr20 (shipped)", model["model"]),
-        ("DNABERT-2 small, from scratch", scratch["model"]),
-        ("CNN baseline", model["baseline_cnn"]),
-        ("GC/CpG logistic regression", model["baseline_gc_cpg"])]
-print("| model | PR-AUC | ROC-AUC | best F1 | its threshold |")
-print("|---|---|---|---|---|")
-for name, r in rows:
-    t, b = r["test"], r["test_best_f1_threshold"]
-    print(f"| {name} | {t['pr_auc']:.3f} | {t['roc_auc']:.3f} | {b['f1']:.3f} | {b['threshold']:.3f} |")
+from importlib.metadata import version
+work, steps = sys.argv[1], sys.argv[2]
+rows = [line.rstrip("\n").split("\t") for line in open(steps)]
+recipe = {
+    "script": "tools/make_default_model.sh",
+    "steps": [{"step": s, "seconds": int(t), "machine": m, "command": c} for s, t, m, c in rows],
+    "versions": {p: version(p) for p in ("enhscan", "torch", "numpy")},
+    "scorecard": json.load(open(f"{work}/scorecard.json")),
+}
+with open(f"{work}/model/recipe.json.tmp", "w") as out:
+    json.dump(recipe, out, indent=2)
 PY
+mv "$work/model/recipe.json.tmp" "$work/model/recipe.json"
+echo "the model: $work/model (scorecard: $work/scorecard.json)"
 
 if [ "${INSTALL:-0}" = 1 ]; then
     target="$here/enhscan/data/default_model"
-    rm -rf "$target" && mkdir -p "$target"
-    cp "$work"/model/{config.json,model.safetensors,tokenizer.json,enhscan.json} "$target/"
-    cp "$work"/model/background_null.{npz,json} "$target/"
+    rm -rf "$target.new" && mkdir -p "$target.new"
+    cp "$work"/model/{config.json,model.safetensors,enhscan.json,recipe.json} "$target.new/"
+    cp "$work"/model/background_null.{npz,json} "$target.new/"
+    rm -rf "$target" && mv "$target.new" "$target"
     echo "installed the model in $target"
 fi

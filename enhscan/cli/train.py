@@ -116,6 +116,12 @@ _file = click.Path(dir_okay=False, path_type=str)
     help="Start from this DNABERT-2, DNABERT (k-mer) or enhscan model folder instead of --arch.",
 )
 @click.option(
+    "--front-end",
+    type=click.Path(file_okay=False, path_type=str),
+    help="--arch hybrid: start its convolution blocks from this CNN folder's (cnn-deep, e.g. "
+    "pretrained on an atlas with `enhscan pretrain --targets`).",
+)
+@click.option(
     "--tokenizer",
     default="dnabert2",
     show_default=True,
@@ -237,6 +243,11 @@ def train(ctx: click.Context, **o) -> None:
             f"--base starts from its folder's own model; drop --arch {o['arch']}",
             param_hint="--base",
         )
+    if o["front_end"] and (o["base"] or o["arch"] != "hybrid"):
+        raise click.BadParameter(
+            "--front-end starts a new hybrid's convolutions; give --arch hybrid, not --base",
+            param_hint="--front-end",
+        )
     data = DataOptions(
         genome=o["genome"],
         positives=o["positives"],
@@ -256,6 +267,7 @@ def train(ctx: click.Context, **o) -> None:
     model = ModelOptions(
         arch=o["arch"],
         base=o["base"],
+        front_end=o["front_end"],
         k=o["k"],
         tokenizer=o["tokenizer"],
         vocab_size=o["vocab_size"],

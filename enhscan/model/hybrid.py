@@ -4,9 +4,14 @@ DNABERT-2 transformer encoder (ALiBi attention, gated MLP), read by mean pooling
 The DNABERT-2 enhancer study named this its next step: convolutions learn short motifs from
 bases cheaply, and the transformer relates them across the window. The front end replaces the
 BPE token embeddings (a ``[B, L]`` base-code input becomes ``[B, L / p**k, C]`` motif
-features, 1000 bases -> 63 positions with the default two blocks), a linear map and LayerNorm
+features, 1000 bases -> 16 positions with the default three blocks), a linear map and LayerNorm
 take them to the encoder's width, and the encoder is :class:`enhscan.model.dnabert2.
 DNABert2Encoder` itself. ALiBi needs no position embeddings, so windows of any width work.
+
+The default front end is exactly the first three blocks of the ``cnn-deep`` CNN (128 channels,
+widths 15, 9, 9, max-pool 4), so :func:`copy_front_end` can start it from a trained CNN, such
+as one pretrained on a regulatory atlas: that CNN's motif detectors, and a transformer on top
+that learns how they combine across the window.
 
 It plugs into enhscan like the CNN: :class:`enhscan.model.cnn.NucleotideEncoder` codes the
 bases, ``HybridClassifier(input_ids=ids, attention_mask=mask).logits`` takes padded batches,
@@ -29,7 +34,7 @@ from enhscan.model import cnn, dnabert2
 from enhscan.model.config import NetworkConfig
 from enhscan.model.dnabert2 import ClassifierOutput, DNABert2Config, DNABert2Encoder
 
-__all__ = ["HybridConfig", "HybridClassifier", "MODEL_SIZES"]
+__all__ = ["HybridConfig", "HybridClassifier", "MODEL_SIZES", "copy_front_end"]
 
 # Named model shapes for `HybridConfig.from_size`. "small" is the default config.
 MODEL_SIZES: dict[str, dict] = {
@@ -79,11 +84,11 @@ class HybridConfig(NetworkConfig):
 
     def __init__(
         self,
-        channels: Sequence[int] = (128, 128),
-        kernel_sizes: Sequence[int] = (15, 9),
+        channels: Sequence[int] = (128, 128, 128),
+        kernel_sizes: Sequence[int] = (15, 9, 9),
         pool_size: int = 4,
         hidden_size: int = 192,
-        num_hidden_layers: int = 3,
+        num_hidden_layers: int = 2,
         num_attention_heads: int = 4,
         intermediate_size: int = 384,
         hidden_dropout_prob: float = 0.1,
@@ -228,3 +233,21 @@ class HybridClassifier(nn.Module):
         if labels is not None:
             loss = F.cross_entropy(logits.float(), labels.view(-1))
         return ClassifierOutput(logits=logits, loss=loss)
+
+
+def copy_front_end(hybrid: HybridClassifier, cnn_network: nn.Module) -> int:
+    """Copy a CNN's convolution blocks (weights and BatchNorm statistics) into ``hybrid``'s
+    front end, block for block; returns how many blocks were copied.
+
+    Raises:
+        ValueError: the CNN has fewer blocks than the front end, or a block of another shape.
+    """
+    ours, theirs = hybrid.cnn.blocks, cnn_network.cnn.blocks
+    if len(theirs) < len(ours):
+        raise ValueError(f"the CNN has {len(theirs)} blocks, the front end {len(ours)}")
+    for i, (mine, source) in enumerate(zip(ours, theirs, strict=False)):
+        want, have = mine.conv.weight.shape, source.conv.weight.shape
+        if want != have or mine.pool.kernel_size != source.pool.kernel_size:
+            raise ValueError(f"block {i + 1} is {tuple(have)} in the CNN, {tuple(want)} here")
+        mine.load_state_dict(source.state_dict())
+    return len(ours)

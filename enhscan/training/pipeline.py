@@ -80,6 +80,7 @@ class ModelOptions:
 
     arch: str = "small"
     base: str | None = None
+    front_end: str | None = None  # --arch hybrid: a CNN folder whose convolutions it starts from
     k: int = 6  # k-mer size of --arch dnabert-kmer
     tokenizer: str = "dnabert2"
     vocab_size: int = 4096
@@ -268,8 +269,36 @@ def build_model(
     classifier = new_classifier(
         options.arch, tokenizer_json=tokenizer_json, window=window, seed=seed, **overrides
     )
+    if options.front_end:
+        start_front_end(classifier, options.front_end)
     set_pooling(classifier, options.pooling)
     return classifier
+
+
+def start_front_end(classifier: Classifier, cnn_dir: str) -> None:
+    """Copy the convolution blocks of the CNN folder ``cnn_dir`` into the new hybrid
+    ``classifier`` (:func:`enhscan.model.hybrid.copy_front_end`), noting it in the provenance.
+
+    Raises:
+        EnhscanError: ``cnn_dir`` is not a CNN folder, or its blocks do not fit.
+    """
+    from enhscan.model.hybrid import copy_front_end
+
+    cnn = load_classifier(cnn_dir, require_head=False)
+    if cnn.metadata.family != "cnn":
+        raise EnhscanError(
+            f"--front-end {cnn_dir} holds a {cnn.metadata.family} model; give a CNN folder "
+            "(--arch cnn-deep)"
+        )
+    try:
+        blocks = copy_front_end(classifier.network, cnn.network)
+    except ValueError as err:
+        raise EnhscanError(f"--front-end {cnn_dir} does not fit the hybrid: {err}") from None
+    classifier.metadata.provenance["front_end"] = {
+        "path": str(cnn_dir),
+        "blocks": blocks,
+        "provenance": cnn.metadata.provenance,
+    }
 
 
 def _tokenizer_json(
@@ -385,10 +414,12 @@ def train_model(
     metrics, test_scores = evaluate(classifier, data)
     classifier.metadata.threshold = float(metrics["validation"]["threshold"])
     classifier.metadata.metrics = {"test": metrics["test"], "validation": metrics["validation"]}
-    base_provenance = classifier.metadata.provenance if model_options.base else None
+    earlier = classifier.metadata.provenance
     classifier.metadata.provenance = _provenance(data_options, model_options, settings, trials)
-    if base_provenance:
-        classifier.metadata.provenance["base"] = base_provenance
+    if model_options.base:
+        classifier.metadata.provenance["base"] = earlier
+    if model_options.front_end:
+        classifier.metadata.provenance["front_end"] = earlier["front_end"]
     labels = data.arrays("test")[1]
     curves = {classifier.metadata.family: (labels, test_scores)}
     report = {"model": _model_report(classifier, model_options, settings, result, metrics)}
