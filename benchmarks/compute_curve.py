@@ -8,15 +8,18 @@ their own background, and against GC-matched background). The points:
 
 - ``labels F``: the hybrid from scratch on a seeded fraction F of the training chromosomes'
   labels (the held-out chrX labels are all kept);
-- ``atlas NAME``: the hybrid fine-tuned from a multi-task pretrained folder (``--atlas
-  NAME=DIR``, e.g. ``tools/make_default_model.sh``'s ``atlas``), its compute counted as its
-  pretraining's CPU time (``--atlas-seconds NAME=S``) plus the fine-tuning's.
+- ``front end NAME``: the hybrid on all the labels, its convolutions started from a CNN
+  pretrained on the atlas (``--front-end NAME=DIR``, e.g. ``tools/make_default_model.sh``'s
+  ``atlas_cnn-deep``), as the default model is made; ``--front-end-windows NAME=N``: the
+  training windows that CNN's kept weights were shown (its epochs up to the kept one times
+  its windows).
 
-Compute is the CPU time of the run (user + system, all threads) and the training windows it
-processed. Runs already finished in WORK are read back, so the command resumes.
+Compute is counted in training windows shown (pretraining and fine-tuning; a hybrid window
+costs about twice a CNN window) and in the CPU time of the fine-tuning run (user + system,
+all threads). Runs already finished in WORK are read back, so the command resumes.
 
     python benchmarks/compute_curve.py --labels BED_DIR --work DIR [--fractions 0.25,0.5,1]
-        [--atlas NAME=DIR ...] [--atlas-seconds NAME=S ...] [--plot curve.png]
+        [--front-end NAME=DIR ...] [--front-end-windows NAME=N ...] [--plot curve.png]
 
 BED_DIR holds positive.bed and negative.bed of chr20, chr22 and chrX (step 1 of
 tools/make_default_model.sh writes them).
@@ -83,10 +86,10 @@ def pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--labels", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--fractions", default="0.25,0.5,1", show_default=True)
-@click.option("--atlas", multiple=True, help="NAME=DIR of a multi-task pretrained folder.")
-@click.option("--atlas-seconds", multiple=True, help="NAME=S: its pretraining's CPU seconds.")
+@click.option("--front-end", multiple=True, help="NAME=DIR of an atlas-pretrained CNN folder.")
+@click.option("--front-end-windows", multiple=True, help="NAME=N: windows its weights saw.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def main(labels, work, fractions, atlas, atlas_seconds, plot) -> None:
+def main(labels, work, fractions, front_end, front_end_windows, plot) -> None:
     seqs, y, spans = labelled_windows("X")
     positives = [s for s, label in zip(seqs, y, strict=True) if label]
     background = gc_matched(positives, spans, seed=0)
@@ -97,48 +100,48 @@ def main(labels, work, fractions, atlas, atlas_seconds, plot) -> None:
         subsample(labels, fraction, data)
         out = work / f"hybrid_labels_{fraction:g}"
         runs.append((f"labels {fraction:g}", out, train(data, out, ["--arch", "hybrid"]), 0))
-    spent = {k: float(v) for k, v in pairs(atlas_seconds).items()}
-    for name, folder in pairs(atlas).items():
-        out = work / f"hybrid_atlas_{name}"
-        cost = train(labels, out, ["--base", folder, "--lr", "2e-4"])
-        runs.append((f"atlas {name}", out, cost, spent.get(name, 0.0)))
+    shown = {k: int(v) for k, v in pairs(front_end_windows).items()}
+    for name, folder in pairs(front_end).items():
+        out = work / f"hybrid_front_end_{name}"
+        extra = ["--arch", "hybrid", "--front-end", folder, "--lr", "3e-4"]
+        runs.append((f"front end {name}", out, train(labels, out, extra), shown.get(name, 0)))
     rows = []
     for name, out, cost, pretraining in runs:
         own = metrics(y, model_scores(str(out), seqs, 64))
         matched = metrics(matched_y, model_scores(str(out), positives + background, 64))
-        hours = (cost["cpu_seconds"] + pretraining) / 3600
-        rows.append({"run": name, "cpu_hours": round(hours, 3), **cost,
-                     "pretraining_cpu_seconds": pretraining,
+        rows.append({"run": name, **cost, "pretraining_windows": pretraining,
+                     "all_windows": cost["windows"] + pretraining,
                      "enhancers_roc_auc": own["roc_auc"], "enhancers_pr_auc": own["pr_auc"],
                      "gc_matched_roc_auc": matched["roc_auc"]})  # fmt: skip
-    print("| run | CPU hours | training windows | enhancers ROC-AUC | PR-AUC | vs GC-matched |")
-    print("|---|---|---|---|---|---|")
+    print("| run | pretraining windows | fine-tuning windows | fine-tuning CPU s "
+          "| enhancers ROC-AUC | PR-AUC | vs GC-matched |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['run']} | {r['cpu_hours']:.2f} | {r['windows']:,} | "
-              f"{r['enhancers_roc_auc']:.3f} | {r['enhancers_pr_auc']:.3f} | "
-              f"{r['gc_matched_roc_auc']:.3f} |")  # fmt: skip
+        print(f"| {r['run']} | {r['pretraining_windows']:,} | {r['windows']:,} | "
+              f"{r['cpu_seconds']:,} | {r['enhancers_roc_auc']:.3f} | "
+              f"{r['enhancers_pr_auc']:.3f} | {r['gc_matched_roc_auc']:.3f} |")  # fmt: skip
     (work / "curve.json").write_text(json.dumps(rows, indent=2) + "\n")
     if plot:
         draw(rows, plot)
 
 
 def draw(rows: list[dict], path: Path) -> None:
-    """Held-out ROC-AUC (own background, GC-matched) against CPU hours, log scale."""
+    """Held-out ROC-AUC (own background, GC-matched) against training windows, log scale."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    hours = [r["cpu_hours"] for r in rows]
+    shown = [r["all_windows"] for r in rows]
     for key, label, marker in (("enhancers_roc_auc", "vs own background", "o"),
                                ("gc_matched_roc_auc", "vs GC-matched", "s")):  # fmt: skip
-        ax.scatter(hours, [r[key] for r in rows], marker=marker, label=label)
+        ax.scatter(shown, [r[key] for r in rows], marker=marker, label=label)
         for r in rows:
-            ax.annotate(r["run"], (r["cpu_hours"], r[key]), fontsize=7, xytext=(4, 2),
+            ax.annotate(r["run"], (r["all_windows"], r[key]), fontsize=7, xytext=(4, 2),
                         textcoords="offset points")  # fmt: skip
     ax.set_xscale("log")
-    ax.set_xlabel("training compute (CPU hours, 2-core machine)")
+    ax.set_xlabel("training windows shown (pretraining + fine-tuning)")
     ax.set_ylabel("held-out chrX ROC-AUC")
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)

@@ -117,15 +117,15 @@ def token_model(model_dir: str, max_length: int, device: str):
 
 
 def base_model(model_dir: str, device: str):
-    """A model that reads bases: codes of each window (all ACGT, all one width) and the
-    network."""
+    """A model that reads bases: codes of each window (A C G T = 0-3, anything else 4, as N;
+    all windows of one width) and the network."""
     import numpy as np
     import torch
 
     from enhscan.model import load_classifier
 
     model = load_classifier(model_dir).network.to(device).eval()
-    table = np.zeros(256, dtype=np.int64)
+    table = np.full(256, 4, dtype=np.int64)
     for code, base in enumerate(b"ACGT"):
         table[base] = code
 

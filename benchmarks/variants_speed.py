@@ -8,7 +8,8 @@ insertions and 10% deletions of 1-10 bases, a tenth of the sites multi-allelic. 
 - naive: the loop people write: for each allele, cut the reference and the alternate window
   (the same windows, from enhscan.alleles), tokenize each with padding to 512 tokens and run
   the model on each alone (two forward passes per allele, nothing shared, no batching by
-  length), through transformers' Auto classes.
+  length), through transformers' Auto classes; for a model that reads bases (the hybrid
+  default), each window's base codes through the network (``naive_scan.base_model``).
 
 It prints alleles/s of both and their ratio (end to end, process start to exit, for enhscan;
 the loop alone for the naive side, which flatters it), and checks that the two agree on
@@ -59,25 +60,21 @@ def naive(fasta: Path, vcf: Path, device: str) -> tuple[dict[tuple, float], floa
     """The naive loop's delta per (pos, alt), and its seconds."""
     import pysam
     import torch
-    from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
+    from naive_scan import base_model, token_model
 
-    import enhscan.model.hf_interop  # noqa: F401  registers the architecture with Auto classes
     from enhscan.alleles import Allele, allele_windows, flank_span
     from enhscan.model import default_model_path
 
     folder = str(default_model_path())
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_file=f"{folder}/tokenizer.json", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", unk_token="[UNK]", mask_token="[MASK]",
-    )  # fmt: skip
-    model = AutoModelForSequenceClassification.from_pretrained(folder).to(device).eval()
+    if (Path(folder) / "tokenizer.json").exists():
+        tokenize, model = token_model(folder, 512, device)
+    else:  # a model that reads bases (the hybrid default)
+        tokenize, model = base_model(folder, device)
     seq = "".join(line.strip() for line in open(fasta) if not line.startswith(">")).upper()
 
     def probability(window: str) -> float:
-        batch = tokenizer([window], padding="max_length", max_length=512, truncation=True,
-                          return_tensors="pt").to(device)  # fmt: skip
         with torch.inference_mode():
-            return float(torch.softmax(model(**batch).logits, -1)[0, 1])
+            return float(torch.softmax(model(**tokenize([window])).logits, -1)[0, 1])
 
     deltas = {}
     began = time.perf_counter()

@@ -41,7 +41,7 @@ def test_the_api_example_runs(tmp_path) -> None:
         timeout=600,
     )
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("model: dnabert2, window 1000 bp")
+    assert lines[0].startswith("model: hybrid, window 1000 bp")
     assert len(lines[1].split(":")[-1].split()) == 5
     assert "calls, files: calls.narrowPeak, scores.bw" in lines[2]
     assert lines[3].startswith("known enhancers: ") and " of 6 at or above" in lines[3]

@@ -20,10 +20,14 @@ def test_default_model_is_shipped_small_and_documented():
     assert size <= 20 * 1024 * 1024
     model = load_classifier(folder)
     meta = model.metadata
-    assert meta.family == "dnabert2" and meta.window == 1000 and 0 < meta.threshold < 1
+    assert meta.family == "hybrid" and meta.window == 1000 and 0 < meta.threshold < 1
     provenance = meta.provenance
     assert provenance["data"]["holdout_chroms"] and provenance["versions"]["enhscan"]
-    assert "base" in provenance  # the pretraining run it started from
+    assert provenance["front_end"]["blocks"] == 3  # its convolutions began as the atlas CNN's
+    # How it was made: each step's command, machine and time, and the scorecard.
+    recipe = json.loads((folder / "recipe.json").read_text())
+    assert {"pretrain", "finetune", "scorecard"} <= {step["step"] for step in recipe["steps"]}
+    assert recipe["scorecard"]["models"]
     # The held-out-chromosome comparison recorded at training: the model beats both
     # baselines on PR-AUC (the README table is made from these same numbers).
     metrics = meta.metrics
