@@ -316,6 +316,8 @@ def choose_kernels(classifier: Classifier, backend: Backend, asked: str) -> str:
         ("--compile", backend.compile),
     )
     clash = next((flag for flag, on in modes if on), None)
+    if asked == "auto" and not FAMILIES[classifier.metadata.family].auto_fused:
+        return "plain"  # measured slower than PyTorch's own for this family
     network = classifier.network.to(backend.device)
     why = (
         f"not with {clash}"

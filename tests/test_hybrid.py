@@ -240,3 +240,12 @@ def test_train_with_a_cnn_front_end(tmp_path: Path) -> None:
     result = run("train", *common, "--arch", "small", "--front-end", str(cnn),
                  "--out", str(tmp_path / "y"), expect=2)  # fmt: skip
     assert "--front-end starts a new hybrid's convolutions" in result.output
+
+
+def test_auto_kernels_are_plain_for_the_hybrid_and_fused_can_be_asked() -> None:
+    from enhscan.engine import resolve_backend
+
+    classifier = new_classifier("hybrid", seed=0, **TINY)
+    assert resolve_backend(classifier, ComputeOptions(device="cpu")).kernels == "plain"
+    asked = resolve_backend(classifier, ComputeOptions(device="cpu", kernels="fused"))
+    assert asked.kernels == "fused"

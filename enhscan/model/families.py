@@ -68,6 +68,8 @@ class Family:
             ``(network, encoder, seq, score_of) -> float32 [len(seq)]``; None: not offered.
         learning_rate: the learning rate of a run from scratch (fine-tuning from a base
             takes 5e-5 whatever the family).
+        auto_fused: ``--kernels auto`` tries the fused CPU kernels; False where they measured
+            slower than PyTorch's own (the hybrid: 0.82x in ``benchmarks/scan_speed.py``).
     """
 
     name: str
@@ -80,6 +82,7 @@ class Family:
     bpe: bool = False
     learning_rate: float = 5e-5
     input_gradients: Callable | None = None
+    auto_fused: bool = True
 
 
 # -- DNABERT-2 (BPE tokens, ALiBi) ---------------------------------------------------------------
@@ -281,6 +284,7 @@ FAMILIES: dict[str, Family] = {
             _load_hybrid,
             learning_rate=5e-4,
             input_gradients=_cnn_gradients,
+            auto_fused=False,
         ),
         Family(
             "dnabert",
