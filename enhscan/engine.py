@@ -307,17 +307,18 @@ def resolve_backend(
 def choose_kernels(classifier: Classifier, backend: Backend, asked: str) -> str:
     """``fused`` if the fused CPU kernels serve this backend and pass a check against
     PyTorch's own on probe windows (a padded batch, and each window alone); else ``plain``,
-    or, when ``asked`` is ``fused``, an error saying why."""
+    or, when ``asked`` is ``fused``, an error saying why. Under ``auto``, ``plain`` for a
+    family that opts out (:attr:`enhscan.model.families.Family.auto_fused`)."""
     from enhscan.model.fused_cpu import fused_kernels_apply
 
+    if asked == "auto" and not FAMILIES[classifier.metadata.family].auto_fused:
+        return "plain"  # measured slower than PyTorch's own for this family
     modes = (
         ("--quantize", backend.quantize),
         ("--batch-invariant", backend.batch_invariant),
         ("--compile", backend.compile),
     )
     clash = next((flag for flag, on in modes if on), None)
-    if asked == "auto" and not FAMILIES[classifier.metadata.family].auto_fused:
-        return "plain"  # measured slower than PyTorch's own for this family
     network = classifier.network.to(backend.device)
     why = (
         f"not with {clash}"

@@ -249,3 +249,9 @@ def test_auto_kernels_are_plain_for_the_hybrid_and_fused_can_be_asked() -> None:
     assert resolve_backend(classifier, ComputeOptions(device="cpu")).kernels == "plain"
     asked = resolve_backend(classifier, ComputeOptions(device="cpu", kernels="fused"))
     assert asked.kernels == "fused"
+
+
+def test_the_clis_one_hot_archs_are_the_cnn_and_hybrid_families() -> None:
+    from enhscan.cli.options import NUCLEOTIDE_ARCHS
+
+    assert set(NUCLEOTIDE_ARCHS) == set(FAMILIES["cnn"].archs) | set(FAMILIES["hybrid"].archs)

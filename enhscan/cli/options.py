@@ -158,8 +158,9 @@ def shift_augment_option(needs: str):
     )
 
 
-#: ``--arch`` names of networks that read one-hot bases: no tokenizer, no masked-LM head (as
-#: :data:`enhscan.model.families.NUCLEOTIDE_ARCHS`, kept here so the CLI imports no torch).
+#: ``--arch`` names of networks that read one-hot bases: no tokenizer, no masked-LM head (the
+#: CNN and hybrid families' ``archs``, listed here so the CLI imports no torch; a test keeps
+#: the two in step).
 NUCLEOTIDE_ARCHS = ("cnn", "cnn-deep", "hybrid")
 
 pooling_option = click.option(

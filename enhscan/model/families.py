@@ -28,8 +28,6 @@ DNABERT2_ARCHS = ("tiny", "small", "base")
 #: ``--arch`` names of the hybrid (convolutions + DNABERT-2 encoder) and its shape
 #: (:data:`hybrid.MODEL_SIZES`).
 HYBRID_ARCHS = {"hybrid": "small"}
-#: ``--arch`` names of networks that read one-hot bases (no tokenizer, no masked-LM head).
-NUCLEOTIDE_ARCHS = (*CNN_ARCHS, *HYBRID_ARCHS)
 
 
 @runtime_checkable
