@@ -30,6 +30,7 @@ __all__ = [
     "CNNConfig",
     "EnhancerCNN",
     "one_hot",
+    "run_blocks",
     "N_CODE",
     "PAD_CODE",
 ]
@@ -184,6 +185,27 @@ class ConvBlock(nn.Module):
         return self.pool(x), self.pool(mask)
 
 
+def run_blocks(
+    blocks: nn.ModuleList, input_ids: Tensor, attention_mask: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """One-hot bases through ``ConvBlock``s.
+
+    input_ids: int64 [B, L] codes; attention_mask: [B, L] bool or 0/1, or None (all real) ->
+    (features [B, C_last, L'] zero at padded positions, in the parameter dtype; their mask
+    [B, 1, L'], 1 where a position saw a real base).
+    """
+    dtype = blocks[0].conv.weight.dtype
+    if attention_mask is None:
+        mask = torch.ones(input_ids.shape[0], 1, input_ids.shape[1], device=input_ids.device)
+    else:
+        mask = attention_mask[:, None, :].float()
+    mask = mask.to(dtype)
+    x = one_hot(input_ids, dtype) * mask
+    for block in blocks:
+        x, mask = block(x, mask)
+    return x, mask
+
+
 class CNNBackbone(nn.Module):
     """One-hot input, convolution blocks and masked global max + mean pooling."""
 
@@ -205,15 +227,7 @@ class CNNBackbone(nn.Module):
             [B, 2 * C_last]: global max then mean over the real positions of the last block, in
             the parameter dtype (or the autocast dtype); zeros for a row with no real position.
         """
-        dtype = self.blocks[0].conv.weight.dtype
-        if attention_mask is None:
-            mask = torch.ones(input_ids.shape[0], 1, input_ids.shape[1], device=input_ids.device)
-        else:
-            mask = attention_mask[:, None, :].float()
-        mask = mask.to(dtype)
-        x = one_hot(input_ids, dtype) * mask
-        for block in self.blocks:
-            x, mask = block(x, mask)
+        x, mask = run_blocks(self.blocks, input_ids, attention_mask)
         # Padded positions are 0 and real ones >= 0, so a plain max is the max over real ones.
         x_max = x.amax(dim=-1)
         x_mean = x.sum(dim=-1) / mask.sum(dim=-1).clamp_min(1).to(x.dtype)

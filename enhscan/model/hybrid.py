@@ -157,16 +157,7 @@ class ConvFrontEnd(nn.Module):
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None) -> tuple[Tensor, Tensor]:
         """input_ids: int64 [B, L] codes; attention_mask: [B, L] or None (all real) ->
         (features [B, C_last, L'] zero at padded positions, their mask [B, 1, L'])."""
-        dtype = self.blocks[0].conv.weight.dtype
-        if attention_mask is None:
-            mask = torch.ones(input_ids.shape[0], 1, input_ids.shape[1], device=input_ids.device)
-        else:
-            mask = attention_mask[:, None, :].float()
-        mask = mask.to(dtype)
-        x = cnn.one_hot(input_ids, dtype) * mask
-        for block in self.blocks:
-            x, mask = block(x, mask)
-        return x, mask
+        return cnn.run_blocks(self.blocks, input_ids, attention_mask)
 
 
 @torch.no_grad()
