@@ -240,6 +240,9 @@ def test_train_with_a_cnn_front_end(tmp_path: Path) -> None:
     result = run("train", *common, "--arch", "small", "--front-end", str(cnn),
                  "--out", str(tmp_path / "y"), expect=2)  # fmt: skip
     assert "--front-end starts a new hybrid's convolutions" in result.output
+    result = run("train", *common, "--arch", "hybrid", "--front-end", str(tmp_path / "nope"),
+                 "--out", str(tmp_path / "z"), expect=2)  # fmt: skip
+    assert "does not exist" in result.output
 
 
 def test_auto_kernels_are_plain_for_the_hybrid_and_fused_can_be_asked() -> None:

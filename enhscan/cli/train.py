@@ -117,7 +117,7 @@ _file = click.Path(dir_okay=False, path_type=str)
 )
 @click.option(
     "--front-end",
-    type=click.Path(file_okay=False, path_type=str),
+    type=click.Path(exists=True, file_okay=False, path_type=str),
     help="--arch hybrid: start its convolution blocks from this CNN folder's (cnn-deep, e.g. "
     "pretrained on an atlas with `enhscan pretrain --targets`).",
 )
