@@ -26,6 +26,11 @@ The regression is fitted on chr20 windows of the same kind: the chr20 enhancer l
 tests 1 and 2, REMO windows of chr20 for test 3. Every window comes from a fixed seed, so
 reruns give the same numbers.
 
+A second table asks whether the first model's lead (or lag) on each other row is more than
+the test sets' own noise: the ROC-AUC difference, first model minus that row, with a 95%
+stratified paired-bootstrap interval (``enhscan.metrics.paired_roc_auc_difference``, 2,000
+resamples of the same windows).
+
     python benchmarks/model_quality.py [NAME=MODEL_DIR ...] [--json scorecard.json]
         [--remo-windows 10000] [--batch-size 64]
 
@@ -199,6 +204,20 @@ def metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
             "positives": int(labels.sum())}  # fmt: skip
 
 
+def differences(labels: dict, scores: dict[str, dict[str, np.ndarray]]) -> dict:
+    """The first model's ROC-AUC minus each other model's, per test, with bootstrap intervals."""
+    from enhscan.metrics import paired_roc_auc_difference
+
+    first, *others = scores
+    return {
+        name: {
+            test: paired_roc_auc_difference(y, scores[first][test], scores[name][test]).to_dict()
+            for test, y in labels.items()
+        }
+        for name in others
+    }
+
+
 @click.command()
 @click.argument("models", nargs=-1)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
@@ -215,20 +234,22 @@ def main(models: tuple[str, ...], json_out: str | None, remo_windows: int, batch
     intervals, hg38_labels = hg38_intervals()
     card: dict = {"windows": {t: len(sets[t][1]) for t in TESTS}}
     card["windows"]["hg38_scan"] = len(intervals)
-    rows = {}
+    labels = {t: sets[t][1] for t in TESTS} | {"hg38_scan": hg38_labels}
+    scores: dict[str, dict[str, np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as work:
         for name, path in named:
-            rows[name] = {t: metrics(sets[t][1], model_scores(path, sets[t][0], batch_size))
-                          for t in TESTS}  # fmt: skip
-            scores = hg38_scan_scores(path, intervals, Path(work))
-            rows[name]["hg38_scan"] = metrics(hg38_labels, np.nan_to_num(scores, nan=-1.0))
+            scores[name] = {t: model_scores(path, sets[t][0], batch_size) for t in TESTS}
+            scan = hg38_scan_scores(path, intervals, Path(work))
+            scores[name]["hg38_scan"] = np.nan_to_num(scan, nan=-1.0)
     regression = "GC/CpG logistic regression (fitted on chr20)"
-    rows[regression] = {
-        t: metrics(sets[t][1], GcCpgBaseline().fit(*sets[t][2]).score(sets[t][0])) for t in TESTS
+    scores[regression] = {
+        t: GcCpgBaseline().fit(*sets[t][2]).score(sets[t][0]).astype(np.float64) for t in TESTS
     }
     fitted = GcCpgBaseline().fit(*sets["enhancers"][2])
-    rows[regression]["hg38_scan"] = metrics(hg38_labels, fitted.score(hg38_windows(intervals)))
+    scores[regression]["hg38_scan"] = fitted.score(hg38_windows(intervals)).astype(np.float64)
+    rows = {name: {t: metrics(labels[t], s[t]) for t in labels} for name, s in scores.items()}
     card["models"] = rows
+    card["differences"] = differences(labels, scores)
     print(
         "| model | enhancers PR-AUC | enhancers ROC-AUC | vs GC-matched ROC-AUC "
         "| open vs closed ROC-AUC | hg38 chr2 scan ROC-AUC |"
@@ -241,6 +262,16 @@ def main(models: tuple[str, ...], json_out: str | None, remo_windows: int, batch
             f"| {r['hg38_scan']['roc_auc']:.3f} |"
         )
     print("\nwindows: " + ", ".join(f"{t} {n:,}" for t, n in card["windows"].items()))
+    first = next(iter(scores))
+    print(f"\nROC-AUC of {first} minus each row [95% paired-bootstrap interval]:\n")
+    print("| against | enhancers | vs GC-matched | open vs closed | hg38 chr2 scan |")
+    print("|---|---|---|---|---|")
+    for name, d in card["differences"].items():
+        cells = " | ".join(
+            f"{d[t]['difference']:+.3f} [{d[t]['low']:+.3f}, {d[t]['high']:+.3f}]"
+            for t in (*TESTS, "hg38_scan")
+        )
+        print(f"| {name} | {cells} |")
     if json_out:
         Path(json_out).write_text(json.dumps(card, indent=2) + "\n")
 

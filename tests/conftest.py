@@ -160,3 +160,32 @@ def wait_for_shards(proc: subprocess.Popen, out: Path, n: int):
         time.sleep(0.02)
     assert proc.poll() is None, "the scan finished before it could be stopped"
     return store
+
+
+def remo_like(mini_fasta: Path, tmp_path: Path) -> Path:
+    """A label BED on mini.fa's two real pieces: elements every 1.5 kb, tasks by position."""
+    rows = []
+    for chrom, lo, hi in (("chr2", 11_000, 59_000), ("chr22_32000000", 500, 30_000)):
+        for k, start in enumerate(range(lo, hi, 1_500)):
+            labels = ",".join(t for t, m in (("T1", 2), ("T2", 3)) if k % m == 0) or "."
+            rows.append(f"{chrom}\t{start}\t{start + 300}\tc{k}\tm\t{labels}\n")
+    path = tmp_path / "atlas.bed"
+    path.write_text("".join(rows))
+    return path
+
+
+def atlas_genome(mini_fasta: Path, atlas: Path) -> Path:
+    """A genome beside ``atlas`` (from :func:`remo_like`) holding chr2 twice, as chr2 and chrB,
+    and chr22_32000000; the atlas gains chrB's copies of chr2's elements. Train on chr2,
+    validate on chrB, test on chr22_32000000."""
+    from enhscan.io.fasta import open_genome
+
+    genome = atlas.parent / "two.fa"
+    with open_genome(mini_fasta) as g:
+        seq = g.fetch("chr2", 0, 60_000)
+        other = g.fetch("chr22_32000000", 0, 30_500)
+    genome.write_text(f">chr2\n{seq}\n>chr22_32000000\n{other}\n>chrB\n{seq}\n")
+    atlas.write_text(
+        atlas.read_text() + atlas.read_text().replace("chr2\t", "chrB\t").replace("chr22_", "x")
+    )
+    return genome

@@ -19,8 +19,15 @@ from enhscan.model.cnn import PAD_CODE, NucleotideEncoder, one_hot
 from enhscan.model.dnabert2 import DNABert2Encoder
 from enhscan.model.encoding import pad_batch
 from enhscan.model.families import FAMILIES
-from enhscan.model.hybrid import MODEL_SIZES, HybridClassifier, HybridConfig, copy_front_end
-from tests.conftest import busy
+from enhscan.model.hybrid import (
+    MODEL_SIZES,
+    HybridClassifier,
+    HybridConfig,
+    copy_front_end,
+    pool,
+    set_pooling,
+)
+from tests.conftest import atlas_genome, busy, remo_like
 
 DATA = Path(__file__).parent / "data"
 TINY = MODEL_SIZES["tiny"]
@@ -66,7 +73,9 @@ def test_the_encoder_is_dnabert2s_own() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
-@pytest.mark.parametrize("overrides", [{}, {"pool_size": 3, "kernel_sizes": (8, 4)}])
+@pytest.mark.parametrize(
+    "overrides", [{}, {"pool_size": 3, "kernel_sizes": (8, 4)}, {"pooling": "mean+max"}]
+)
 def test_logits_invariant_to_batching_and_padding(overrides: dict) -> None:
     model = busy_model(**overrides)
     rng = np.random.default_rng(1)
@@ -100,6 +109,49 @@ def test_folder_roundtrip_and_engine_batch_invariance(tmp_path: Path) -> None:
     many = WindowScorer(classifier, ComputeOptions(device="cpu", batch_size=64)).score(seqs)
     assert one.std() > 1e-4
     np.testing.assert_allclose(one, many, atol=1e-5)
+
+
+def test_mean_max_pooling_round_trips_and_old_folders_pool_the_mean(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        HybridConfig(pooling="max")
+    classifier = new_classifier("hybrid", seed=2, pooling="mean+max", **TINY)
+    assert classifier.network.pooler.in_features == 2 * TINY["hidden_size"]
+    save_classifier(classifier, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["pooling"] == "mean+max"
+    ids, mask = batch(["ACGTTGCA" * 30, "GATTACA" * 11])
+    loaded = load_classifier(tmp_path / "m").network
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids, mask).logits, classifier.network(ids, mask).logits)
+    # A folder written before the field existed reads as mean pooling, its pooler as saved.
+    old = new_classifier("hybrid", seed=3, **TINY)
+    save_classifier(old, tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    del config["pooling"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    reread = load_classifier(tmp_path / "old").network
+    assert reread.config.pooling == "mean"
+    with torch.no_grad():
+        torch.testing.assert_close(reread(ids, mask).logits, old.network(ids, mask).logits)
+
+
+def test_the_max_half_of_the_pooling_reads_real_positions_only() -> None:
+    h = torch.tensor([[[1.0, -5.0], [3.0, -4.0], [9.0, 9.0]]])  # [1, 3, 2]; position 3 padded
+    real = torch.tensor([[True, True, False]])
+    torch.testing.assert_close(pool(h, real, "mean"), torch.tensor([[2.0, -4.5]]))
+    torch.testing.assert_close(pool(h, real, "mean+max"), torch.tensor([[2.0, -4.5, 3.0, -4.0]]))
+
+
+def test_set_pooling_gives_a_wider_pooler_only_when_the_width_changes() -> None:
+    network = new_classifier("hybrid", seed=0, **TINY).network
+    before = network.pooler
+    set_pooling(network, "mean")
+    assert network.pooler is before
+    set_pooling(network, "mean+max")
+    assert network.config.pooling == "mean+max"
+    assert network.pooler.in_features == 2 * TINY["hidden_size"]
+    with pytest.raises(ValueError, match="the hybrid pools mean or mean\\+max, not 'cls'"):
+        set_pooling(network, "cls")
 
 
 def test_gradient_times_input_matches_a_finite_difference() -> None:
@@ -185,7 +237,7 @@ def test_train_and_predict_through_the_cli(tmp_path: Path) -> None:
     assert len(table.read_text().splitlines()) == 2
     result = run("train", "--sequences", str(DATA / "cohn_sample.csv"), "--out",
                  str(tmp_path / "p"), "--arch", "hybrid", "--pooling", "cls", expect=1)  # fmt: skip
-    assert "--pooling is for DNABERT-2 models" in result.output
+    assert "the hybrid pools mean or mean+max, not cls" in result.output
 
 
 def test_pretrain_refuses_what_the_hybrid_cannot_do(tmp_path: Path, mini_fasta: Path) -> None:
@@ -243,6 +295,31 @@ def test_train_with_a_cnn_front_end(tmp_path: Path) -> None:
     result = run("train", *common, "--arch", "hybrid", "--front-end", str(tmp_path / "nope"),
                  "--out", str(tmp_path / "z"), expect=2)  # fmt: skip
     assert "does not exist" in result.output
+
+
+def test_pretrain_a_hybrid_on_targets_from_a_cnn_front_end(
+    tmp_path: Path, mini_fasta: Path
+) -> None:
+    atlas = remo_like(mini_fasta, tmp_path)
+    genome = str(atlas_genome(mini_fasta, atlas))
+    common = ["--targets", str(atlas), "--label-column", "6", "--window", "300",
+              "--windows", "64", "--val-windows", "16", "--test-windows", "16",
+              "--val-chroms", "chrB", "--test-chroms", "chr22_32000000", "--epochs", "1",
+              "--batch-size", "16", "--null-windows", "0", "--patience", "0"]  # fmt: skip
+    cnn = tmp_path / "cnn"
+    run("pretrain", genome, *common, "--arch", "cnn-deep", "--out", str(cnn))
+    out = tmp_path / "hybrid"
+    run("pretrain", genome, *common, "--arch", "hybrid", "--pooling", "mean+max",
+        "--front-end", str(cnn), "--out", str(out))  # fmt: skip
+    front = json.loads((out / "enhscan.json").read_text())["provenance"]["front_end"]
+    assert front["path"] == str(cnn) and front["blocks"] == 3
+    assert load_classifier(out).network.config.pooling == "mean+max"
+    result = run("pretrain", genome, *common, "--arch", "cnn",
+                 "--front-end", str(cnn), "--out", str(tmp_path / "x"), expect=2)  # fmt: skip
+    assert "--front-end starts a new hybrid's convolutions; give --arch hybrid" in result.output
+    result = run("pretrain", str(mini_fasta), "--front-end", str(cnn),
+                 "--out", str(tmp_path / "y"), expect=2)  # fmt: skip
+    assert "--front-end is an option of --targets; drop it" in result.output
 
 
 def test_auto_kernels_are_plain_for_the_hybrid_and_fused_can_be_asked() -> None:

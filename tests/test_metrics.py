@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
 from enhscan.errors import EnhscanError
-from enhscan.metrics import BinaryMetrics, best_f1_threshold, binary_metrics
+from enhscan.metrics import (
+    BinaryMetrics,
+    best_f1_threshold,
+    binary_metrics,
+    paired_roc_auc_difference,
+)
 
 # Toy set, sorted by score from the top:
 #   score  0.9  0.8  0.4  0.35  0.2  0.1
@@ -160,3 +165,32 @@ def test_bad_inputs_are_value_errors():
         binary_metrics(np.array([0, 1]), np.array([0.1, np.nan]))
     with pytest.raises(ValueError, match="0 or 1"):
         binary_metrics(np.array([0, 2]), np.array([0.1, 0.2]))
+
+
+def test_paired_auc_difference_is_sklearns_and_its_interval_holds_it() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(400) < 0.3).astype(int)
+    a = labels + rng.normal(0, 1.0, 400)
+    b = np.round(labels + rng.normal(0, 1.3, 400), 1)  # ties: mid-ranks count one half
+    result = paired_roc_auc_difference(labels, a, b, resamples=500, seed=1)
+    expected = roc_auc_score(labels, a) - roc_auc_score(labels, b)
+    assert result.difference == pytest.approx(expected, abs=1e-12)
+    assert result.low < result.difference < result.high and result.resamples == 500
+    assert paired_roc_auc_difference(labels, a, b, resamples=500, seed=1) == result
+
+
+def test_paired_auc_difference_tells_a_real_gap_from_noise() -> None:
+    rng = np.random.default_rng(2)
+    labels = np.repeat([0, 1], 300)
+    better = labels * 1.5 + rng.normal(0, 1, 600)
+    worse = labels * 0.5 + rng.normal(0, 1, 600)
+    gap = paired_roc_auc_difference(labels, better, worse, resamples=400)
+    assert gap.low > 0.1 and gap.share_not_above == 0.0
+    same = paired_roc_auc_difference(labels, better, better + 1.0, resamples=50)
+    assert (same.difference, same.low, same.high, same.share_not_above) == (0.0, 0.0, 0.0, 1.0)
+    noise = paired_roc_auc_difference(labels, better, better + rng.normal(0, 0.05, 600))
+    assert noise.low < 0 < noise.high
+    with pytest.raises(EnhscanError, match="both classes"):
+        paired_roc_auc_difference(np.ones(5), better[:5], worse[:5])

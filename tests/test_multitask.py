@@ -27,6 +27,7 @@ from enhscan.training.multitask import (
 from enhscan.training.multitask_pipeline import new_multitask
 from enhscan.training.multitask_windows import draw_split
 from enhscan.training.trainer import BEST_WEIGHTS, TrainSettings, fit
+from tests.conftest import atlas_genome, remo_like
 from tests.conftest import run_cli as run
 
 SIZES = {"20": 10_000, "chrX": 5_000}
@@ -121,18 +122,6 @@ def test_options_of_the_other_mode_are_refused(tmp_path, mini_fasta) -> None:
     cnn_mlm = ["--targets", str(bed), "--arch", "cnn", "--mlm-weight", "0.5"]
     result = run("pretrain", str(mini_fasta), "--out", out, *cnn_mlm, expect=2)
     assert "--arch cnn has no masked-LM head" in result.output
-
-
-def remo_like(mini_fasta: Path, tmp_path: Path) -> Path:
-    """A label BED on mini.fa's two real pieces: elements every 1.5 kb, tasks by position."""
-    rows = []
-    for chrom, lo, hi in (("chr2", 11_000, 59_000), ("chr22_32000000", 500, 30_000)):
-        for k, start in enumerate(range(lo, hi, 1_500)):
-            labels = ",".join(t for t, m in (("T1", 2), ("T2", 3)) if k % m == 0) or "."
-            rows.append(f"{chrom}\t{start}\t{start + 300}\tc{k}\tm\t{labels}\n")
-    path = tmp_path / "atlas.bed"
-    path.write_text("".join(rows))
-    return path
 
 
 def test_windows_are_deterministic_balanced_and_n_free(tmp_path, mini_fasta) -> None:
@@ -329,14 +318,7 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     assert "no element lies on yeastI_0_700; lower --element-share" in result.output
     assert not out.exists()
 
-    genome = tmp_path / "two.fa"  # chr2 twice under two names: train on one, test the other
-    with open_genome(mini_fasta) as g:
-        seq = g.fetch("chr2", 0, 60_000)
-        other = g.fetch("chr22_32000000", 0, 30_500)
-    genome.write_text(f">chr2\n{seq}\n>chr22_32000000\n{other}\n>chrB\n{seq}\n")
-    atlas.write_text(
-        atlas.read_text() + atlas.read_text().replace("chr2\t", "chrB\t").replace("chr22_", "x")
-    )
+    genome = atlas_genome(mini_fasta, atlas)
     common[-3] = "chrB"  # --val-chroms chrB
     fast = ["--arch", "cnn", "--epochs", "4", "--lr", "3e-3", "--batch-size", "16"]
     run("pretrain", str(genome), *common, *fast, "--shift-augment", "25", "--out", str(out))
@@ -362,6 +344,8 @@ def test_pretrain_targets_scan_a_task_and_fine_tune(tmp_path, mini_fasta) -> Non
     # predict scores one task: its probability, and the task's name or not_<task>.
     table = tmp_path / "scores.tsv"
     fasta = tmp_path / "q.fa"
+    with open_genome(genome) as g:
+        seq = g.fetch("chr2", 0, 60_000)
     fasta.write_text(f">a\n{seq[20_000:20_300]}\n>b\n{seq[30_000:30_300]}\n")
     run("predict", str(fasta), "-m", str(out), "--task", "T1", "-o", str(table))
     rows = [line.split("\t") for line in table.read_text().splitlines()[1:]]
@@ -479,3 +463,5 @@ def test_multitask_models_take_a_pooling() -> None:
     assert new_multitask("tiny", ["a", "b"], 300, 0).network.config.pooling == "cls"
     with pytest.raises(EnhscanError, match="--pooling is for DNABERT-2 models"):
         new_multitask("cnn", ["a", "b"], 300, 0, "mean")
+    with pytest.raises(EnhscanError, match="DNABERT-2 models pool cls or mean, not mean\\+max"):
+        new_multitask("tiny", ["a", "b"], 300, 0, "mean+max")

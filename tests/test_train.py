@@ -250,6 +250,37 @@ def test_shift_augment_cuts_training_windows_wider_from_the_genome(tmp_path, min
     assert "--shift-augment needs windows cut from a genome" in result.output
 
 
+def test_add_background_samples_gc_matched_windows_beside_the_given_negatives(tmp_path, mini_fasta):
+    from enhscan.training.pipeline import DataOptions, prepare_data
+
+    peaks, negatives = tmp_path / "peaks.bed", tmp_path / "negatives.bed"
+    _write_peaks(peaks)
+    negatives.write_text("".join(f"chr2\t{s}\t{s + 300}\n" for s in range(14_000, 58_000, 4_000)))
+    options = DataOptions(
+        genome=[str(mini_fasta)], positives=str(peaks), negatives=str(negatives), window=200,
+        add_background=1.0, holdout_chroms=["chr22_32000000"],
+    )  # fmt: skip
+    data = prepare_data(options)
+    examples = data.train + data.val + data.test
+    labelled = [e for e in examples if e.source != "background"]
+    sampled = [e for e in examples if e.source == "background"]
+    positives = sum(e.label for e in examples)
+    assert len(sampled) == positives == 19 and len(labelled) == 19 + 11
+    assert all(e.label == 0 for e in sampled)
+    for e in sampled:  # clear of every labelled window
+        assert all(
+            e.chrom != o.chrom or e.start + 200 <= o.start or o.start + 200 <= e.start
+            for o in labelled
+        )
+    assert data.summary["extraction"]["background_sampled"] == 19
+    without = DataOptions(**{**options.__dict__, "add_background": 0.0, "holdout_chroms": None})
+    without = prepare_data(without)
+    assert len(without.train + without.val + without.test) == 30
+    result = train_cli(*COHN, "--out", str(tmp_path / "m"), *FAST, "--add-background", "1",
+                       expect=2)  # fmt: skip
+    assert "--add-background adds to --negatives on a --genome" in result.output
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild enhscan's shipped default model (v2, the hybrid) from the real data in
+# Rebuild enhscan's shipped default model (v3, the hybrid) from the real data in
 # ../shared/data, with enhscan's own commands, and score it on the held-out GRCh37 chrX and on
 # hg38 chr2:0-2,333,275.
 #
@@ -17,9 +17,11 @@
 #    the heavy step (on a GPU, where one is found, a few minutes).
 # 3. The hybrid (convolutions feeding the DNABERT-2 encoder, mean pooling): its three
 #    convolution blocks start from the atlas CNN's (`train --front-end`), and the whole network
-#    is fine-tuned on the enhancer labels of chr20 + chr22 together, reverse-complement and
-#    20 bp shift augmentation, chrX held out, with the CNN and GC/CpG baselines and a
-#    background null of 20,000 random chrX windows. About 10 minutes.
+#    is fine-tuned on the enhancer labels of chr20 + chr22 together, each set's own background
+#    plus as many GC-matched random windows (`--add-background 1`: composition alone cannot
+#    tell those from enhancers), reverse-complement and 20 bp shift augmentation, chrX held
+#    out, with the CNN and GC/CpG baselines and a background null of 20,000 random chrX
+#    windows. About 10 minutes.
 # 4. The scorecard (benchmarks/model_quality.py): the new model against the installed default,
 #    EXTRA_MODELS and the GC/CpG regression. About 10 minutes.
 # 5. recipe.json in the model folder: the commands, where and how long each step ran, the
@@ -27,7 +29,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED_DATA:-$here/../shared/data}
-work=${1:-$here/build/default_model_v2}
+work=${1:-$here/build/default_model_v3}
 G=$shared/genomes
 mkdir -p "$work/labels"
 steps="$work/steps.tsv"
@@ -70,9 +72,9 @@ step pretrain "$work/atlas_cnn-deep/pretraining/metrics.json" \
 finetune=(--genome "$G/grch37_chr20.fa.gz" --genome "$G/grch37_chr22.fa.gz"
           --genome "$G/grch37_chrX_0-70M.fa.gz"
           --positives "$work/labels/positive.bed" --negatives "$work/labels/negative.bed"
-          --holdout-chroms chrX --rc-augment --shift-augment 20 --epochs 12 --patience 4
-          --batch-size 64 --lr 3e-4 --seed 0 --arch hybrid --front-end "$work/atlas_cnn-deep"
-          --out "$work/model")
+          --add-background 1 --holdout-chroms chrX --rc-augment --shift-augment 20
+          --epochs 12 --patience 4 --batch-size 64 --lr 3e-4 --seed 0 --arch hybrid
+          --front-end "$work/atlas_cnn-deep" --out "$work/model")
 resume=()
 [ -d "$work/model/training/work" ] && resume=(--resume) || resume=(--force)
 step finetune "$work/model/training/metrics.json" enhscan train "${finetune[@]}" "${resume[@]}"

@@ -165,10 +165,19 @@ NUCLEOTIDE_ARCHS = ("cnn", "cnn-deep", "hybrid")
 
 pooling_option = click.option(
     "--pooling",
-    type=click.Choice(["cls", "mean"]),
+    type=click.Choice(["cls", "mean", "mean+max"]),
     default=None,
     help="DNABERT-2 models: classify from the [CLS] token (DNABERT-2's own) or the mean of "
-    "all tokens  [default: cls, or the --base folder's own]",
+    "all tokens; --arch hybrid: the mean, or the mean and the maximum of its positions  "
+    "[default: cls for DNABERT-2, mean for the hybrid, or the --base folder's own]",
+)
+
+
+front_end_option = click.option(
+    "--front-end",
+    type=click.Path(exists=True, file_okay=False, path_type=str),
+    help="--arch hybrid: start its convolution blocks from this CNN folder's (cnn-deep, e.g. "
+    "pretrained on an atlas with `enhscan pretrain --targets`).",
 )
 
 

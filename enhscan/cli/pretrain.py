@@ -11,6 +11,7 @@ from enhscan.cli.options import (
     NUCLEOTIDE_ARCHS,
     comma_list,
     force_option,
+    front_end_option,
     pooling_option,
     shift_augment_option,
 )
@@ -122,6 +123,7 @@ from enhscan.cli.options import (
 )
 @shift_augment_option("--targets")
 @pooling_option
+@front_end_option
 @click.option(
     "--null-windows",
     type=click.IntRange(min=0),
@@ -278,6 +280,7 @@ SUPERVISED_OPTIONS = (
     "rc_augment",
     "shift_augment",
     "pooling",
+    "front_end",
     "null_windows",
     "mlm_weight",
 )
@@ -291,6 +294,11 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
     )
     from enhscan.training.trainer import TrainSettings
 
+    if o["front_end"] and arch != "hybrid":
+        raise click.BadParameter(
+            "--front-end starts a new hybrid's convolutions; give --arch hybrid",
+            param_hint="--front-end",
+        )
     if o["mlm_weight"] and arch in NUCLEOTIDE_ARCHS:
         raise click.BadParameter(
             f"--arch {arch} has no masked-LM head; use a DNABERT-2 --arch (tiny, small, base)",
@@ -341,6 +349,7 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
         settings,
         arch=arch,
         pooling=o["pooling"],
+        front_end=o["front_end"],
         null_windows=o["null_windows"],
         resume=resume,
         force=force,

@@ -11,6 +11,7 @@ from enhscan.cli.options import (
     NUCLEOTIDE_ARCHS,
     comma_list,
     force_option,
+    front_end_option,
     max_n_option,
     pooling_option,
     shift_augment_option,
@@ -53,6 +54,14 @@ _file = click.Path(dir_okay=False, path_type=str)
     default=1.0,
     show_default=True,
     help="Sampled background windows per positive.",
+)
+@click.option(
+    "--add-background",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="With --genome and --negatives: also this many GC-matched random windows per "
+    "positive (clear of every labelled window), so the model cannot lean on GC content.",
 )
 @click.option(
     "--window",
@@ -115,12 +124,7 @@ _file = click.Path(dir_okay=False, path_type=str)
     type=click.Path(file_okay=False, path_type=str),
     help="Start from this DNABERT-2, DNABERT (k-mer) or enhscan model folder instead of --arch.",
 )
-@click.option(
-    "--front-end",
-    type=click.Path(exists=True, file_okay=False, path_type=str),
-    help="--arch hybrid: start its convolution blocks from this CNN folder's (cnn-deep, e.g. "
-    "pretrained on an atlas with `enhscan pretrain --targets`).",
-)
+@front_end_option
 @click.option(
     "--tokenizer",
     default="dnabert2",
@@ -248,6 +252,12 @@ def train(ctx: click.Context, **o) -> None:
             "--front-end starts a new hybrid's convolutions; give --arch hybrid, not --base",
             param_hint="--front-end",
         )
+    if o["add_background"] and not (o["genome"] and o["negatives"]):
+        raise click.BadParameter(
+            "--add-background adds to --negatives on a --genome; without --negatives, "
+            "--background-ratio sets how much background is sampled",
+            param_hint="--add-background",
+        )
     data = DataOptions(
         genome=o["genome"],
         positives=o["positives"],
@@ -255,6 +265,7 @@ def train(ctx: click.Context, **o) -> None:
         sequences=o["sequences"],
         exclude=o["exclude"],
         background_ratio=o["background_ratio"],
+        add_background=o["add_background"],
         window=o["window"],
         max_n=o["max_n"],
         at_edge=o["at_edge"],

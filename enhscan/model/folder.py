@@ -251,19 +251,63 @@ def replace_head(classifier: Classifier, labels: list[str], seed: int = 0) -> Cl
 
 
 def set_pooling(classifier: Classifier, pooling: str | None) -> None:
-    """Make a DNABERT-2 classifier pool ``pooling`` (``cls`` or ``mean``) from now on; None
-    leaves the model's own.
+    """Make a classifier pool ``pooling`` from now on; None leaves the model's own.
+
+    DNABERT-2 models pool ``cls`` or ``mean`` (no new weights); the hybrid ``mean`` or
+    ``mean+max`` (:func:`enhscan.model.hybrid.set_pooling`: a new pooler layer if the width
+    changes, so give it before training).
 
     Raises:
-        EnhscanError: a model of another family.
+        EnhscanError: a model of another family, or a pooling its family does not have.
     """
     if pooling is None:
         return
-    if classifier.metadata.family != "dnabert2":
+    family = classifier.metadata.family
+    if family == "hybrid":
+        from enhscan.model.hybrid import POOLINGS
+        from enhscan.model.hybrid import set_pooling as set_hybrid_pooling
+
+        if pooling not in POOLINGS:
+            raise EnhscanError(
+                f"the hybrid pools {' or '.join(POOLINGS)}, not {pooling}: change --pooling"
+            )
+        set_hybrid_pooling(classifier.network, pooling)
+        return
+    if family != "dnabert2":
         raise EnhscanError(
-            f"--pooling is for DNABERT-2 models; this one is {classifier.metadata.family}: "
+            f"--pooling is for DNABERT-2 models and the hybrid; this one is {family}: "
             "drop --pooling"
         )
+    if pooling not in ("cls", "mean"):
+        raise EnhscanError(f"DNABERT-2 models pool cls or mean, not {pooling}: change --pooling")
     from enhscan.model.dnabert2 import set_pooling as set_network_pooling
 
     set_network_pooling(classifier.network, pooling)
+
+
+def start_front_end(classifier: Classifier, cnn_dir: str) -> None:
+    """Copy the convolution blocks of the CNN folder ``cnn_dir`` into the new hybrid
+    ``classifier`` (:func:`enhscan.model.hybrid.copy_front_end`), noting it in the provenance.
+
+    Raises:
+        EnhscanError: ``cnn_dir`` is not a CNN folder, or its blocks do not fit.
+    """
+    from enhscan.model.hybrid import copy_front_end
+
+    if classifier.metadata.family != "hybrid":
+        raise EnhscanError("--front-end starts a hybrid's convolutions: give --arch hybrid")
+    cnn = load_classifier(cnn_dir, require_head=False)
+    if cnn.metadata.family != "cnn":
+        raise EnhscanError(
+            f"--front-end {cnn_dir} holds a {cnn.metadata.family} model; give a CNN folder "
+            "(--arch cnn-deep)"
+        )
+    try:
+        blocks = copy_front_end(classifier.network, cnn.network)
+    except ValueError as err:
+        raise EnhscanError(f"--front-end {cnn_dir} does not fit the hybrid: {err}") from None
+    classifier.metadata.provenance["front_end"] = {
+        "path": str(cnn_dir),
+        "blocks": blocks,
+        "provenance": cnn.metadata.provenance,
+    }

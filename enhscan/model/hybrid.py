@@ -1,5 +1,5 @@
 """A hybrid enhancer classifier: a convolutional front end on one-hot DNA feeding the
-DNABERT-2 transformer encoder (ALiBi attention, gated MLP), read by mean pooling.
+DNABERT-2 transformer encoder (ALiBi attention, gated MLP), read by mean (or mean + max) pooling.
 
 The DNABERT-2 enhancer study named this its next step: convolutions learn short motifs from
 bases cheaply, and the transformer relates them across the window. The front end replaces the
@@ -34,7 +34,18 @@ from enhscan.model import cnn, dnabert2
 from enhscan.model.config import NetworkConfig
 from enhscan.model.dnabert2 import ClassifierOutput, DNABert2Config, DNABert2Encoder
 
-__all__ = ["HybridConfig", "HybridClassifier", "MODEL_SIZES", "copy_front_end"]
+__all__ = [
+    "HybridConfig",
+    "HybridClassifier",
+    "MODEL_SIZES",
+    "POOLINGS",
+    "copy_front_end",
+    "set_pooling",
+]
+
+#: How the encoder's positions become one vector: their mean, or their mean and their
+#: maximum side by side (a motif that fires at one position survives the max; the CNN pools so).
+POOLINGS = ("mean", "mean+max")
 
 # Named model shapes for `HybridConfig.from_size`. "small" is the default config.
 MODEL_SIZES: dict[str, dict] = {
@@ -73,6 +84,7 @@ class HybridConfig(NetworkConfig):
         hidden_dropout_prob, attention_probs_dropout_prob, layer_norm_eps: the transformer
             encoder's, as in :class:`enhscan.model.dnabert2.DNABert2Config`.
         classifier_dropout: dropout before the output layer.
+        pooling: one of :data:`POOLINGS` (folders written before it existed pool "mean").
         initializer_range: std of the normal init of convolution and linear weights.
         pad_token_id: the padding code (5, as `NucleotideEncoder` pads).
         kwargs: those of :class:`enhscan.model.config.NetworkConfig` (`num_labels`, ...).
@@ -80,7 +92,14 @@ class HybridConfig(NetworkConfig):
 
     model_type = "enhscan-hybrid"
     architecture = "HybridClassifier"
-    FIELDS = ("channels", "kernel_sizes", "pool_size", "classifier_dropout", *_ENCODER_FIELDS)
+    FIELDS = (
+        "channels",
+        "kernel_sizes",
+        "pool_size",
+        "classifier_dropout",
+        "pooling",
+        *_ENCODER_FIELDS,
+    )
 
     def __init__(
         self,
@@ -94,6 +113,7 @@ class HybridConfig(NetworkConfig):
         hidden_dropout_prob: float = 0.1,
         attention_probs_dropout_prob: float = 0.0,
         classifier_dropout: float = 0.2,
+        pooling: str = "mean",
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
         pad_token_id: int | None = cnn.PAD_CODE,
@@ -109,7 +129,10 @@ class HybridConfig(NetworkConfig):
             raise ValueError("channels, kernel sizes and pool_size must be >= 1")
         if not 0.0 <= classifier_dropout < 1.0:
             raise ValueError(f"classifier_dropout must be in [0, 1), got {classifier_dropout}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.channels = channels
+        self.pooling = pooling
         self.kernel_sizes = kernel_sizes
         self.pool_size = pool_size
         self.classifier_dropout = classifier_dropout
@@ -170,7 +193,7 @@ def init_weights(module: nn.Module, std: float) -> None:
 
 
 class HybridClassifier(nn.Module):
-    """Front end -> Linear + LayerNorm to H -> DNABERT-2 encoder -> masked mean ->
+    """Front end -> Linear + LayerNorm to H -> DNABERT-2 encoder -> masked mean (and max) ->
     tanh(Linear) -> Dropout -> Linear to M logits."""
 
     def __init__(self, config: HybridConfig):
@@ -181,7 +204,7 @@ class HybridClassifier(nn.Module):
         self.project = nn.Linear(config.channels[-1], config.hidden_size)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.encoder = DNABert2Encoder(config.encoder_config())
-        self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
+        self.pooler = _pooler(config)
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.apply(lambda module: init_weights(module, config.initializer_range))
@@ -217,13 +240,43 @@ class HybridClassifier(nn.Module):
             scalar loss if labels were given.
         """
         h, real = self._encode(input_ids, attention_mask)
-        weights = real.to(h.dtype).unsqueeze(-1)  # [B, L', 1]
-        mean = (h * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
-        logits = self.classifier(self.dropout(torch.tanh(self.pooler(mean))))
+        pooled = pool(h, real, self.config.pooling)
+        logits = self.classifier(self.dropout(torch.tanh(self.pooler(pooled))))
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.float(), labels.view(-1))
         return ClassifierOutput(logits=logits, loss=loss)
+
+
+def pool(h: Tensor, real: Tensor, pooling: str) -> Tensor:
+    """h: [B, L', H] hidden states; real: bool [B, L'], True at positions that saw a real base
+    -> [B, H] ("mean") or [B, 2H] ("mean+max": the mean, then the maximum), over real positions
+    only."""
+    weights = real.to(h.dtype).unsqueeze(-1)  # [B, L', 1]
+    mean = (h * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+    if pooling == "mean":
+        return mean
+    lowest = torch.finfo(h.dtype).min
+    top = h.masked_fill(~real.unsqueeze(-1), lowest).amax(dim=1)
+    return torch.cat([mean, top], dim=-1)
+
+
+def _pooler(config: HybridConfig) -> nn.Linear:
+    widths = 2 if config.pooling == "mean+max" else 1
+    return nn.Linear(widths * config.hidden_size, config.hidden_size)
+
+
+def set_pooling(hybrid: HybridClassifier, pooling: str) -> None:
+    """Make ``hybrid`` pool ``pooling`` (one of :data:`POOLINGS`); a change of width gives it a
+    new, freshly initialised pooler layer (to be trained: the output layer reads it)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"the hybrid pools {' or '.join(POOLINGS)}, not {pooling!r}")
+    if pooling == hybrid.config.pooling:
+        return
+    hybrid.config.pooling = pooling
+    old = hybrid.pooler
+    hybrid.pooler = _pooler(hybrid.config).to(device=old.weight.device, dtype=old.weight.dtype)
+    init_weights(hybrid.pooler, hybrid.config.initializer_range)
 
 
 def copy_front_end(hybrid: HybridClassifier, cnn_network: nn.Module) -> int:

@@ -35,7 +35,13 @@ import numpy as np
 
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import write_json
-from enhscan.model.folder import Classifier, new_classifier, save_classifier, set_pooling
+from enhscan.model.folder import (
+    Classifier,
+    new_classifier,
+    save_classifier,
+    set_pooling,
+    start_front_end,
+)
 from enhscan.model.metadata import ANY_TASK, METADATA_NAME
 from enhscan.training.trainer import TrainSettings, both_strand_probabilities, fit
 from enhscan.versions import package_versions
@@ -94,6 +100,7 @@ def pretrain_multitask(
     *,
     arch: str = "small",
     pooling: str | None = None,
+    front_end: str | None = None,
     null_windows: int = 20_000,
     resume: bool = False,
     force: bool = False,
@@ -105,6 +112,8 @@ def pretrain_multitask(
     each batch; the main process alone writes files and measures the test windows. With
     ``null_windows``, the finished model's default task (``any``) also gets a background null
     of that many random windows of the test chromosomes (:mod:`enhscan.calibration`).
+    ``front_end``: a CNN folder whose convolution blocks a hybrid starts from
+    (:func:`enhscan.model.folder.start_front_end`).
     """
     from accelerate import PartialState
 
@@ -128,6 +137,8 @@ def pretrain_multitask(
         report_dir.mkdir(parents=True, exist_ok=True)
         write_json(report_dir / "data_summary.json", summary)
     classifier = new_multitask(arch, elements.tasks, windows.window, windows.seed, pooling)
+    if front_end:
+        start_front_end(classifier, front_end)
     result = fit(
         classifier,
         splits["train"].seqs,
@@ -142,7 +153,10 @@ def pretrain_multitask(
     report = None
     if main:
         report = _finish(classifier, splits, summary, result, settings, out_dir)
+        started = classifier.metadata.provenance.get("front_end")
         classifier.metadata.provenance = _provenance(genome_paths, targets, windows, settings, arch)
+        if started:
+            classifier.metadata.provenance["front_end"] = started
         save_classifier(classifier, out_dir)
         if null_windows and ANY_TASK in elements.tasks:
             report["background_null"] = _store_null(

@@ -37,6 +37,7 @@ from enhscan.model.folder import (
     replace_head,
     save_classifier,
     set_pooling,
+    start_front_end,
 )
 from enhscan.model.metadata import METADATA_NAME
 from enhscan.training.trainer import TrainResult, TrainSettings, default_learning_rate, fit
@@ -64,6 +65,7 @@ class DataOptions:
     sequences: str | None = None
     exclude: str | None = None
     background_ratio: float = 1.0
+    add_background: float = 0.0  # with negatives: GC-matched random windows per positive too
     window: int = 1000
     max_n: int = 0
     at_edge: str = "shift"
@@ -165,7 +167,6 @@ def _flanked(options: DataOptions, examples: list, flank: int) -> list[str]:
 
 
 def _examples_from_genome(options: DataOptions) -> tuple[list, dict]:
-    from enhscan.io.bed import read_bed
     from enhscan.io.fasta import open_genomes
     from enhscan.io.peaks import read_peaks
     from enhscan.training import prepare
@@ -177,9 +178,11 @@ def _examples_from_genome(options: DataOptions) -> tuple[list, dict]:
         positives, extraction = prepare.extract_windows(
             genome, peaks, options.window, label=1, at_edge=options.at_edge, max_n=options.max_n
         )
+        extraction = {"positives": extraction}
+        negatives: list = []
         if options.negatives:
             negative_peaks = read_peaks(options.negatives, genome.lengths)
-            negatives, neg_extraction = prepare.extract_windows(
+            negatives, extraction["negatives"] = prepare.extract_windows(
                 genome,
                 negative_peaks,
                 options.window,
@@ -187,35 +190,37 @@ def _examples_from_genome(options: DataOptions) -> tuple[list, dict]:
                 at_edge=options.at_edge,
                 max_n=options.max_n,
             )
-            extraction = {"positives": extraction, "negatives": neg_extraction}
-        else:
-            avoid: dict[str, list[tuple[int, int]]] = {}
-            for example in positives:
-                avoid.setdefault(example.chrom, []).append(
-                    (example.start, example.start + options.window)
-                )
-            exclude = (
-                read_bed(options.exclude, genome.lengths, clip=True).by_chrom
-                if options.exclude
-                else None
-            )
-            n = max(1, round(len(positives) * options.background_ratio))
-            negatives = prepare.sample_background(
-                genome,
-                n,
-                options.window,
-                [prepare.gc_content(e.seq) for e in positives],
-                avoid,
-                exclude,
-                max_n=options.max_n,
-                seed=options.seed,
-            )
-            extraction = {
-                "positives": extraction,
-                "background_sampled": len(negatives),
-                "background": "GC-matched random windows avoiding the positives",
-            }
+        ratio = options.add_background if options.negatives else options.background_ratio
+        if ratio > 0:
+            sampled = _sampled_background(genome, positives, negatives, ratio, options)
+            negatives += sampled
+            extraction["background_sampled"] = len(sampled)
+            extraction["background"] = "GC-matched random windows avoiding the labelled windows"
     return positives + negatives, extraction
+
+
+def _sampled_background(genome, positives: list, negatives: list, ratio: float, options):
+    """``ratio`` GC-matched random windows per positive (matched to the positives' GC), clear
+    of every labelled window and of ``--exclude``."""
+    from enhscan.io.bed import read_bed
+    from enhscan.training import prepare
+
+    avoid: dict[str, list[tuple[int, int]]] = {}
+    for example in positives + negatives:
+        avoid.setdefault(example.chrom, []).append((example.start, example.start + options.window))
+    exclude = (
+        read_bed(options.exclude, genome.lengths, clip=True).by_chrom if options.exclude else None
+    )
+    return prepare.sample_background(
+        genome,
+        max(1, round(len(positives) * ratio)),
+        options.window,
+        [prepare.gc_content(e.seq) for e in positives],
+        avoid,
+        exclude,
+        max_n=options.max_n,
+        seed=options.seed,
+    )
 
 
 def _examples_from_sequences(options: DataOptions) -> list:
@@ -273,32 +278,6 @@ def build_model(
         start_front_end(classifier, options.front_end)
     set_pooling(classifier, options.pooling)
     return classifier
-
-
-def start_front_end(classifier: Classifier, cnn_dir: str) -> None:
-    """Copy the convolution blocks of the CNN folder ``cnn_dir`` into the new hybrid
-    ``classifier`` (:func:`enhscan.model.hybrid.copy_front_end`), noting it in the provenance.
-
-    Raises:
-        EnhscanError: ``cnn_dir`` is not a CNN folder, or its blocks do not fit.
-    """
-    from enhscan.model.hybrid import copy_front_end
-
-    cnn = load_classifier(cnn_dir, require_head=False)
-    if cnn.metadata.family != "cnn":
-        raise EnhscanError(
-            f"--front-end {cnn_dir} holds a {cnn.metadata.family} model; give a CNN folder "
-            "(--arch cnn-deep)"
-        )
-    try:
-        blocks = copy_front_end(classifier.network, cnn.network)
-    except ValueError as err:
-        raise EnhscanError(f"--front-end {cnn_dir} does not fit the hybrid: {err}") from None
-    classifier.metadata.provenance["front_end"] = {
-        "path": str(cnn_dir),
-        "blocks": blocks,
-        "provenance": cnn.metadata.provenance,
-    }
 
 
 def _tokenizer_json(
