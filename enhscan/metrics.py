@@ -174,8 +174,9 @@ class AucDifference:
         difference: on all the examples.
         low, high: the 2.5th and 97.5th percentiles of the resampled differences (a 95%
             percentile interval).
-        share_not_above: the share of resamples in which ``a`` did not score above ``b``; a
-            one-sided bootstrap p-value for "a ranks better than b".
+        share_not_above: the share of resamples in which ``a`` did not score above ``b`` (the
+            resamples centre on the observed difference, so this is a rough guide, not an
+            exact p-value).
         resamples: how many resamples.
     """
 

@@ -90,10 +90,14 @@ def test_logits_invariant_to_batching_and_padding(overrides: dict) -> None:
             torch.testing.assert_close(together, alone[order], atol=1e-5, rtol=1e-5)
 
 
-def test_fully_padded_row_gives_finite_logits() -> None:
+@pytest.mark.parametrize("pooling", ["mean", "mean+max"])
+def test_fully_padded_row_gives_finite_logits(pooling: str) -> None:
     ids, mask = batch(["ACGT" * 10, ""])
     with torch.no_grad():
-        assert torch.isfinite(busy_model()(input_ids=ids, attention_mask=mask).logits).all()
+        model = busy_model(pooling=pooling)
+        assert torch.isfinite(model(input_ids=ids, attention_mask=mask).logits).all()
+    real = torch.tensor([[True, False], [False, False]])
+    assert pool(torch.full((2, 2, 3), -7.0), real, "mean+max")[1].abs().max() == 0
 
 
 def test_folder_roundtrip_and_engine_batch_invariance(tmp_path: Path) -> None:
@@ -309,11 +313,15 @@ def test_pretrain_a_hybrid_on_targets_from_a_cnn_front_end(
     cnn = tmp_path / "cnn"
     run("pretrain", genome, *common, "--arch", "cnn-deep", "--out", str(cnn))
     out = tmp_path / "hybrid"
-    run("pretrain", genome, *common, "--arch", "hybrid", "--pooling", "mean+max",
-        "--front-end", str(cnn), "--out", str(out))  # fmt: skip
+    run("pretrain", genome, *common, "--arch", "hybrid", "--pooling", "mean+max", "--lr",
+        "1e-12", "--front-end", str(cnn), "--out", str(out))  # fmt: skip
     front = json.loads((out / "enhscan.json").read_text())["provenance"]["front_end"]
     assert front["path"] == str(cnn) and front["blocks"] == 3
-    assert load_classifier(out).network.config.pooling == "mean+max"
+    hybrid, source = load_classifier(out).network, load_classifier(cnn).network
+    assert hybrid.config.pooling == "mean+max"
+    # Trained at a vanishing rate, its convolutions are still the CNN's: copied, and kept.
+    for mine, theirs in zip(hybrid.cnn.blocks, source.cnn.blocks, strict=False):
+        torch.testing.assert_close(mine.conv.weight, theirs.conv.weight, atol=1e-6, rtol=0)
     result = run("pretrain", genome, *common, "--arch", "cnn",
                  "--front-end", str(cnn), "--out", str(tmp_path / "x"), expect=2)  # fmt: skip
     assert "--front-end starts a new hybrid's convolutions; give --arch hybrid" in result.output

@@ -251,13 +251,14 @@ class HybridClassifier(nn.Module):
 def pool(h: Tensor, real: Tensor, pooling: str) -> Tensor:
     """h: [B, L', H] hidden states; real: bool [B, L'], True at positions that saw a real base
     -> [B, H] ("mean") or [B, 2H] ("mean+max": the mean, then the maximum), over real positions
-    only."""
+    only (a row without any gives zeros)."""
     weights = real.to(h.dtype).unsqueeze(-1)  # [B, L', 1]
     mean = (h * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
     if pooling == "mean":
         return mean
     lowest = torch.finfo(h.dtype).min
     top = h.masked_fill(~real.unsqueeze(-1), lowest).amax(dim=1)
+    top = top.masked_fill(~real.any(dim=1, keepdim=True), 0.0)  # no real position: 0, not -inf
     return torch.cat([mean, top], dim=-1)
 
 
