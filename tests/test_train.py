@@ -93,6 +93,18 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         )
 
 
+def test_resume_with_another_model_is_refused(tmp_path):
+    from enhscan.errors import EnhscanError
+
+    run_fit(tmp_path, stop_after_epoch=1)
+    wider = new_classifier("tiny", seed=0, **{**TINY, "intermediate_size": 128})
+    train, train_labels = planted(128, 1)
+    val, val_labels = planted(48, 2)
+    with pytest.raises(EnhscanError, match="other training settings or another model"):
+        fit(wider, train, train_labels, val, val_labels, SETTINGS, tmp_path, progress=False,
+            resume=True)  # fmt: skip
+
+
 def train_cli(*args: str, expect: int = 0):
     result = CliRunner().invoke(cli, ["-q", "train", *args], catch_exceptions=False)
     assert result.exit_code == expect, result.output

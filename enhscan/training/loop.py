@@ -431,8 +431,8 @@ def _resume(accelerator, checkpoint: Path, identity: dict) -> _State | None:
         )
     if saved["identity"] != json.loads(json.dumps(identity)):
         raise EnhscanError(
-            f"the checkpoint in {checkpoint.parent} was made with other training settings; "
-            "rerun with the same options, or without --resume (after removing it)"
+            f"the checkpoint in {checkpoint.parent} was made with other training settings or "
+            "another model; rerun with the same options, or without --resume (after removing it)"
         )
     accelerator.load_state(str(checkpoint))
     state = _State(**saved["state"])

@@ -312,6 +312,7 @@ def fit(
         "settings": asdict(settings),
         "data": _fingerprint(train_seqs, train_labels, val_seqs, val_labels),
         "processes": accelerator.num_processes,
+        "model": _model_identity(classifier),
     }
 
     def report(entry: dict) -> None:
@@ -343,6 +344,15 @@ def fit(
         stopped_early=result.stopped_early,
         resumed_from_epoch=result.resumed_from,
     )
+
+
+def _model_identity(classifier: Classifier) -> dict:
+    """What a resumed run's model must share with the checkpoint's: every weight's name and
+    shape (the architecture, a hybrid's pooling included) and where a hybrid's front end came
+    from (the checkpoint's weights would silently replace another one's)."""
+    shapes = {name: list(t.shape) for name, t in classifier.network.state_dict().items()}
+    front_end = classifier.metadata.provenance.get("front_end") or {}
+    return {"shapes": shapes, "front_end": front_end.get("path")}
 
 
 def _fingerprint(train_seqs, train_labels, val_seqs, val_labels) -> str:
