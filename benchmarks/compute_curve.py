@@ -2,9 +2,10 @@
 """Held-out quality against training compute: what more data, more pretraining and a GPU buy.
 
 Each point is an ``enhscan train`` run of the default model's recipe (reverse-complement and
-20 bp shift augmentation, chr20 + chr22 enhancer labels, chrX held out, 12 epochs, patience
-4), scored on the scorecard's held-out chrX windows (``model_quality.py``: enhancers against
-their own background, and against GC-matched background). The points:
+20 bp shift augmentation, chr20 + chr22 enhancer labels with one GC-matched random window per
+positive besides their own background (``--add-background``), chrX held out, 12 epochs,
+patience 4), scored on the scorecard's held-out chrX windows (``model_quality.py``: enhancers
+against their own background, and against GC-matched background). The points:
 
 - ``labels F``: the hybrid from scratch on a seeded fraction F of the training chromosomes'
   labels (the held-out chrX labels are all kept);
@@ -12,14 +13,17 @@ their own background, and against GC-matched background). The points:
   pretrained on the atlas (``--front-end NAME=DIR``, e.g. ``tools/make_default_model.sh``'s
   ``atlas_cnn-deep``), as the default model is made; ``--front-end-windows NAME=N``: the
   training windows that CNN's kept weights were shown (its epochs up to the kept one times
-  its windows).
+  its windows);
+- ``--sizes ARCH,...``: the first front-end run again with a bigger hybrid (``hybrid-large``:
+  4 encoder layers of 256 against 2 of 192), the model-size axis.
 
 Compute is counted in training windows shown (pretraining and fine-tuning; a hybrid window
 costs about twice a CNN window) and in the CPU time of the fine-tuning run (user + system,
 all threads). Runs already finished in WORK are read back, so the command resumes.
 
     python benchmarks/compute_curve.py --labels BED_DIR --work DIR [--fractions 0.25,0.5,1]
-        [--front-end NAME=DIR ...] [--front-end-windows NAME=N ...] [--plot curve.png]
+        [--front-end NAME=DIR ...] [--front-end-windows NAME=N ...] [--sizes hybrid-large]
+        [--add-background 1] [--plot curve.png]
 
 BED_DIR holds positive.bed and negative.bed of chr20, chr22 and chrX (step 1 of
 tools/make_default_model.sh writes them).
@@ -36,6 +40,8 @@ from pathlib import Path
 import click
 import numpy as np
 from model_quality import GENOMES, gc_matched, labelled_windows, metrics, model_scores
+
+from enhscan.model import load_classifier
 
 CHR22 = GENOMES["X"].parent / "grch37_chr22.fa.gz"
 RECIPE = ["--holdout-chroms", "chrX", "--rc-augment", "--shift-augment", "20", "--epochs", "12",
@@ -88,8 +94,16 @@ def pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--fractions", default="0.25,0.5,1", show_default=True)
 @click.option("--front-end", multiple=True, help="NAME=DIR of an atlas-pretrained CNN folder.")
 @click.option("--front-end-windows", multiple=True, help="NAME=N: windows its weights saw.")
+@click.option("--sizes", default="", help="Hybrid archs to train like the first front end.")
+@click.option(
+    "--add-background",
+    default="1",
+    show_default=True,
+    help="GC-matched random windows per positive (0: the sets' own background only).",
+)
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def main(labels, work, fractions, front_end, front_end_windows, plot) -> None:
+def main(labels, work, fractions, front_end, front_end_windows, sizes, add_background,
+         plot) -> None:  # fmt: skip
     seqs, y, spans = labelled_windows("X")
     positives = [s for s, label in zip(seqs, y, strict=True) if label]
     background = gc_matched(positives, spans, seed=0)
@@ -99,25 +113,35 @@ def main(labels, work, fractions, front_end, front_end_windows, plot) -> None:
         data = work / f"labels_{fraction:g}"
         subsample(labels, fraction, data)
         out = work / f"hybrid_labels_{fraction:g}"
-        runs.append((f"labels {fraction:g}", out, train(data, out, ["--arch", "hybrid"]), 0))
+        extra = ["--arch", "hybrid", "--add-background", add_background]
+        runs.append((f"labels {fraction:g}", out, train(data, out, extra), 0))
     shown = {k: int(v) for k, v in pairs(front_end_windows).items()}
-    for name, folder in pairs(front_end).items():
-        out = work / f"hybrid_front_end_{name}"
-        extra = ["--arch", "hybrid", "--front-end", folder, "--lr", "3e-4"]
-        runs.append((f"front end {name}", out, train(labels, out, extra), shown.get(name, 0)))
+    arch_runs = [("hybrid", name, folder) for name, folder in pairs(front_end).items()]
+    if sizes and arch_runs:
+        arch_runs += [(arch, arch_runs[0][1], arch_runs[0][2]) for arch in sizes.split(",")]
+    for arch, name, folder in arch_runs:
+        tag = "" if arch == "hybrid" else f", {arch}"
+        out = work / f"{arch}_front_end_{name}"
+        extra = ["--arch", arch, "--front-end", folder, "--lr", "3e-4",
+                 "--add-background", add_background]  # fmt: skip
+        cost = train(labels, out, extra)
+        runs.append((f"front end {name}{tag}", out, cost, shown.get(name, 0)))
     rows = []
     for name, out, cost, pretraining in runs:
         own = metrics(y, model_scores(str(out), seqs, 64))
         matched = metrics(matched_y, model_scores(str(out), positives + background, 64))
+        parameters = sum(p.numel() for p in load_classifier(out).network.parameters())
         rows.append({"run": name, **cost, "pretraining_windows": pretraining,
+                     "parameters": parameters,
                      "all_windows": cost["windows"] + pretraining,
                      "enhancers_roc_auc": own["roc_auc"], "enhancers_pr_auc": own["pr_auc"],
                      "gc_matched_roc_auc": matched["roc_auc"]})  # fmt: skip
-    print("| run | pretraining windows | fine-tuning windows | fine-tuning CPU s "
+    print("| run | parameters | pretraining windows | fine-tuning windows | fine-tuning CPU s "
           "| enhancers ROC-AUC | PR-AUC | vs GC-matched |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['run']} | {r['pretraining_windows']:,} | {r['windows']:,} | "
+        print(f"| {r['run']} | {r['parameters'] / 1e6:.1f} M | {r['pretraining_windows']:,} | "
+              f"{r['windows']:,} | "
               f"{r['cpu_seconds']:,} | {r['enhancers_roc_auc']:.3f} | "
               f"{r['enhancers_pr_auc']:.3f} | {r['gc_matched_roc_auc']:.3f} |")  # fmt: skip
     (work / "curve.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -290,6 +290,12 @@ def test_train_with_a_cnn_front_end(tmp_path: Path) -> None:
     front = json.loads((out / "enhscan.json").read_text())["provenance"]["front_end"]
     assert front["path"] == str(cnn) and front["blocks"] == 3
     assert front["provenance"]["model"]["arch"] == "cnn-deep"
+    large = tmp_path / "large"  # the larger encoder takes the same front end
+    run("train", *common, "--arch", "hybrid-large", "--front-end", str(cnn), "--out", str(large))
+    config = json.loads((large / "config.json").read_text())
+    assert (config["hidden_size"], config["num_hidden_layers"]) == (256, 4)
+    assert config["channels"] == json.loads((out / "config.json").read_text())["channels"]
+    assert load_classifier(large).metadata.family == "hybrid"
     result = run("train", *common, "--arch", "hybrid", "--front-end", str(out),
                  "--out", str(tmp_path / "x"), expect=1)  # fmt: skip
     assert "holds a hybrid model; give a CNN folder" in result.output

@@ -285,12 +285,32 @@ def test_add_background_samples_gc_matched_windows_beside_the_given_negatives(tm
             for o in labelled
         )
     assert data.summary["extraction"]["background_sampled"] == 19
+    # each chromosome gets its own positives' share, so the held-out one keeps its background
+    assert sum(e.chrom == "chr2" for e in sampled) == 12
+    assert sum(e.chrom == "chr22_32000000" for e in data.test if e.source == "background") == 7
     without = DataOptions(**{**options.__dict__, "add_background": 0.0, "holdout_chroms": None})
     without = prepare_data(without)
     assert len(without.train + without.val + without.test) == 30
     result = train_cli(*COHN, "--out", str(tmp_path / "m"), *FAST, "--add-background", "1",
                        expect=2)  # fmt: skip
     assert "--add-background adds to --negatives on a --genome" in result.output
+
+
+def test_background_of_a_chromosome_without_room_is_drawn_elsewhere(tmp_path, mini_fasta):
+    from enhscan.training.pipeline import DataOptions, prepare_data
+
+    peaks = tmp_path / "peaks.bed"
+    # three windows fill the 700 bp contig: its share of background must come from elsewhere
+    lines = [f"yeastI_0_700\t{s}\t{s + 100}\n" for s in (50, 300, 500)]
+    lines += [f"chr2\t{s}\t{s + 100}\n" for s in range(12_000, 30_000, 4_000)]
+    peaks.write_text("".join(lines))
+    options = DataOptions(genome=[str(mini_fasta)], positives=str(peaks), window=200,
+                          background_ratio=2.0)  # fmt: skip
+    data = prepare_data(options)
+    sampled = [e for e in data.train + data.val + data.test if e.source == "background"]
+    assert len(sampled) == 2 * 8
+    assert not any(e.chrom == "yeastI_0_700" for e in sampled)
+    assert sum(e.chrom == "chr2" for e in sampled) >= 10
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,9 @@
 #    plus as many GC-matched random windows (`--add-background 1`: composition alone cannot
 #    tell those from enhancers), reverse-complement and 20 bp shift augmentation, chrX held
 #    out, with the CNN and GC/CpG baselines and a background null of 20,000 random chrX
-#    windows. About 10 minutes.
+#    windows. About 10 minutes. (v3 was made before enhscan allotted that background per
+#    chromosome, session 13: a rebuild is a model of v3's recipe, not v3's bytes; its scores
+#    move about as much as another seed's, README "Training noise".)
 # 4. The scorecard (benchmarks/model_quality.py): the new model against the installed default,
 #    EXTRA_MODELS and the GC/CpG regression. About 10 minutes.
 # 5. recipe.json in the model folder: the commands, where and how long each step ran, the

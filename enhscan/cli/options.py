@@ -161,7 +161,8 @@ def shift_augment_option(needs: str):
 #: ``--arch`` names of networks that read one-hot bases: no tokenizer, no masked-LM head (the
 #: CNN and hybrid families' ``archs``, listed here so the CLI imports no torch; a test keeps
 #: the two in step).
-NUCLEOTIDE_ARCHS = ("cnn", "cnn-deep", "hybrid")
+HYBRID_ARCH_NAMES = ("hybrid", "hybrid-large")
+NUCLEOTIDE_ARCHS = ("cnn", "cnn-deep", *HYBRID_ARCH_NAMES)
 
 pooling_option = click.option(
     "--pooling",

@@ -8,6 +8,7 @@ import click
 
 from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
 from enhscan.cli.options import (
+    HYBRID_ARCH_NAMES,
     NUCLEOTIDE_ARCHS,
     comma_list,
     force_option,
@@ -30,11 +31,12 @@ from enhscan.cli.options import (
 )
 @click.option(
     "--arch",
-    type=click.Choice(["tiny", "small", "base", "hybrid", "cnn", "cnn-deep"]),
+    type=click.Choice(["tiny", "small", "base", *HYBRID_ARCH_NAMES, "cnn", "cnn-deep"]),
     default="small",
     show_default=True,
     help="Model shape; base is DNABERT-2-117M; hybrid (convolutions, then the DNABERT-2 "
-    "encoder), cnn (the CNN baseline) and cnn-deep (a fourth block) with --targets only.",
+    "encoder; hybrid-large: a deeper, wider encoder), cnn (the CNN baseline) and cnn-deep (a "
+    "fourth block) with --targets only.",
 )
 @click.option(
     "--tokenizer",
@@ -294,9 +296,9 @@ def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict,
     )
     from enhscan.training.trainer import TrainSettings
 
-    if o["front_end"] and arch != "hybrid":
+    if o["front_end"] and arch not in HYBRID_ARCH_NAMES:
         raise click.BadParameter(
-            "--front-end starts a new hybrid's convolutions; give --arch hybrid",
+            "--front-end starts a new hybrid's convolutions; give --arch hybrid or hybrid-large",
             param_hint="--front-end",
         )
     if o["mlm_weight"] and arch in NUCLEOTIDE_ARCHS:

@@ -8,6 +8,7 @@ import click
 
 from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
 from enhscan.cli.options import (
+    HYBRID_ARCH_NAMES,
     NUCLEOTIDE_ARCHS,
     comma_list,
     force_option,
@@ -105,12 +106,14 @@ _file = click.Path(dir_okay=False, path_type=str)
 )
 @click.option(
     "--arch",
-    type=click.Choice(["tiny", "small", "base", "hybrid", "cnn", "cnn-deep", "dnabert-kmer"]),
+    type=click.Choice(
+        ["tiny", "small", "base", *HYBRID_ARCH_NAMES, "cnn", "cnn-deep", "dnabert-kmer"]
+    ),
     default="small",
     show_default=True,
     help="Model from scratch: DNABERT-2 architecture (base = the 117M shape), hybrid "
-    "(convolutions on bases, then the DNABERT-2 encoder), cnn (cnn-deep: a fourth block), or "
-    "dnabert-kmer (DNABERT, k-mer tokens; see --k).",
+    "(convolutions on bases, then the DNABERT-2 encoder; hybrid-large: a deeper, wider "
+    "encoder), cnn (cnn-deep: a fourth block), or dnabert-kmer (DNABERT, k-mer tokens; see --k).",
 )
 @click.option(
     "--k",
@@ -247,9 +250,10 @@ def train(ctx: click.Context, **o) -> None:
             f"--base starts from its folder's own model; drop --arch {o['arch']}",
             param_hint="--base",
         )
-    if o["front_end"] and (o["base"] or o["arch"] != "hybrid"):
+    if o["front_end"] and (o["base"] or o["arch"] not in HYBRID_ARCH_NAMES):
         raise click.BadParameter(
-            "--front-end starts a new hybrid's convolutions; give --arch hybrid, not --base",
+            "--front-end starts a new hybrid's convolutions; give --arch hybrid or hybrid-large, "
+            "not --base",
             param_hint="--front-end",
         )
     if o["add_background"] and not (o["genome"] and o["negatives"]):

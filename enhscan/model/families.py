@@ -27,7 +27,7 @@ CNN_ARCHS = {"cnn": "base", "cnn-deep": "deep"}
 DNABERT2_ARCHS = ("tiny", "small", "base")
 #: ``--arch`` names of the hybrid (convolutions + DNABERT-2 encoder) and its shape
 #: (:data:`hybrid.MODEL_SIZES`).
-HYBRID_ARCHS = {"hybrid": "small"}
+HYBRID_ARCHS = {"hybrid": "small", "hybrid-large": "large"}
 
 
 @runtime_checkable

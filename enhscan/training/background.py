@@ -116,14 +116,20 @@ def gc_bin(gc: np.ndarray, gc_bins: int) -> np.ndarray:
     return np.minimum((gc * gc_bins).astype(np.int64), gc_bins - 1)
 
 
-def _quotas(targets: np.ndarray, n: int, gc_bins: int) -> np.ndarray:
-    """Windows wanted per GC bin (int64, sums to ``n``), by largest remainder."""
-    counts = np.bincount(gc_bin(targets, gc_bins), minlength=gc_bins)
+def apportion(counts: np.ndarray, n: int) -> np.ndarray:
+    """``n`` split in proportion to ``counts`` (int64, same shape, sums to ``n``) by largest
+    remainder; ties go to the earlier entry."""
+    counts = np.asarray(counts, dtype=np.float64)
     exact = counts * n / counts.sum()
-    quotas = np.floor(exact).astype(np.int64)
-    short = n - int(quotas.sum())
-    quotas[np.argsort(-(exact - quotas), kind="stable")[:short]] += 1
-    return quotas
+    shares = np.floor(exact).astype(np.int64)
+    short = n - int(shares.sum())
+    shares[np.argsort(-(exact - shares), kind="stable")[:short]] += 1
+    return shares
+
+
+def _quotas(targets: np.ndarray, n: int, gc_bins: int) -> np.ndarray:
+    """Windows wanted per GC bin (int64, sums to ``n``)."""
+    return apportion(np.bincount(gc_bin(targets, gc_bins), minlength=gc_bins), n)
 
 
 def _background_chroms(genome: Genome, chroms: list[str] | None, window: int) -> list[str]:
