@@ -65,7 +65,13 @@ def train(labels: Path, out: Path, extra: list[str]) -> dict:
     training windows it processed (read back from ``out/compute.json``)."""
     record = out / "compute.json"
     if record.exists():
-        return json.loads(record.read_text())
+        done = json.loads(record.read_text())
+        if done.get("settings") != extra:
+            raise click.UsageError(
+                f"{out} was trained with other settings ({done.get('settings')}); give another "
+                "--work or delete it"
+            )
+        return done
     genomes = [a for g in (GENOMES["20"], CHR22, GENOMES["X"]) for a in ("--genome", str(g))]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     command = [sys.executable, "-m", "enhscan", "-q", "train", *genomes,
@@ -79,7 +85,8 @@ def train(labels: Path, out: Path, extra: list[str]) -> dict:
     summary = json.loads((out / "training" / "data_summary.json").read_text())
     epochs = len(report["model"]["history"])
     windows = epochs * summary["splits"]["train"]["total"]
-    result = {"cpu_seconds": round(seconds), "windows": windows, "epochs": epochs}
+    result = {"cpu_seconds": round(seconds), "windows": windows, "epochs": epochs,
+              "settings": extra}  # fmt: skip
     record.write_text(json.dumps(result) + "\n")
     return result
 
@@ -104,6 +111,8 @@ def pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(labels, work, fractions, front_end, front_end_windows, sizes, add_background,
          plot) -> None:  # fmt: skip
+    if sizes and not front_end:
+        raise click.UsageError("--sizes trains like the first --front-end run; give --front-end")
     seqs, y, spans = labelled_windows("X")
     positives = [s for s, label in zip(seqs, y, strict=True) if label]
     background = gc_matched(positives, spans, seed=0)
@@ -117,7 +126,7 @@ def main(labels, work, fractions, front_end, front_end_windows, sizes, add_backg
         runs.append((f"labels {fraction:g}", out, train(data, out, extra), 0))
     shown = {k: int(v) for k, v in pairs(front_end_windows).items()}
     arch_runs = [("hybrid", name, folder) for name, folder in pairs(front_end).items()]
-    if sizes and arch_runs:
+    if sizes:
         arch_runs += [(arch, arch_runs[0][1], arch_runs[0][2]) for arch in sizes.split(",")]
     for arch, name, folder in arch_runs:
         tag = "" if arch == "hybrid" else f", {arch}"

@@ -30,6 +30,8 @@ import click
 import numpy as np
 import torch
 
+from enhscan.cli.options import NUCLEOTIDE_ARCHS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import region_sequence  # noqa: E402
 
@@ -123,7 +125,7 @@ def main(steps: int, batch_size: int, device: str, families: str, tasks: int) ->
     print("| family | objective | windows/s | one epoch of 40,000 windows |")
     print("|---|---|---|---|")
     for family in families.split(","):
-        one_hot = family in ("cnn", "cnn-deep", "hybrid")  # no tokens, so no masked LM
+        one_hot = family in NUCLEOTIDE_ARCHS  # no tokens, so no masked LM
         for objective in OBJECTIVES[:2] if one_hot else OBJECTIVES:
             family_steps = max(3, steps // 6) if family == "base" and device == "cpu" else steps
             r = rate(family, objective, seqs, batch_size, tasks, family_steps, device)

@@ -296,6 +296,9 @@ def test_train_with_a_cnn_front_end(tmp_path: Path) -> None:
     assert (config["hidden_size"], config["num_hidden_layers"]) == (256, 4)
     assert config["channels"] == json.loads((out / "config.json").read_text())["channels"]
     assert load_classifier(large).metadata.family == "hybrid"
+    assert (
+        json.loads((large / "enhscan.json").read_text())["provenance"]["front_end"]["blocks"] == 3
+    )
     result = run("train", *common, "--arch", "hybrid", "--front-end", str(out),
                  "--out", str(tmp_path / "x"), expect=1)  # fmt: skip
     assert "holds a hybrid model; give a CNN folder" in result.output
@@ -346,6 +349,7 @@ def test_auto_kernels_are_plain_for_the_hybrid_and_fused_can_be_asked() -> None:
 
 
 def test_the_clis_one_hot_archs_are_the_cnn_and_hybrid_families() -> None:
-    from enhscan.cli.options import NUCLEOTIDE_ARCHS
+    from enhscan.cli.options import HYBRID_ARCH_NAMES, NUCLEOTIDE_ARCHS
 
     assert set(NUCLEOTIDE_ARCHS) == set(FAMILIES["cnn"].archs) | set(FAMILIES["hybrid"].archs)
+    assert set(HYBRID_ARCH_NAMES) == set(FAMILIES["hybrid"].archs)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from enhscan.errors import EnhscanError
 from enhscan.io.fasta import Genome, open_genome
 from enhscan.io.peaks import Peak, read_peaks
-from enhscan.training.background import gc_bin
+from enhscan.training.background import apportion, gc_bin
 from enhscan.training.prepare import (
     Example,
     Splits,
@@ -64,6 +64,15 @@ def test_reverse_complement_is_an_involution(seq: str):
     assert reverse_complement(reverse_complement(seq)) == seq
     assert canonical(seq) == canonical(reverse_complement(seq))
     assert canonical(seq) in (seq, reverse_complement(seq))
+
+
+@given(st.lists(st.integers(0, 1_000), min_size=1, max_size=30).filter(any), st.integers(0, 10**5))
+def test_apportion_sums_to_n_and_stays_within_one_of_the_exact_share(counts, n):
+    shares = apportion(np.array(counts), n)
+    exact = np.array(counts) * n / sum(counts)
+    assert shares.sum() == n and shares.dtype == np.int64
+    assert np.all(np.abs(shares - exact) < 1)
+    assert list(apportion(np.array([3, 1, 0]), 5)) == [4, 1, 0]
 
 
 def test_gc_content_ignores_non_acgt():

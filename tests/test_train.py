@@ -296,21 +296,31 @@ def test_add_background_samples_gc_matched_windows_beside_the_given_negatives(tm
     assert "--add-background adds to --negatives on a --genome" in result.output
 
 
-def test_background_of_a_chromosome_without_room_is_drawn_elsewhere(tmp_path, mini_fasta):
+def test_background_of_a_full_chromosome_stays_in_its_split(tmp_path, mini_fasta, caplog):
     from enhscan.training.pipeline import DataOptions, prepare_data
 
-    peaks = tmp_path / "peaks.bed"
-    # three windows fill the 700 bp contig: its share of background must come from elsewhere
+    # three windows fill the 700 bp contig, held out with chr22_32000000: its share of the
+    # background must come from that other held-out chromosome, not from training's chr2
     lines = [f"yeastI_0_700\t{s}\t{s + 100}\n" for s in (50, 300, 500)]
-    lines += [f"chr2\t{s}\t{s + 100}\n" for s in range(12_000, 30_000, 4_000)]
-    peaks.write_text("".join(lines))
-    options = DataOptions(genome=[str(mini_fasta)], positives=str(peaks), window=200,
-                          background_ratio=2.0)  # fmt: skip
-    data = prepare_data(options)
-    sampled = [e for e in data.train + data.val + data.test if e.source == "background"]
-    assert len(sampled) == 2 * 8
-    assert not any(e.chrom == "yeastI_0_700" for e in sampled)
-    assert sum(e.chrom == "chr2" for e in sampled) >= 10
+    lines += [f"chr2\t{s}\t{s + 100}\n" for s in range(12_000, 32_000, 4_000)]
+    lines += [f"chr22_32000000\t{s}\t{s + 100}\n" for s in (5_000, 15_000)]
+    forward, backward = tmp_path / "forward.bed", tmp_path / "backward.bed"
+    forward.write_text("".join(lines))
+    backward.write_text("".join(reversed(lines)))
+    sampled = {}
+    for peaks in (forward, backward):
+        options = DataOptions(genome=[str(mini_fasta)], positives=str(peaks), window=200,
+                              background_ratio=2.0,
+                              holdout_chroms=["yeastI_0_700", "chr22_32000000"])  # fmt: skip
+        with caplog.at_level("WARNING", logger="enhscan"):
+            data = prepare_data(options)
+        examples = data.train + data.val + data.test
+        sampled[peaks] = sorted((e.chrom, e.start) for e in examples if e.source == "background")
+    chroms = [chrom for chrom, _ in sampled[forward]]
+    assert len(chroms) == 2 * 10
+    assert (chroms.count("chr2"), chroms.count("chr22_32000000")) == (10, 10)
+    assert "no room for 6 windows on yeastI_0_700" in caplog.text
+    assert sampled[forward] == sampled[backward]  # the order of the positives does not matter
 
 
 @pytest.mark.parametrize(

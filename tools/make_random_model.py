@@ -18,7 +18,7 @@ from enhscan.model import new_classifier, save_classifier
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option(
     "--size",
-    type=click.Choice(["tiny", "small", "base", "hybrid"]),
+    type=click.Choice(["tiny", "small", "base", "hybrid", "hybrid-large"]),
     default="tiny",
     show_default=True,
     help="Model shape; base is the DNABERT-2-117M shape, hybrid the default model's.",

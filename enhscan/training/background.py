@@ -37,6 +37,10 @@ _READ_BUDGET = 200_000_000
 _FEW = 16
 
 
+class BackgroundShortfall(EnhscanError):
+    """Fewer background windows fit where they were asked for than were asked for."""
+
+
 def sample_background(
     genome: Genome,
     n: int,
@@ -48,6 +52,7 @@ def sample_background(
     max_n: int = 0,
     seed: int = 0,
     gc_bins: int = 20,
+    spread_chunks: int = _SPREAD_CHUNKS,
 ) -> list[Example]:
     """``n`` random background windows whose GC distribution matches ``gc_targets``.
 
@@ -71,13 +76,15 @@ def sample_background(
         max_n: most non-ACGT bases a window may have.
         seed: random seed; the same inputs and seed give the same windows.
         gc_bins: number of GC bins.
+        spread_chunks: spread the picks over at least this many chunks where the bins allow.
 
     Returns:
         ``n`` examples with label 0 and source ``"background"``, none overlapping another or
         any ``avoid``/``exclude`` interval, sorted by chromosome (genome order) and start.
 
     Raises:
-        EnhscanError: unknown chromosome in ``chroms``, or fewer than ``n`` such windows exist.
+        EnhscanError: unknown chromosome in ``chroms``.
+        BackgroundShortfall: fewer than ``n`` such windows exist.
     """
     if window <= 0 or gc_bins <= 0:
         raise ValueError("window and gc_bins must be positive")
@@ -97,18 +104,98 @@ def sample_background(
             "cannot be sampled"
         )
     if sum(end - start for _, start, end in chunks) // window < n:
-        raise EnhscanError(
+        raise BackgroundShortfall(
             f"{n} background windows of {window} bp do not fit in the chosen chromosomes of "
             f"{genome.path}; ask for fewer negatives or a shorter window"
         )
     rng = np.random.default_rng(seed)
-    sampler = _BackgroundSampler(
-        genome, chunks, blocked, window, max_n, gc_bins, _quotas(targets, n, gc_bins), rng
-    )
+    quotas = _quotas(targets, n, gc_bins)
+    sampler = _BackgroundSampler(genome, chunks, blocked, window, max_n, gc_bins, quotas, rng)
+    sampler.spread_chunks = spread_chunks
     sampler.run()
     order = {name: i for i, name in enumerate(genome.lengths)}
     picks = sorted(sampler.picked(), key=lambda p: (order[p[0]], p[1]))
     return [Example(seq, 0, chrom, start, "background") for chrom, start, seq in picks]
+
+
+def allot_background(
+    genome: Genome,
+    gc_by_chrom: dict[str, list[float]],
+    n: int,
+    window: int,
+    avoid: dict[str, list[tuple[int, int]]],
+    exclude: dict[str, list[tuple[int, int]]] | None = None,
+    groups: dict[str, str] | None = None,
+    max_n: int = 0,
+    seed: int = 0,
+) -> list[Example]:
+    """``n`` GC-matched background windows shared among chromosomes as their positives are.
+
+    Each chromosome of ``gc_by_chrom`` gets a share of ``n`` in proportion to its positives
+    (largest remainder), matched to their GC, so a held-out chromosome keeps its own
+    background. A chromosome without room for its share hands it to the other chromosomes of
+    its group (``groups``: chromosome -> a name such as its train/validation/test split; a
+    chromosome it does not name is in group ""), so a split's background stays in the split.
+    Chromosomes go in genome order, each with its own seed, so the windows do not depend on
+    the order of the positives.
+
+    Args:
+        genome: the genome to sample from.
+        gc_by_chrom: genome chromosome name -> the GC fractions of its positive windows.
+        n: how many windows in all.
+        window, avoid, exclude, max_n: as :func:`sample_background`.
+        groups: chromosome -> group name (see above).
+        seed: random seed.
+
+    Returns:
+        ``n`` examples with label 0 and source ``"background"``, none overlapping another or
+        any ``avoid``/``exclude`` interval.
+
+    Raises:
+        BackgroundShortfall: a group has no room for what its chromosomes handed on.
+    """
+    groups = groups or {}
+    names = list(genome.lengths)
+    order = {c: i for i, c in enumerate(names)}
+    chroms = [c for c in names if gc_by_chrom.get(c)]
+    shares = apportion(np.array([len(gc_by_chrom[c]) for c in chroms]), n)
+    avoid = {k: list(v) for k, v in avoid.items()}
+    total_length = sum(genome.lengths.values())
+
+    def draw(count: int, gc: list[float], where: list[str], salt: int) -> list[Example]:
+        # Picks spread over a share of the chunks in proportion to where they are drawn, as
+        # one genome-wide draw would spread them.
+        length = sum(genome.lengths[c] for c in where)
+        spread = max(1, round(_SPREAD_CHUNKS * length / total_length))
+        picked = sample_background(
+            genome, count, window, gc, avoid, exclude, where, max_n, seed + salt,
+            spread_chunks=spread,
+        )  # fmt: skip
+        for e in picked:
+            avoid.setdefault(e.chrom, []).append((e.start, e.start + window))
+        return picked
+
+    sampled: list[Example] = []
+    handed_on: dict[str, tuple[int, list[float]]] = {}
+    for chrom, count in zip(chroms, shares.tolist(), strict=True):
+        if count == 0:
+            continue
+        try:
+            sampled += draw(count, gc_by_chrom[chrom], [chrom], order[chrom])
+        except BackgroundShortfall:
+            group = groups.get(chrom, "")
+            log.warning(
+                "background: no room for %d windows on %s; drawing them from the other "
+                "chromosomes of its split",
+                count,
+                chrom,
+            )
+            before, gc = handed_on.get(group, (0, []))
+            handed_on[group] = (before + count, gc + gc_by_chrom[chrom])
+    for i, (group, (count, gc)) in enumerate(sorted(handed_on.items())):
+        where = [c for c in names if groups.get(c, "") == group and genome.lengths[c] >= window]
+        sampled += draw(count, gc, where, len(names) + i)
+    return sampled
 
 
 def gc_bin(gc: np.ndarray, gc_bins: int) -> np.ndarray:
@@ -198,6 +285,7 @@ class _BackgroundSampler:
         self.quotas = quotas
         self.need = quotas.copy()
         self.rng = rng
+        self.spread_chunks = _SPREAD_CHUNKS
         self.order = rng.permutation(len(chunks)).tolist()
         # chunk index -> [(start relative to the chunk, sequence)]
         self.taken: dict[int, list[tuple[int, str]]] = {}
@@ -214,7 +302,7 @@ class _BackgroundSampler:
         n = int(self.quotas.sum())
         if self.need.any():
             got = n - int(self.need.sum())
-            raise EnhscanError(
+            raise BackgroundShortfall(
                 f"found only {got} of {n} background windows ({self.window} bp, at most "
                 f"{self.max_n} non-ACGT bases) in {self.genome.path} outside the positives and "
                 "excluded regions; ask for fewer negatives, a shorter window or more chromosomes"
@@ -235,7 +323,7 @@ class _BackgroundSampler:
         mean_chunk = sum(b - a for _, a, b in self.chunks) / len(self.chunks)
         budget = max(1, min(len(self.chunks), math.ceil(_READ_BUDGET / mean_chunk)))
         per_chunk = max(1, int(mean_chunk) // (5 * self.window))
-        spread = min(budget, max(math.ceil(n / per_chunk), min(n, _SPREAD_CHUNKS)))
+        spread = min(budget, max(math.ceil(n / per_chunk), min(n, self.spread_chunks)))
         seen = np.zeros(self.gc_bins, dtype=np.float64)
         for t, index in enumerate(self.order[:budget]):
             if not self.need.any():

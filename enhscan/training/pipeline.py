@@ -201,15 +201,13 @@ def _examples_from_genome(options: DataOptions) -> tuple[list, dict]:
 
 def _sampled_background(genome, positives: list, negatives: list, ratio: float, options):
     """``ratio`` GC-matched random windows per distinct positive window, clear of every
-    labelled window and of ``--exclude``.
-
-    Each chromosome gets the share of its own positives, matched to their GC, so a held-out
-    chromosome's background stays with it and training keeps its full ratio. A chromosome too
-    small or too crowded for its share hands it to the rest of the genome.
-    """
+    labelled window and of ``--exclude``, each chromosome getting its own positives' share
+    (:func:`enhscan.training.background.allot_background`; a full chromosome hands its share
+    to the others of its split)."""
     from enhscan.io.bed import read_bed
+    from enhscan.naming import match_chrom
     from enhscan.training import prepare
-    from enhscan.training.background import apportion
+    from enhscan.training.background import allot_background
 
     avoid: dict[str, list[tuple[int, int]]] = {}
     for example in positives + negatives:
@@ -220,31 +218,15 @@ def _sampled_background(genome, positives: list, negatives: list, ratio: float, 
     gc_by_chrom: dict[str, list[float]] = {}
     for (chrom, _), seq in {(e.chrom, e.start): e.seq for e in positives}.items():
         gc_by_chrom.setdefault(chrom, []).append(prepare.gc_content(seq))
-
-    def draw(n: int, gc: list[float], chroms: list[str] | None, seed: int) -> list:
-        return prepare.sample_background(
-            genome, n, options.window, gc, avoid, exclude, chroms, options.max_n, seed
-        )
-
-    total = max(1, round(sum(map(len, gc_by_chrom.values())) * ratio))
-    shares = apportion(np.array([len(gc) for gc in gc_by_chrom.values()]), total)
-    sampled: list = []
-    spill_gc: list[float] = []
-    spill = 0
-    for i, ((chrom, gc), n) in enumerate(zip(gc_by_chrom.items(), shares.tolist(), strict=True)):
-        if n == 0:
-            continue
-        try:
-            picked = draw(n, gc, [chrom], options.seed + i)
-        except EnhscanError:  # no room on this chromosome: drawn genome-wide below
-            log.info("background: no room for %d windows on %s; drawing them elsewhere", n, chrom)
-            spill, spill_gc = spill + n, spill_gc + gc
-            continue
-        sampled += picked
-        avoid.setdefault(chrom, []).extend((e.start, e.start + options.window) for e in picked)
-    if spill:
-        sampled += draw(spill, spill_gc, None, options.seed + len(gc_by_chrom))
-    return sampled
+    groups = {}
+    for split, wanted in (("val", options.val_chroms), ("test", options.holdout_chroms)):
+        for name in wanted or []:
+            if (chrom := match_chrom(name, genome.lengths)) is not None:
+                groups[chrom] = split
+    n = max(1, round(sum(map(len, gc_by_chrom.values())) * ratio))
+    return allot_background(
+        genome, gc_by_chrom, n, options.window, avoid, exclude, groups, options.max_n, options.seed
+    )
 
 
 def _examples_from_sequences(options: DataOptions) -> list:
