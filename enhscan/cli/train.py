@@ -54,7 +54,8 @@ _file = click.Path(dir_okay=False, path_type=str)
     type=click.FloatRange(min=0, min_open=True),
     default=1.0,
     show_default=True,
-    help="Sampled background windows per positive.",
+    help="Without --negatives: GC-matched random background windows per distinct positive "
+    "window, on each positive's own chromosome.",
 )
 @click.option(
     "--add-background",
@@ -62,7 +63,8 @@ _file = click.Path(dir_okay=False, path_type=str)
     default=0.0,
     show_default=True,
     help="With --genome and --negatives: also this many GC-matched random windows per "
-    "positive (clear of every labelled window), so the model cannot lean on GC content.",
+    "distinct positive window, on each positive's own chromosome (clear of every labelled "
+    "window), so the model cannot lean on GC content.",
 )
 @click.option(
     "--window",

@@ -295,7 +295,9 @@ def start_front_end(classifier: Classifier, cnn_dir: str) -> None:
     from enhscan.model.hybrid import copy_front_end
 
     if classifier.metadata.family != "hybrid":
-        raise EnhscanError("--front-end starts a hybrid's convolutions: give --arch hybrid")
+        raise EnhscanError(
+            "--front-end starts a hybrid's convolutions: give --arch hybrid or hybrid-large"
+        )
     cnn = load_classifier(cnn_dir, require_head=False)
     if cnn.metadata.family != "cnn":
         raise EnhscanError(

@@ -110,8 +110,9 @@ def sample_background(
         )
     rng = np.random.default_rng(seed)
     quotas = _quotas(targets, n, gc_bins)
-    sampler = _BackgroundSampler(genome, chunks, blocked, window, max_n, gc_bins, quotas, rng)
-    sampler.spread_chunks = spread_chunks
+    sampler = _BackgroundSampler(
+        genome, chunks, blocked, window, max_n, gc_bins, quotas, rng, spread_chunks
+    )
     sampler.run()
     order = {name: i for i, name in enumerate(genome.lengths)}
     picks = sorted(sampler.picked(), key=lambda p: (order[p[0]], p[1]))
@@ -159,7 +160,8 @@ def allot_background(
     order = {c: i for i, c in enumerate(names)}
     chroms = [c for c in names if gc_by_chrom.get(c)]
     shares = apportion(np.array([len(gc_by_chrom[c]) for c in chroms]), n)
-    avoid = {k: list(v) for k, v in avoid.items()}
+    # Blocked once, on the genome's names; each draw sees only its own chromosomes' share.
+    blocked = _blocked_intervals(genome, [avoid, exclude or {}])
     total_length = sum(genome.lengths.values())
 
     def draw(count: int, gc: list[float], where: list[str], salt: int) -> list[Example]:
@@ -167,12 +169,13 @@ def allot_background(
         # one genome-wide draw would spread them.
         length = sum(genome.lengths[c] for c in where)
         spread = max(1, round(_SPREAD_CHUNKS * length / total_length))
+        near = {c: blocked[c] for c in where if c in blocked}
         picked = sample_background(
-            genome, count, window, gc, avoid, exclude, where, max_n, seed + salt,
+            genome, count, window, gc, near, None, where, max_n, seed + salt,
             spread_chunks=spread,
         )  # fmt: skip
         for e in picked:
-            avoid.setdefault(e.chrom, []).append((e.start, e.start + window))
+            blocked.setdefault(e.chrom, []).append((e.start, e.start + window))
         return picked
 
     sampled: list[Example] = []
@@ -275,6 +278,7 @@ class _BackgroundSampler:
         gc_bins: int,
         quotas: np.ndarray,
         rng: np.random.Generator,
+        spread_chunks: int = _SPREAD_CHUNKS,
     ):
         self.genome = genome
         self.chunks = chunks
@@ -285,7 +289,7 @@ class _BackgroundSampler:
         self.quotas = quotas
         self.need = quotas.copy()
         self.rng = rng
-        self.spread_chunks = _SPREAD_CHUNKS
+        self.spread_chunks = spread_chunks
         self.order = rng.permutation(len(chunks)).tolist()
         # chunk index -> [(start relative to the chunk, sequence)]
         self.taken: dict[int, list[tuple[int, str]]] = {}
