@@ -40,9 +40,11 @@ class Data(torch.utils.data.Dataset):
 SETTINGS = loop.LoopSettings(learning_rate=0.05, warmup_ratio=0.0, weight_decay=0.0, cpu=True)
 
 
-def run(work, rounds=6, evaluate=None, settings=SETTINGS, **kwargs) -> loop.LoopResult:
+def run(
+    work, rounds=6, evaluate=None, settings=SETTINGS, batch_size=8, **kwargs
+) -> loop.LoopResult:
     torch.manual_seed(0)
-    source = loop.EpochBatches(Data(), 8, torch.utils.data.default_collate, rounds)
+    source = loop.EpochBatches(Data(), batch_size, torch.utils.data.default_collate, rounds)
     return loop.train(
         torch.nn.Linear(3, 1),
         source,
@@ -143,3 +145,53 @@ def test_a_nan_score_never_counts_as_the_best(tmp_path) -> None:
     scores = iter([float("nan"), 0.5, 0.4])
     result = run(tmp_path, rounds=3, evaluate=lambda net: {"score": next(scores)})
     assert result.best_round == 2 and result.best_score == 0.5
+
+
+def _flat(network) -> torch.Tensor:
+    return torch.cat([network.weight.flatten(), network.bias]).detach().clone()
+
+
+def test_a_moving_average_of_the_weights_is_evaluated_and_kept(tmp_path) -> None:
+    # One batch a round, so each round is one optimizer step: the plain run's weights after
+    # each round are the steps the average follows, e_k = 0.8 e_(k-1) + 0.2 w_k, e_1 = w_1.
+    seen: dict[str, list[torch.Tensor]] = {"plain": [], "average": []}
+
+    def recorder(name):
+        def evaluate(network):
+            seen[name].append(_flat(network))
+            return {"score": 0.0}
+
+        return evaluate
+
+    last = {**SETTINGS.__dict__, "patience": 0}
+    run(tmp_path / "plain", evaluate=recorder("plain"), settings=loop.LoopSettings(**last),
+        batch_size=64)  # fmt: skip
+    averaged = loop.LoopSettings(**{**last, "ema_decay": 0.8})
+    result = run(tmp_path / "ema", evaluate=recorder("average"), settings=averaged, batch_size=64)
+    expected: list[torch.Tensor] = []
+    for weights in seen["plain"]:
+        expected.append(weights if not expected else 0.8 * expected[-1] + 0.2 * weights)
+    assert len(seen["average"]) == len(expected) == 6
+    for got, want in zip(seen["average"], expected, strict=True):
+        assert torch.allclose(got, want, atol=1e-6)
+    assert torch.allclose(_flat(result.network), expected[-1], atol=1e-6)
+    assert not torch.allclose(expected[-1], seen["plain"][-1], atol=1e-3)
+
+
+def test_without_evaluation_the_average_is_returned(tmp_path) -> None:
+    averaged = loop.LoopSettings(**{**SETTINGS.__dict__, "ema_decay": 0.5})
+    plain, result = run(tmp_path / "plain"), run(tmp_path / "ema", settings=averaged)
+    assert result.history == plain.history  # the average does not change training
+    assert not torch.allclose(_flat(result.network), _flat(plain.network), atol=1e-4)
+    tiny = loop.LoopSettings(**{**SETTINGS.__dict__, "ema_decay": 1e-12})
+    assert torch.allclose(_flat(run(tmp_path / "tiny", settings=tiny).network),
+                          _flat(plain.network), atol=1e-6)  # fmt: skip
+
+
+def test_a_resumed_run_keeps_its_average(tmp_path) -> None:
+    averaged = loop.LoopSettings(**{**SETTINGS.__dict__, "ema_decay": 0.9})
+    whole = run(tmp_path / "whole", settings=averaged)
+    run(tmp_path / "cut", settings=averaged, stop_after_round=3)
+    resumed = run(tmp_path / "cut", settings=averaged, resume=True)
+    assert resumed.resumed_from == 3
+    assert torch.equal(_flat(resumed.network), _flat(whole.network))

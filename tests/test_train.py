@@ -159,6 +159,21 @@ def test_train_from_sequences_then_scan(tmp_path, mini_fasta):
     assert load_classifier(out / "baseline_cnn").metadata.family == "cnn"
 
 
+def test_ema_decay_trains_validates_and_keeps_the_average(tmp_path):
+    out = tmp_path / "model"
+    train_cli(*COHN, "--out", str(out), *FAST, "--no-baseline", "--ema-decay", "0.9")
+    report = json.loads((out / "training" / "metrics.json").read_text())
+    assert report["model"]["settings"]["ema_decay"] == 0.9
+    # The folder holds the averaged weights that validation chose.
+    best = load_file(out / "training" / "work" / BEST_WEIGHTS)
+    kept = load_classifier(out).network.state_dict()
+    assert best and all(torch.equal(kept[k], v) for k, v in best.items())
+    result = CliRunner().invoke(
+        cli, ["train", *COHN, "--out", str(tmp_path / "x"), "--ema-decay", "1"]
+    )
+    assert result.exit_code == 2 and "--ema-decay" in result.output
+
+
 def test_train_refuses_to_overwrite_a_model(tmp_path):
     out = tmp_path / "model"
     train_cli(

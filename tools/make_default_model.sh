@@ -28,6 +28,8 @@
 #    EXTRA_MODELS and the GC/CpG regression. About 10 minutes.
 # 5. recipe.json in the model folder: the commands, where and how long each step ran, the
 #    package versions and the scorecard.
+# On a lent GPU, tools/gpu_models.sh runs steps 2 and 3 at GPU scale (a larger atlas, the
+# atlas-pretrained transformer, several seeds) for this script's scorecard to compare.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED_DATA:-$here/../shared/data}
@@ -51,20 +53,7 @@ step() {  # step NAME DONE_FILE COMMAND...: run COMMAND unless DONE_FILE exists;
 }
 
 # 1. Labels.
-labels() {
-    for set in cohn ensembl; do
-        for table in "$shared/labels/genomic_benchmarks_grch37_chr20_chrX/human_enhancers_$set".*.csv.gz \
-                     "$shared/labels/genomic_benchmarks_grch37_chr22/human_enhancers_$set".*.csv.gz; do
-            python "$here/tools/genomic_benchmarks_bed.py" "$table" \
-                --out-dir "$work/labels/$set/$(basename "$table" .csv.gz)"
-        done
-    done
-    for class in positive negative; do
-        cat "$work"/labels/*/*/$class.bed | sort -k1,1 -k2,2n > "$work/labels/$class.bed.tmp"
-        mv "$work/labels/$class.bed.tmp" "$work/labels/$class.bed"
-    done
-}
-step labels "$work/labels/negative.bed" labels
+step labels "$work/labels/negative.bed" bash "$here/tools/enhancer_labels.sh" "$work/labels"
 
 # 2. Multi-task pretraining of the CNN on the atlas (itself resumable).
 step pretrain "$work/atlas_cnn-deep/pretraining/metrics.json" \

@@ -202,6 +202,14 @@ _file = click.Path(dir_okay=False, path_type=str)
     help="Show each training window as its reverse complement half the time (seeded by epoch).",
 )
 @shift_augment_option("--genome")
+@click.option(
+    "--ema-decay",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Above 0: validate and keep a moving average of the weights (this decay per step; "
+    "0.99 averages about the last 100 steps) rather than the weights themselves.",
+)
 @pooling_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -306,6 +314,7 @@ def train(ctx: click.Context, **o) -> None:
         cpu=o["cpu"],
         rc_augment=o["rc_augment"],
         shift_augment=o["shift_augment"],
+        ema_decay=o["ema_decay"],
     )
     quiet = ctx.obj.get("quiet", False)
     report = train_model(

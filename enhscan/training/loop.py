@@ -90,6 +90,9 @@ class LoopSettings:
         mixed_precision: ``no``, ``bf16``, ``fp16`` or ``auto`` (bf16 on a GPU, no on the CPU).
         seed: seed of everything random in the run.
         cpu: train on the CPU even if a GPU is there.
+        ema_decay: if above 0, evaluate, keep and return an exponential moving average of the
+            weights (and buffers) over optimizer steps, this decay per step, instead of the
+            weights themselves (see :func:`averaged_copy`).
     """
 
     learning_rate: float
@@ -101,6 +104,7 @@ class LoopSettings:
     mixed_precision: str = "auto"
     seed: int = 0
     cpu: bool = False
+    ema_decay: float = 0.0
 
     @classmethod
     def taking(cls, settings, **overrides) -> LoopSettings:
@@ -171,6 +175,21 @@ def adamw(network: torch.nn.Module, learning_rate: float, weight_decay: float):
         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=learning_rate)
+
+
+def averaged_copy(network: torch.nn.Module, decay: float) -> torch.nn.Module | None:
+    """An exponential moving average of ``network``'s weights and buffers (torch's
+    ``AveragedModel``), updated after each optimizer step; None when ``decay`` is 0.
+
+    Why: with a few thousand labelled windows, where training stops (the best of a noisy
+    validation set's epochs) moves a model about as much as a recipe change does; the average
+    of the last ~1 / (1 - decay) steps' weights is a steadier point to evaluate and keep.
+    """
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def resolve_mixed_precision(choice: str, cpu: bool) -> str:
@@ -267,7 +286,10 @@ def train(
     )
     source.prepare(accelerator)
     model, optimizer, scheduler = accelerator.prepare(network, optimizer, scheduler)
-    parts = _Parts(accelerator, model, optimizer, scheduler, objective, settings)
+    average = averaged_copy(accelerator.unwrap_model(model), settings.ema_decay)
+    if average is not None:  # saved and resumed with the checkpoint
+        accelerator.register_for_checkpointing(average)
+    parts = _Parts(accelerator, model, optimizer, scheduler, objective, settings, average)
     parts.label = f"{round_name} {{}}/{len(per_round)}"
     checkpoint = work_dir / CHECKPOINT
     identity = identity or {}
@@ -299,10 +321,10 @@ def train(
         state.steps += math.ceil(per_round[index - 1] / settings.grad_accum)
         entry["steps"] = state.steps
         entry["lr"] = scheduler.get_last_lr()[0]
+        kept = average.module if average is not None else accelerator.unwrap_model(model)
         if evaluate is not None:
-            entry.update(evaluate(accelerator.unwrap_model(model)))
-        if evaluate is not None:
-            _keep_if_best(accelerator, model, state, index, entry, work_dir, selecting)
+            entry.update(evaluate(kept))
+            _keep_if_best(accelerator, kept, state, index, entry, work_dir, selecting)
         state.history.append(entry)
         if accelerator.is_main_process:
             _log_entry(entry, work_dir, describe, progress)
@@ -317,6 +339,8 @@ def train(
     trained = accelerator.unwrap_model(model)
     if evaluate is not None:
         _load_weights(trained, work_dir / BEST_WEIGHTS)
+    elif average is not None:
+        trained.load_state_dict(average.module.state_dict())
     accelerator.free_memory()
     return LoopResult(
         network=trained.cpu().eval(),
@@ -338,6 +362,7 @@ class _Parts:
     scheduler: object
     objective: Objective
     settings: LoopSettings
+    average: torch.nn.Module | None = None  # from averaged_copy
     label: str = "round {}"
 
     def run_round(self, batches: Iterable[Batch], index: int, total: int, progress: bool) -> dict:
@@ -365,6 +390,8 @@ class _Parts:
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad()
+                if self.average is not None and accelerator.sync_gradients:
+                    self.average.update_parameters(accelerator.unwrap_model(model))
             # Kept on the device: reading a value makes the host wait for the GPU, so the bar
             # reads one every 25 batches and the round's totals are read once, at its end.
             losses.append(loss.detach())
@@ -387,15 +414,21 @@ class _Parts:
 
 
 def _keep_if_best(
-    accelerator, model, state: _State, index: int, entry: dict, work_dir: Path, selecting: bool
+    accelerator,
+    network: torch.nn.Module,
+    state: _State,
+    index: int,
+    entry: dict,
+    work_dir: Path,
+    selecting: bool,
 ) -> None:
-    """Keep this round's weights if its score is the best so far (always, without
-    ``selecting``: then the last round's are kept)."""
+    """Keep ``network``'s weights (the unwrapped model's, or their average) if this round's
+    score is the best so far (always, without ``selecting``: then the last round's are kept)."""
     score = entry["score"] if math.isfinite(entry["score"]) else -math.inf  # NaN: worst
     if not selecting or state.best_score is None or score > state.best_score:
         state.best_round, state.best_score, state.bad_rounds = index, score, 0
         if accelerator.is_main_process:
-            _save_weights(accelerator.unwrap_model(model), work_dir / BEST_WEIGHTS)
+            _save_weights(network, work_dir / BEST_WEIGHTS)
     else:
         state.bad_rounds += 1
 

@@ -72,6 +72,8 @@ class TrainSettings:
         mlm_weight: with a DNABERT-2 multi-task model, also train masked-token prediction on
             the same windows, weighted this much (the tasks get ``1 - mlm_weight``).
         mask_prob: share of tokens masked for that objective.
+        ema_decay: above 0: validate, keep and return an exponential moving average of the
+            weights, this decay per optimizer step (:func:`enhscan.training.loop.averaged_copy`).
     """
 
     epochs: int = 10
@@ -92,6 +94,7 @@ class TrainSettings:
     shift_augment: int = 0
     mlm_weight: float = 0.0
     mask_prob: float = 0.15
+    ema_decay: float = 0.0
 
 
 @dataclass
