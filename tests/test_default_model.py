@@ -23,10 +23,14 @@ def test_default_model_is_shipped_small_and_documented():
     assert meta.family == "hybrid" and meta.window == 1000 and 0 < meta.threshold < 1
     provenance = meta.provenance
     assert provenance["data"]["holdout_chroms"] and provenance["versions"]["enhscan"]
-    assert provenance["front_end"]["blocks"] == 3  # its convolutions began as the atlas CNN's
+    # Its convolutions began as the atlas CNN's, then the whole network learned the atlas
+    # (pretrain --targets --front-end), then the enhancers (train --base).
+    assert provenance["base"]["front_end"]["blocks"] == 3
+    assert provenance["base"]["objective"].startswith("multi-task")
     # How it was made: each step's command, machine and time, and the scorecard.
     recipe = json.loads((folder / "recipe.json").read_text())
-    assert {"pretrain", "finetune", "scorecard"} <= {step["step"] for step in recipe["steps"]}
+    steps = {step["step"] for step in recipe["steps"]}
+    assert {"pretrain", "pretrain-hybrid", "finetune", "scorecard"} <= steps
     assert recipe["scorecard"]["models"]
     # The held-out-chromosome comparison recorded at training: the model beats both
     # baselines on PR-AUC (the README table is made from these same numbers).

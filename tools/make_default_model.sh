@@ -1,39 +1,38 @@
 #!/usr/bin/env bash
-# Rebuild enhscan's shipped default model (v3, the hybrid) from the real data in
+# Rebuild enhscan's shipped default model (v4, hybrid-large) from the real data in
 # ../shared/data, with enhscan's own commands, and score it on the held-out GRCh37 chrX and on
 # hg38 chr2:0-2,333,275.
 #
-#   bash tools/make_default_model.sh [WORK_DIR]     (about 50 minutes on 2 CPU cores)
+#   bash tools/make_default_model.sh [WORK_DIR]     (about 1 hour 40 minutes on 2 CPU cores)
 #   INSTALL=1 bash tools/make_default_model.sh      (then copy it into enhscan/data/default_model)
-#   EXTRA_MODELS="NAME=DIR ..." adds rows to the scorecard (step 4).
+#   EXTRA_MODELS="NAME=DIR ..." adds rows to the scorecard (step 5).
 #
 # Resumable: each step is skipped when its output is complete and resumed when it was
 # interrupted, so run the same command again after a stop. Steps:
-# 1. Labels: the Genomic Benchmarks human_enhancers_cohn and human_enhancers_ensembl sets,
-#    lifted to GRCh37, on chr20, chr22 and chrX; each enhancer against its own background.
-# 2. Supervised multi-task pretraining on the REMO atlas (tools/make_atlas_model.sh: the
-#    cnn-deep CNN, 80,000 chr20 windows, one target per tissue plus "any", shift augmentation
-#    of 50 bp, 6 epochs; chr22 validates, chrX is held out). About 30 minutes of the 2 cores:
-#    the heavy step (on a GPU, where one is found, a few minutes).
-# 3. The hybrid (convolutions feeding the DNABERT-2 encoder, mean pooling): its three
-#    convolution blocks start from the atlas CNN's (`train --front-end`), and the whole network
-#    is fine-tuned on the enhancer labels of chr20 + chr22 together, each set's own background
-#    plus as many GC-matched random windows (`--add-background 1`: composition alone cannot
-#    tell those from enhancers), reverse-complement and 20 bp shift augmentation, chrX held
-#    out, with the CNN and GC/CpG baselines and a background null of 20,000 random chrX
-#    windows. About 10 minutes. (v3 was made before enhscan allotted that background per
-#    chromosome, session 13: a rebuild is a model of v3's recipe, not v3's bytes; its scores
-#    move about as much as another seed's, README "Training noise".)
-# 4. The scorecard (benchmarks/model_quality.py): the new model against the installed default,
+# 1. Labels (tools/enhancer_labels.sh): the Genomic Benchmarks human_enhancers_cohn and
+#    human_enhancers_ensembl sets, lifted to GRCh37, on chr20, chr22 and chrX; each enhancer
+#    against its own background.
+# 2. Supervised multi-task pretraining of a CNN on the REMO atlas (tools/make_atlas_model.sh:
+#    cnn-deep, 80,000 chr20 windows, one target per tissue plus "any", shift augmentation of
+#    50 bp, 6 epochs; chr22 validates, chrX is held out). About 40 minutes.
+# 3. The same atlas tasks for the whole hybrid-large (convolutions feeding a 4-layer DNABERT-2
+#    encoder, mean pooling): its convolutions start from step 2's CNN (`--front-end`), and it
+#    learns the same 80,000 windows for 2 epochs. About 17 minutes.
+# 4. Fine-tuning of step 3's model (`train --base`) on the enhancer labels of chr20 + chr22
+#    together, each set's own background plus as many GC-matched random windows, allotted per
+#    chromosome (`--add-background 1`: composition alone cannot tell those from enhancers),
+#    reverse-complement and 20 bp shift augmentation, chrX held out, with the CNN and GC/CpG
+#    baselines and a background null of 20,000 random chrX windows. Seed 0. About 15 minutes.
+# 5. The scorecard (benchmarks/model_quality.py): the new model against the installed default,
 #    EXTRA_MODELS and the GC/CpG regression. About 10 minutes.
-# 5. recipe.json in the model folder: the commands, where and how long each step ran, the
+# 6. recipe.json in the model folder: the commands, where and how long each step ran, the
 #    package versions and the scorecard.
-# On a lent GPU, tools/gpu_models.sh runs steps 2 and 3 at GPU scale (a larger atlas, the
-# atlas-pretrained transformer, several seeds) for this script's scorecard to compare.
+# On a lent GPU, tools/gpu_models.sh runs steps 2 to 4 at GPU scale (a larger atlas, more
+# epochs, several seeds) for this script's scorecard to compare.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED_DATA:-$here/../shared/data}
-work=${1:-$here/build/default_model_v3}
+work=${1:-$here/build/default_model_v4}
 G=$shared/genomes
 mkdir -p "$work/labels"
 steps="$work/steps.tsv"
@@ -59,24 +58,35 @@ step labels "$work/labels/negative.bed" bash "$here/tools/enhancer_labels.sh" "$
 step pretrain "$work/atlas_cnn-deep/pretraining/metrics.json" \
     bash "$here/tools/make_atlas_model.sh" "$work" cnn-deep
 
-# 3. The hybrid, its front end from the atlas CNN, fine-tuned on the enhancer labels.
+# 3. hybrid-large on the same atlas tasks, its convolutions from step 2's CNN.
+resume=()
+[ -d "$work/atlas_hybrid-large/pretraining/work/checkpoint" ] && resume=(--resume)
+step pretrain-hybrid "$work/atlas_hybrid-large/pretraining/metrics.json" \
+    enhscan pretrain "$G/grch37_chr20.fa.gz" "$G/grch37_chr22.fa.gz" "$G/grch37_chrX_0-70M.fa.gz" \
+    --targets "$shared/labels/remo_v1/remo_v1.grch37_chr20_chr22_chrX.bed.gz" --label-column 6 \
+    --task-groups "$work/remo_cell_type_tissues.tsv" --val-chroms 22 --test-chroms X \
+    --arch hybrid-large --front-end "$work/atlas_cnn-deep" --windows 80000 --val-windows 4000 \
+    --test-windows 10000 --epochs 2 --patience 0 --batch-size 64 --lr 3e-4 --seed 0 \
+    --shift-augment 50 --null-windows 0 --out "$work/atlas_hybrid-large" --force "${resume[@]}"
+
+# 4. Fine-tuned on the enhancer labels.
 finetune=(--genome "$G/grch37_chr20.fa.gz" --genome "$G/grch37_chr22.fa.gz"
           --genome "$G/grch37_chrX_0-70M.fa.gz"
           --positives "$work/labels/positive.bed" --negatives "$work/labels/negative.bed"
           --add-background 1 --holdout-chroms chrX --rc-augment --shift-augment 20
-          --epochs 12 --patience 4 --batch-size 64 --lr 3e-4 --seed 0 --arch hybrid
-          --front-end "$work/atlas_cnn-deep" --out "$work/model")
+          --epochs 12 --patience 4 --batch-size 64 --lr 3e-4 --seed 0
+          --base "$work/atlas_hybrid-large" --out "$work/model")
 resume=()
 [ -d "$work/model/training/work" ] && resume=(--resume) || resume=(--force)
 step finetune "$work/model/training/metrics.json" enhscan train "${finetune[@]}" "${resume[@]}"
 
-# 4. The scorecard, against the model installed now.
+# 5. The scorecard, against the model installed now.
 read -r -a extra <<< "${EXTRA_MODELS:-}"
 step scorecard "$work/scorecard.json" python "$here/benchmarks/model_quality.py" \
-    "new default (hybrid)=$work/model" "installed default=default" "${extra[@]}" \
+    "new default (hybrid-large)=$work/model" "installed default=default" "${extra[@]}" \
     --json "$work/scorecard.json"
 
-# 5. recipe.json.
+# 6. recipe.json.
 python - "$work" "$steps" <<'PY'
 import json, sys
 from importlib.metadata import version
