@@ -147,3 +147,35 @@ def test_bf16_training_loss_falls(tmp_path, mini_fasta) -> None:
                      tmp_path / arch, progress=False)  # fmt: skip
         losses = [h["train_loss"] for h in result.history]
         assert losses[-1] < losses[0], (arch, losses)
+
+
+def test_bf16_training_evaluates_the_moving_average_itself(tmp_path) -> None:
+    # prepare wraps a network's forward for autocast; the average, copied before that, must
+    # run on its own weights (a copy made after it would call the live network's forward).
+    from enhscan.training import loop
+
+    x = torch.randn(64, 3)
+    data = [{"x": x[i], "y": x[i].sum()} for i in range(64)]
+    seen = []
+
+    def evaluate(network):
+        probe = x[:4].to(network.weight.device)
+        with torch.no_grad():
+            seen.append((network(probe).float(), probe @ network.weight.T + network.bias))
+        return {"score": 0.0}
+
+    class Regression:
+        def loss(self, model, batch):
+            return torch.nn.functional.mse_loss(model(batch["x"]).squeeze(-1), batch["y"]), {}
+
+        def summary(self, totals):
+            return {}
+
+    settings = loop.LoopSettings(learning_rate=0.05, warmup_ratio=0.0, weight_decay=0.0,
+                                 patience=0, mixed_precision="bf16", ema_decay=0.9)  # fmt: skip
+    source = loop.EpochBatches(data, 16, torch.utils.data.default_collate, 3)
+    loop.train(torch.nn.Linear(3, 1), source, Regression(), settings, tmp_path,
+               evaluate=evaluate, progress=False)  # fmt: skip
+    assert len(seen) == 3
+    for output, own in seen:
+        assert torch.allclose(output, own, atol=1e-4)

@@ -195,3 +195,30 @@ def test_a_resumed_run_keeps_its_average(tmp_path) -> None:
     resumed = run(tmp_path / "cut", settings=averaged, resume=True)
     assert resumed.resumed_from == 3
     assert torch.equal(_flat(resumed.network), _flat(whole.network))
+
+
+def test_the_average_runs_on_its_own_weights_under_autocast(tmp_path) -> None:
+    # prepare wraps the network's forward for mixed precision (bf16 autocast on the CPU too);
+    # the average is copied before that, so it runs on its own weights, in fp32.
+    probe = Data().x[:4]
+    seen = []
+
+    def evaluate(network):
+        with torch.no_grad():
+            seen.append((network(probe), probe @ network.weight.T + network.bias))
+        return {"score": 0.0}
+
+    from accelerate.state import AcceleratorState
+
+    settings = loop.LoopSettings(
+        **{**SETTINGS.__dict__, "patience": 0, "mixed_precision": "bf16", "ema_decay": 0.9}
+    )
+    # accelerate keeps one state per process; the other tests made it without autocast.
+    AcceleratorState._reset_state(True)
+    try:
+        run(tmp_path, rounds=3, evaluate=evaluate, settings=settings)
+    finally:
+        AcceleratorState._reset_state(True)
+    assert len(seen) == 3
+    for output, own in seen:
+        assert torch.allclose(output, own, atol=1e-6)

@@ -285,9 +285,12 @@ def train(
         num_training_steps=total_steps * stretch,
     )
     source.prepare(accelerator)
+    # Copied before prepare: prepare wraps the network's forward for mixed precision, and a
+    # copy made after it would still call the original's.
+    average = averaged_copy(network, settings.ema_decay)
     model, optimizer, scheduler = accelerator.prepare(network, optimizer, scheduler)
-    average = averaged_copy(accelerator.unwrap_model(model), settings.ema_decay)
-    if average is not None:  # saved and resumed with the checkpoint
+    if average is not None:  # on the training device; saved and resumed with the checkpoint
+        average.to(accelerator.device)
         accelerator.register_for_checkpointing(average)
     parts = _Parts(accelerator, model, optimizer, scheduler, objective, settings, average)
     parts.label = f"{round_name} {{}}/{len(per_round)}"
