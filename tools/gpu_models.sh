@@ -144,7 +144,6 @@ python3 - "$work" "$out" <<'PY'
 import json, shutil, sys, tarfile
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
 work, out = Path(sys.argv[1]), Path(sys.argv[2])

@@ -21,7 +21,7 @@ from enhscan.model import new_classifier, save_classifier
     type=click.Choice(["tiny", "small", "base", "hybrid", "hybrid-large"]),
     default="tiny",
     show_default=True,
-    help="Model shape; base is the DNABERT-2-117M shape, hybrid the default model's.",
+    help="Model shape; base is the DNABERT-2-117M shape, hybrid-large the default model's.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Initialisation seed.")
 @click.option("--window", type=int, default=1000, show_default=True, help="Window in bases.")

@@ -324,8 +324,8 @@ def train(
         state.steps += math.ceil(per_round[index - 1] / settings.grad_accum)
         entry["steps"] = state.steps
         entry["lr"] = scheduler.get_last_lr()[0]
-        kept = average.module if average is not None else accelerator.unwrap_model(model)
         if evaluate is not None:
+            kept = average.module if average is not None else accelerator.unwrap_model(model)
             entry.update(evaluate(kept))
             _keep_if_best(accelerator, kept, state, index, entry, work_dir, selecting)
         state.history.append(entry)
