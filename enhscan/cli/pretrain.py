@@ -289,11 +289,8 @@ SUPERVISED_OPTIONS = (
 
 
 def _pretrain_multitask(ctx, genomes, out, arch, chroms, resume, force, o: dict, mlm: dict):
-    from enhscan.training.multitask_pipeline import (
-        TargetOptions,
-        WindowOptions,
-        pretrain_multitask,
-    )
+    from enhscan.training.multitask import TargetOptions
+    from enhscan.training.multitask_pipeline import WindowOptions, pretrain_multitask
     from enhscan.training.trainer import TrainSettings
 
     if o["front_end"] and arch not in HYBRID_ARCH_NAMES:

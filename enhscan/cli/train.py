@@ -210,6 +210,39 @@ _file = click.Path(dir_okay=False, path_type=str)
     help="Above 0: validate and keep a moving average of the weights (this decay per step; "
     "0.99 averages about the last 100 steps) rather than the weights themselves.",
 )
+@click.option(
+    "--aux-targets",
+    multiple=True,
+    type=click.Path(exists=True, path_type=str),
+    help="With a --base from `enhscan pretrain --targets`: keep it learning those tasks, read "
+    "from these files as pretrain reads --targets, on as many windows of the training "
+    "chromosomes as there are labelled ones in each batch.",
+)
+@click.option(
+    "--aux-label-column",
+    type=click.IntRange(min=4),
+    default=None,
+    help="With --aux-targets: 1-based column of the label lists (pretrain's --label-column).",
+)
+@click.option(
+    "--aux-task-groups",
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    help="With --aux-targets: the label-to-task file pretrain's --task-groups had.",
+)
+@click.option(
+    "--aux-windows",
+    type=click.IntRange(min=1),
+    default=30_000,
+    show_default=True,
+    help="With --aux-targets: windows to draw for those tasks (half centred on an element).",
+)
+@click.option(
+    "--aux-weight",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="With --aux-targets: weight of those tasks' loss beside the classifier's.",
+)
 @pooling_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -315,6 +348,7 @@ def train(ctx: click.Context, **o) -> None:
         rc_augment=o["rc_augment"],
         shift_augment=o["shift_augment"],
         ema_decay=o["ema_decay"],
+        auxiliary_weight=o["aux_weight"],
     )
     quiet = ctx.obj.get("quiet", False)
     report = train_model(
@@ -328,10 +362,30 @@ def train(ctx: click.Context, **o) -> None:
         progress=not quiet,
         keep_checkpoints=o["keep_checkpoints"],
         null_windows=o["null_windows"],
+        auxiliary=_auxiliary(o),
     )
     if not quiet:
         click.echo(_summary_table(report), err=True)
         click.echo(f"model written to {o['out']}", err=True)
+
+
+def _auxiliary(o: dict):
+    """The --aux-* options, or None without --aux-targets."""
+    from enhscan.training.auxiliary import AuxiliaryOptions
+    from enhscan.training.multitask import TargetOptions
+
+    if not o["aux_targets"]:
+        for name in ("aux_label_column", "aux_task_groups"):
+            if o[name] is not None:
+                option = "--" + name.replace("_", "-")
+                raise click.BadParameter("goes with --aux-targets", param_hint=option)
+        return None
+    targets = TargetOptions(
+        paths=list(o["aux_targets"]),
+        label_column=o["aux_label_column"],
+        groups=o["aux_task_groups"],
+    )
+    return AuxiliaryOptions(targets, windows=o["aux_windows"])
 
 
 def _summary_table(report: dict) -> str:

@@ -43,34 +43,13 @@ from enhscan.model.folder import (
     start_front_end,
 )
 from enhscan.model.metadata import ANY_TASK, METADATA_NAME
+from enhscan.training.multitask import TargetOptions, read_targets
 from enhscan.training.trainer import TrainSettings, both_strand_probabilities, fit
 from enhscan.versions import package_versions
 
 log = logging.getLogger(__name__)
 
 REPORT_DIR = "pretraining"
-
-
-@dataclass
-class TargetOptions:
-    """Where the tasks come from (see ``enhscan pretrain -h``).
-
-    Attributes:
-        paths: one BED with a label-list column (with ``label_column``), or BED/narrowPeak
-            files and folders, one task per file.
-        label_column: 1-based column of the label lists; None: one task per file.
-        label_separator: between labels in that column.
-        groups: a ``label<TAB>group[,group]`` file merging labels into groups.
-        any_task: add the ``any`` task (an element of any task, or of none).
-        centre_bin: bases around a window's centre an element must overlap.
-    """
-
-    paths: list[str]
-    label_column: int | None = None
-    label_separator: str = ","
-    groups: str | None = None
-    any_task: bool = True
-    centre_bin: int = 200
 
 
 @dataclass
@@ -251,31 +230,6 @@ def _store_null(
         )
     save_null(out_dir, null)
     return {k: v for k, v in null.info.items() if k != "versions"}
-
-
-def read_targets(options: TargetOptions, chrom_lengths: dict[str, int]):
-    """The tasks' elements as ``options`` asks: label lists or files, grouped, with ``any``."""
-    from enhscan.training.multitask import (
-        group_tasks,
-        read_label_bed,
-        read_task_files,
-        with_any_task,
-    )
-
-    if options.label_column is not None:
-        if len(options.paths) != 1:
-            raise EnhscanError("--label-column reads one BED; give one --targets file")
-        elements = read_label_bed(
-            options.paths[0],
-            chrom_lengths,
-            column=options.label_column,
-            separator=options.label_separator,
-        )
-    else:
-        elements = read_task_files(options.paths, chrom_lengths)
-    if options.groups:
-        elements = group_tasks(elements, options.groups)
-    return with_any_task(elements) if options.any_task else elements
 
 
 def draw_splits(

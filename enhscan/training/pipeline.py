@@ -40,6 +40,7 @@ from enhscan.model.folder import (
     start_front_end,
 )
 from enhscan.model.metadata import METADATA_NAME
+from enhscan.training.auxiliary import AuxiliaryOptions, AuxiliaryTasks, auxiliary_tasks
 from enhscan.training.trainer import TrainResult, TrainSettings, default_learning_rate, fit
 from enhscan.versions import package_versions
 
@@ -345,8 +346,12 @@ def train_model(
     progress: bool = True,
     keep_checkpoints: bool = False,
     null_windows: int = DEFAULT_NULL_WINDOWS,
+    auxiliary: AuxiliaryOptions | None = None,
 ) -> dict:
     """Run the whole pipeline (see the module docstring) and return the metrics report.
+
+    With ``auxiliary``, the ``--base`` multi-task model keeps learning its tasks on windows
+    of the training chromosomes while it is fine-tuned (:mod:`enhscan.training.auxiliary`).
 
     With a genome, the finished model then scores ``null_windows`` random windows of the
     held-out chromosomes (test and validation; all chromosomes with a stratified split) and
@@ -370,10 +375,13 @@ def train_model(
             "--trials runs the search in one process; drop accelerate launch, or train the "
             "chosen settings without --trials"
         )
+    if auxiliary is not None:
+        _check_auxiliary(data_options, model_options, trials)
     out_dir = Path(out_dir)
     _check_out(out_dir, resume, force, main)
     state.wait_for_everyone()
     data = prepare_data(data_options, flank=settings.shift_augment)
+    tasks = _auxiliary_tasks(auxiliary, data_options, model_options, settings)
     report_dir = out_dir / REPORT_DIR
     if main:
         _write_summary(report_dir, data.summary, progress)
@@ -394,7 +402,7 @@ def train_model(
         settings = search.best_settings
     else:
         classifier = make()
-        result = _fit(classifier, data, settings, report_dir / "work", resume, progress)
+        result = _fit(classifier, data, settings, report_dir / "work", resume, progress, tasks)
 
     metrics, test_scores = evaluate(classifier, data)
     classifier.metadata.threshold = float(metrics["validation"]["threshold"])
@@ -403,8 +411,13 @@ def train_model(
     classifier.metadata.provenance = _provenance(data_options, model_options, settings, trials)
     if model_options.base:
         classifier.metadata.provenance["base"] = earlier
+        # --arch means nothing with --base: record the architecture the base has.
+        base_arch = earlier.get("arch") or earlier.get("model", {}).get("arch")
+        classifier.metadata.provenance["model"]["arch"] = base_arch
     if model_options.front_end:
         classifier.metadata.provenance["front_end"] = earlier["front_end"]
+    if auxiliary is not None:
+        classifier.metadata.provenance["auxiliary"] = asdict(auxiliary)
     labels = data.arrays("test")[1]
     curves = {classifier.metadata.family: (labels, test_scores)}
     report = {"model": _model_report(classifier, model_options, settings, result, metrics)}
@@ -424,6 +437,13 @@ def train_model(
         if key in report
     }
     report["data"] = data.summary
+    if tasks is not None:
+        report["data"]["auxiliary"] = {
+            "windows": len(tasks.windows.seqs),
+            "positives": dict(
+                zip(tasks.windows.tasks, tasks.windows.targets.sum(0).tolist(), strict=True)
+            ),
+        }
     report["processes"] = state.num_processes
     report["search"] = search.summary if search else None
     if main:
@@ -444,6 +464,38 @@ def train_model(
             shutil.rmtree(report_dir / "baseline_work" / "checkpoint", ignore_errors=True)
     state.wait_for_everyone()
     return report
+
+
+def _check_auxiliary(data: DataOptions, model: ModelOptions, trials: int) -> None:
+    if not model.base:
+        raise EnhscanError(
+            "--aux-targets keeps a --base multi-task model learning its tasks; give --base"
+        )
+    if not data.genome:
+        raise EnhscanError("--aux-targets draws its windows from a genome; give --genome")
+    if trials:
+        raise EnhscanError("--aux-targets does not go with --trials; train without a search")
+
+
+def _auxiliary_tasks(
+    auxiliary: AuxiliaryOptions | None,
+    data: DataOptions,
+    model: ModelOptions,
+    settings: TrainSettings,
+) -> AuxiliaryTasks | None:
+    """The auxiliary windows (none from the held-out chromosomes) and head, if asked for."""
+    if auxiliary is None:
+        return None
+    return auxiliary_tasks(
+        model.base,
+        auxiliary,
+        data.genome,
+        data.window,
+        flank=settings.shift_augment,
+        held_out=[*(data.holdout_chroms or []), *(data.val_chroms or [])],
+        exclude=data.exclude,
+        seed=data.seed,
+    )
 
 
 def _store_null(
@@ -521,6 +573,7 @@ def _fit(
     work: Path,
     resume: bool,
     progress: bool,
+    auxiliary: AuxiliaryTasks | None = None,
 ) -> TrainResult:
     train_seqs, train_labels = data.training_windows()
     val_seqs, val_labels = data.arrays("val")
@@ -534,6 +587,7 @@ def _fit(
         work,
         resume=resume,
         progress=progress,
+        auxiliary=auxiliary,
     )
 
 

@@ -25,6 +25,7 @@ from enhscan.errors import EnhscanError
 from enhscan.model.encoding import pad_batch
 from enhscan.model.folder import Classifier
 from enhscan.sequence import reverse_complement
+from enhscan.training.auxiliary import AuxiliaryTasks
 from enhscan.training.loop import BEST_WEIGHTS, CHECKPOINT, LOG_FILE
 
 __all__ = [
@@ -74,6 +75,8 @@ class TrainSettings:
         mask_prob: share of tokens masked for that objective.
         ema_decay: above 0: validate, keep and return an exponential moving average of the
             weights, this decay per optimizer step (:func:`enhscan.training.loop.averaged_copy`).
+        auxiliary_weight: with auxiliary tasks (:mod:`enhscan.training.auxiliary`), the
+            weight of their loss beside the classifier's.
     """
 
     epochs: int = 10
@@ -95,6 +98,7 @@ class TrainSettings:
     mlm_weight: float = 0.0
     mask_prob: float = 0.15
     ema_decay: float = 0.0
+    auxiliary_weight: float = 1.0
 
 
 @dataclass
@@ -262,6 +266,7 @@ def fit(
     progress: bool = True,
     on_epoch: Callable[[int, float], None] | None = None,
     stop_after_epoch: int | None = None,
+    auxiliary: AuxiliaryTasks | None = None,
 ) -> TrainResult:
     """Fine-tune ``classifier`` and keep the weights of its best validation epoch (of its last
     epoch with ``patience`` 0).
@@ -278,6 +283,8 @@ def fit(
         on_epoch: called as ``on_epoch(epoch, val_pr_auc)`` after each epoch; may raise to stop
             (Optuna pruning does).
         stop_after_epoch: end the run after this epoch as if killed (tests of resuming).
+        auxiliary: tasks a classifier keeps learning beside its labels, each batch pairing
+            its labelled windows with as many of theirs (:mod:`enhscan.training.auxiliary`).
 
     Returns:
         A :class:`TrainResult`.
@@ -299,13 +306,14 @@ def fit(
     if settings.dropout is not None:
         set_dropout(network, settings.dropout)
     encoder = classifier.encoder
-    source = loop.EpochBatches(
-        _dataset(classifier, train_seqs, train_labels, settings),
-        settings.batch_size,
-        _collate(encoder.pad_id),
-        settings.epochs,
-    )
+    dataset = _dataset(classifier, train_seqs, train_labels, settings)
+    collate = _collate(encoder.pad_id)
     objective = _objective(classifier, train_labels, settings, accelerator.device)
+    if auxiliary is not None:
+        dataset, collate, objective, network = _with_auxiliary(
+            classifier, dataset, objective, auxiliary, settings, accelerator.device
+        )
+    source = loop.EpochBatches(dataset, settings.batch_size, collate, settings.epochs)
     if settings.mlm_weight:
         from enhscan.model.dnabert2 import DNABert2WithMLMHead
 
@@ -317,6 +325,9 @@ def fit(
         "processes": accelerator.num_processes,
         "model": _model_identity(classifier),
     }
+    if auxiliary is not None:
+        windows = auxiliary.windows
+        identity["auxiliary"] = _fingerprint(windows.seqs, windows.targets, [], np.zeros(0))
 
     def report(entry: dict) -> None:
         if on_epoch is not None:
@@ -338,7 +349,10 @@ def fit(
         on_round=report,
         stop_after_round=stop_after_epoch,
     )
-    classifier.network = result.network.network if settings.mlm_weight else result.network
+    if auxiliary is not None:
+        classifier.network = result.network.finished()
+    else:
+        classifier.network = result.network.network if settings.mlm_weight else result.network
     return TrainResult(
         classifier=classifier,
         best_epoch=result.best_round,
@@ -384,6 +398,45 @@ def _dataset(classifier: Classifier, seqs, labels: np.ndarray, settings: TrainSe
     return _EncodedDataset(
         classifier.encoder, seqs, labels, rc=settings.rc_augment, shift=shift, seed=settings.seed
     )
+
+
+def _with_auxiliary(classifier: Classifier, dataset, objective, auxiliary, settings, device):
+    """The dataset, collate, objective and network of fine-tuning with auxiliary tasks."""
+    from enhscan.training.auxiliary import (
+        ClassificationWithAuxiliaryTasks,
+        PairedWindows,
+        WithAuxiliaryHead,
+        paired_collate,
+    )
+
+    if classifier.metadata.task_type == "multilabel" or settings.mlm_weight:
+        raise EnhscanError(
+            "auxiliary tasks go with a classifier's fine-tuning, not with a multi-task model "
+            "or --mlm-weight"
+        )
+    windows = auxiliary.windows
+    wide = classifier.metadata.window + 2 * settings.shift_augment
+    if {len(s) for s in windows.seqs} != {wide}:
+        raise EnhscanError(
+            f"the auxiliary windows must be {wide} bp (the model's window and the shift "
+            "augmentation on each side); draw them with that flank"
+        )
+    paired = PairedWindows(
+        dataset,
+        classifier.encoder,
+        windows,
+        rc=settings.rc_augment,
+        shift=settings.shift_augment,
+        seed=settings.seed,
+    )
+    task_weights = None
+    if settings.class_weighting:
+        task_weights = positive_weights(windows.targets).to(device)
+    both = ClassificationWithAuxiliaryTasks(
+        settings.auxiliary_weight, objective.class_weights, task_weights
+    )
+    network = WithAuxiliaryHead(classifier.network, auxiliary.head)
+    return paired, paired_collate(classifier.encoder.pad_id), both, network
 
 
 def _objective(classifier: Classifier, labels, settings: TrainSettings, device):
