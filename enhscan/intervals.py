@@ -1,4 +1,4 @@
-"""Interval arithmetic on one chromosome: merge, subtract, widen.
+"""Interval arithmetic on one chromosome (and per chromosome): merge, subtract, widen.
 
 An interval is a ``(start, end)`` pair of ints, 0-based and half-open. Lists of intervals
 returned here are sorted by start and do not overlap.
@@ -127,6 +127,18 @@ def overlaps_any(starts: np.ndarray, ends: np.ndarray, intervals: list[Interval]
     # candidate.
     k = np.searchsorted(iv[:, 0], ends, side="left") - 1
     return (k >= 0) & (iv[np.clip(k, 0, None), 1] > starts)
+
+
+def merge_by_chrom(spans: Iterable[tuple[str, int, int]]) -> dict[str, list[Interval]]:
+    """``(chrom, start, end)`` spans as merged, sorted intervals per chromosome.
+
+    >>> merge_by_chrom([("b", 5, 9), ("a", 0, 2), ("b", 1, 6)])
+    {'b': [(1, 9)], 'a': [(0, 2)]}
+    """
+    raw: dict[str, list[Interval]] = {}
+    for chrom, start, end in spans:
+        raw.setdefault(chrom, []).append((start, end))
+    return {chrom: merge(intervals) for chrom, intervals in raw.items()}
 
 
 def touches(intervals: list[Interval], start: int, end: int) -> bool:

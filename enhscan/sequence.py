@@ -40,6 +40,13 @@ def with_reverse_complements(seqs: list[str]) -> list[str]:
     return [*seqs, *(reverse_complement(s) for s in seqs)]
 
 
+def augmented_views(seqs: list[str], starts: list[int], flips: list[bool], width: int) -> list[str]:
+    """Each sequence cut to ``width`` bases from its ``starts`` offset, reverse-complemented
+    where ``flips`` says (how training shows a shifted, reversed view of a wider window)."""
+    cuts = [s[a : a + width] for s, a in zip(seqs, starts, strict=True)]
+    return [reverse_complement(c) if f else c for c, f in zip(cuts, flips, strict=True)]
+
+
 def canonical(seq: str) -> str:
     """The lesser of ``seq`` and its reverse complement: one name for both strands."""
     return min(seq, reverse_complement(seq))

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from enhscan.errors import EnhscanError
+from enhscan.intervals import merge_by_chrom
 from enhscan.io.fasta import open_genome
 from enhscan.model import load_classifier
 from enhscan.model.folder import replace_head, save_classifier
@@ -24,6 +25,7 @@ from enhscan.training.auxiliary import (
     ClassificationWithAuxiliaryTasks,
     PairedWindows,
     WithAuxiliaryHead,
+    auxiliary_elements,
     auxiliary_tasks,
     paired_collate,
 )
@@ -108,9 +110,10 @@ def test_the_auxiliary_head_reads_the_classifier_body(mini_fasta) -> None:
     torch.testing.assert_close(tasks, want_tasks)
     torch.testing.assert_close(classes, want_classes)
     torch.testing.assert_close(alone, want_classes)  # called directly: the classifier alone
-    # The joint model's weights hold each layer once (checkpoints cannot store shared ones).
-    keys = list(joint.state_dict())
-    assert sum("auxiliary" in k for k in keys) == 2 and len(keys) == len(set(keys))
+    # The joint model holds each layer once (checkpoints cannot store shared tensors).
+    pointers = [t.data_ptr() for t in joint.state_dict().values()]
+    assert len(pointers) == len(set(pointers))
+    assert sum("auxiliary" in k for k in joint.state_dict()) == 2
     kept = joint.finished()
     assert kept.classifier.out_features == 2
     assert set(kept.state_dict()) == set(
@@ -150,33 +153,41 @@ SETTINGS = TrainSettings(
 )  # fmt: skip
 
 
-def tasks_of(tmp_path: Path, mini_fasta: Path) -> tuple[Path, AuxiliaryOptions]:
-    """A multi-task CNN base folder (random weights) and the atlas its tasks come from."""
+def tasks_of(tmp_path: Path, mini_fasta: Path, **made) -> tuple[Path, AuxiliaryOptions]:
+    """A multi-task CNN base folder (random weights; ``made``: its pretraining's target
+    rules) and the atlas its tasks come from."""
     atlas = remo_like(mini_fasta, tmp_path)
     base_dir = tmp_path / "base"
-    save_classifier(new_multitask("cnn", ["any", "T1", "T2"], WINDOW, seed=0), base_dir)
+    tasks = ["T1", "T2"] if made.get("any_task") is False else ["any", "T1", "T2"]
+    base = new_multitask("cnn", tasks, WINDOW, seed=0)
+    base.metadata.provenance["targets"] = made
+    save_classifier(base, base_dir)
     targets = TargetOptions(paths=[str(atlas)], label_column=6)
     return base_dir, AuxiliaryOptions(targets, windows=40)
 
 
-def fit_with_tasks(tmp_path, mini_fasta, work: Path, settings=SETTINGS, **kwargs):
+def tasks_for(base_dir: Path, options: AuxiliaryOptions, genome: Path, width: int, **kwargs):
+    with open_genome(genome) as g:
+        read = auxiliary_elements(base_dir, options.targets, g.lengths)
+    return auxiliary_tasks(base_dir, *read, options.windows, [str(genome)], width, **kwargs)
+
+
+def fit_inputs(tmp_path, mini_fasta, settings) -> tuple:
+    """A classifier from a multi-task base, its labelled windows and its auxiliary tasks."""
     base_dir, options = tasks_of(tmp_path, mini_fasta)
-    tasks = auxiliary_tasks(
-        base_dir, options, [str(mini_fasta)], WINDOW, flank=settings.shift_augment,
-        held_out=["chr22_32000000"], seed=0,
-    )  # fmt: skip
+    wide = WINDOW + 2 * settings.shift_augment
+    tasks = tasks_for(base_dir, options, mini_fasta, wide, held_out=["chr22_32000000"])
     classifier = load_classifier(base_dir, require_head=False)
     replace_head(classifier, ["background", "enhancer"], seed=0)
-    wide = WINDOW + 2 * settings.shift_augment
-    starts = list(range(11_000, 59_000, 1_500))
-    train = windows_of(mini_fasta, "chr2", starts, wide)
-    labels = np.arange(len(train)) % 2
+    train = windows_of(mini_fasta, "chr2", range(11_000, 59_000, 1_500), wide)
     val = windows_of(mini_fasta, "chr22_32000000", range(500, 30_000, 1_500), WINDOW)
-    val_labels = np.arange(len(val)) % 2
-    return fit(
-        classifier, train, labels, val, val_labels, settings, work, progress=False,
-        auxiliary=tasks, **kwargs,
-    )  # fmt: skip
+    labelled = (train, np.arange(len(train)) % 2, val, np.arange(len(val)) % 2)
+    return classifier, labelled, tasks
+
+
+def fit_with_tasks(tmp_path, mini_fasta, work: Path, settings=SETTINGS, **kwargs):
+    classifier, labelled, tasks = fit_inputs(tmp_path, mini_fasta, settings)
+    return fit(classifier, *labelled, settings, work, progress=False, auxiliary=tasks, **kwargs)
 
 
 def test_fit_with_auxiliary_tasks_is_deterministic_and_resumes_exactly(
@@ -197,41 +208,73 @@ def test_fit_with_auxiliary_tasks_is_deterministic_and_resumes_exactly(
     # Both losses are logged; the task loss learns; the classifier alone comes back.
     first, last = whole.history[0], whole.history[-1]
     assert last["auxiliary_loss"] < first["auxiliary_loss"]
-    assert whole.history[0]["train_loss"] == pytest.approx(
+    assert first["train_loss"] == pytest.approx(
         first["main_loss"] + first["auxiliary_loss"], rel=1e-6
     )
-    network = whole.classifier.network
-    assert network.classifier.out_features == 2 and not hasattr(network, "auxiliary")
+    assert type(whole.classifier.network.classifier) is torch.nn.Linear
+    assert whole.classifier.network.classifier.out_features == 2
     # The weight matters: other weights, other training.
     lighter = TrainSettings(**{**SETTINGS.__dict__, "auxiliary_weight": 0.1})
-    other = fit_with_tasks(tmp_path, mini_fasta, tmp_path / "light", settings=lighter)
+    other = run_fit("light", settings=lighter)
     assert other.history[0]["train_loss"] != whole.history[0]["train_loss"]
 
 
-def test_auxiliary_windows_avoid_held_out_chromosomes_and_match_the_base(
-    tmp_path, mini_fasta
-) -> None:
+def test_auxiliary_tasks_with_a_weight_average_and_after_a_failure(tmp_path, mini_fasta) -> None:
+    averaged = TrainSettings(**{**SETTINGS.__dict__, "ema_decay": 0.9, "epochs": 2})
+    result = fit_with_tasks(tmp_path, mini_fasta, tmp_path / "ema", settings=averaged)
+    assert type(result.classifier.network.classifier) is torch.nn.Linear
+    plain = TrainSettings(**{**SETTINGS.__dict__, "epochs": 2})
+    again = fit_with_tasks(tmp_path, mini_fasta, tmp_path / "plain", settings=plain)
+    ema_head = result.classifier.network.classifier.weight
+    assert not torch.equal(ema_head, again.classifier.network.classifier.weight)
+
+    def stop(epoch: int, score: float) -> None:
+        raise KeyboardInterrupt
+
+    classifier, labelled, tasks = fit_inputs(tmp_path, mini_fasta, plain)
+    with pytest.raises(KeyboardInterrupt):
+        fit(classifier, *labelled, plain, tmp_path / "stop", progress=False, auxiliary=tasks,
+            on_epoch=stop)  # fmt: skip
+    # The classifier handed in has its own output layer back.
+    assert type(classifier.network.classifier) is torch.nn.Linear
+
+
+def test_auxiliary_windows_avoid_held_out_and_labelled_windows(tmp_path, mini_fasta) -> None:
     base_dir, options = tasks_of(tmp_path, mini_fasta)
-    tasks = auxiliary_tasks(
-        base_dir, options, [str(mini_fasta)], WINDOW, flank=5, held_out=["chr22_32000000"]
-    )
+    avoid = merge_by_chrom([("chr2", 20_000, 40_000)])
+    held = ["chr22_32000000", "chrTypo"]  # a name the genome lacks holds nothing back
+    tasks = tasks_for(base_dir, options, mini_fasta, WINDOW + 10, held_out=held, avoid=avoid)
     assert isinstance(tasks, AuxiliaryTasks) and tasks.head.out_features == 3
     windows = tasks.windows
     assert len(windows.seqs) == 40 and {len(s) for s in windows.seqs} == {WINDOW + 10}
     assert {c for c, _ in windows.positions} == {"chr2"}
+    assert all(s + WINDOW + 10 <= 20_000 or s >= 40_000 for _, s in windows.positions)
     assert windows.targets[:, 0].sum() > 10  # half are centred on an element
     for (chrom, start), seq in zip(windows.positions, windows.seqs, strict=True):
         assert windows_of(mini_fasta, chrom, [start], WINDOW + 10)[0] == seq
+    everywhere = merge_by_chrom([("chr2", 0, 60_000)])
+    with pytest.raises(EnhscanError, match="auxiliary tasks: found only .* lower --aux-windows"):
+        tasks_for(base_dir, options, mini_fasta, WINDOW, held_out=held, avoid=everywhere)
 
-    # Other tasks than the base's: one line naming both and what to give.
+
+def test_auxiliary_targets_follow_the_base(tmp_path, mini_fasta) -> None:
+    base_dir, options = tasks_of(tmp_path, mini_fasta)
+    # Other tasks than the base's: one line naming where they part and what to give.
     wrong = AuxiliaryOptions(TargetOptions(paths=[str(options.targets.paths[0])]), windows=40)
-    with pytest.raises(EnhscanError, match="the base model learned 3 tasks .* give the targets"):
-        auxiliary_tasks(base_dir, wrong, [str(mini_fasta)], WINDOW)
+    with pytest.raises(EnhscanError, match="task 2 is T1 in the base and atlas here; give the"):
+        tasks_for(base_dir, wrong, mini_fasta, WINDOW)
     plain = tmp_path / "plain"
     classifier = load_classifier(base_dir, require_head=False)
     save_classifier(replace_head(classifier, ["background", "enhancer"]), plain)
     with pytest.raises(EnhscanError, match="needs a --base made by `enhscan pretrain --targets`"):
-        auxiliary_tasks(plain, options, [str(mini_fasta)], WINDOW)
+        tasks_for(plain, options, mini_fasta, WINDOW)
+    # The base's rules (no `any` task, its centre bin) are the ones the targets are read by.
+    other = tmp_path / "other"
+    other.mkdir()
+    base_dir, options = tasks_of(other, mini_fasta, any_task=False, centre_bin=40)
+    with open_genome(mini_fasta) as g:
+        elements, targets = auxiliary_elements(base_dir, options.targets, g.lengths)
+    assert elements.tasks == ["T1", "T2"] and (targets.any_task, targets.centre_bin) == (False, 40)
 
 
 def test_train_aux_targets_end_to_end(tmp_path, mini_fasta) -> None:
@@ -246,8 +289,9 @@ def test_train_aux_targets_end_to_end(tmp_path, mini_fasta) -> None:
     aux = ["--aux-targets", atlas, "--aux-label-column", "6", "--aux-windows", "50"]
     result = run(*common, *aux, expect=1)
     assert "--aux-targets keeps a --base multi-task model learning its tasks" in result.output
-    result = run(*common, "--base", str(base_dir), "--aux-label-column", "6", expect=2)
-    assert "goes with --aux-targets" in result.output
+    for option in (["--aux-label-column", "6"], ["--aux-windows", "30000"]):
+        result = run(*common, "--base", str(base_dir), *option, expect=2)
+        assert f"Invalid value for {option[0]}: goes with --aux-targets" in result.output
     assert not fine.exists()
 
     run(*common, "--base", str(base_dir), *aux, "--shift-augment", "10", "--rc-augment")

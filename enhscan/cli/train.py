@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from enhscan.cli.interrupts import ON_INTERRUPT, training_hint
 from enhscan.cli.options import (
@@ -17,6 +19,9 @@ from enhscan.cli.options import (
     pooling_option,
     shift_augment_option,
 )
+
+if TYPE_CHECKING:
+    from enhscan.training.auxiliary import AuxiliaryOptions
 
 _file = click.Path(dir_okay=False, path_type=str)
 
@@ -362,21 +367,21 @@ def train(ctx: click.Context, **o) -> None:
         progress=not quiet,
         keep_checkpoints=o["keep_checkpoints"],
         null_windows=o["null_windows"],
-        auxiliary=_auxiliary(o),
+        auxiliary=_auxiliary(ctx, o),
     )
     if not quiet:
         click.echo(_summary_table(report), err=True)
         click.echo(f"model written to {o['out']}", err=True)
 
 
-def _auxiliary(o: dict):
-    """The --aux-* options, or None without --aux-targets."""
+def _auxiliary(ctx: click.Context, o: dict) -> AuxiliaryOptions | None:
+    """The --aux-* options, or None without --aux-targets (any other of them is refused)."""
     from enhscan.training.auxiliary import AuxiliaryOptions
     from enhscan.training.multitask import TargetOptions
 
     if not o["aux_targets"]:
-        for name in ("aux_label_column", "aux_task_groups"):
-            if o[name] is not None:
+        for name in ("aux_label_column", "aux_task_groups", "aux_windows", "aux_weight"):
+            if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
                 option = "--" + name.replace("_", "-")
                 raise click.BadParameter("goes with --aux-targets", param_hint=option)
         return None

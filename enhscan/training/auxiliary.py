@@ -16,7 +16,8 @@ and every process see the same windows.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,9 +25,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from enhscan.errors import EnhscanError
+from enhscan.intervals import Interval
 from enhscan.model.encoding import pad_batch
-from enhscan.sequence import reverse_complement
-from enhscan.training.multitask import TargetOptions, read_targets
+from enhscan.model.metadata import METADATA_NAME, ModelMetadata
+from enhscan.model.weights import read_json
+from enhscan.sequence import augmented_views
+from enhscan.training.multitask import TargetOptions, TaskElements, read_targets
 
 
 @dataclass
@@ -59,107 +63,130 @@ class AuxiliaryTasks:
 @dataclass
 class AuxiliaryOptions:
     """The auxiliary tasks of ``enhscan train --aux-targets``: where their elements come
-    from, and how many windows to draw for them."""
+    from (the label separator, the ``any`` task and the centre bin are always the base's
+    own, from its provenance), and how many windows to draw for them."""
 
     targets: TargetOptions
     windows: int = 30_000
 
 
+#: What the base's pretraining decided about its targets, beyond the files and groups.
+_BASE_TARGET_RULES = ("label_separator", "any_task", "centre_bin")
+
+
+def auxiliary_elements(
+    base_dir: str | os.PathLike, targets: TargetOptions, chrom_lengths: dict[str, int]
+) -> tuple[TaskElements, TargetOptions]:
+    """The elements of the auxiliary tasks, read by the base's own target rules, and those
+    options; checked to be the multi-task ``base_dir``'s tasks, in its order (its output
+    layer is their head). Cheap: run it before anything slow."""
+    base = _multitask_metadata(base_dir)
+    made = base.provenance.get("targets") or {}
+    targets = replace(targets, **{k: made[k] for k in _BASE_TARGET_RULES if k in made})
+    try:
+        elements = read_targets(targets, chrom_lengths)
+    except EnhscanError as err:
+        raise EnhscanError(_as_aux_options(str(err))) from None
+    _check_tasks(base.labels, elements.tasks)
+    return elements, targets
+
+
 def auxiliary_tasks(
     base_dir: str | os.PathLike,
-    options: AuxiliaryOptions,
+    elements: TaskElements,
+    targets: TargetOptions,
+    n: int,
     genome_paths: list[str],
-    window: int,
+    width: int,
     *,
-    flank: int = 0,
     held_out: list[str] | None = None,
-    exclude: str | os.PathLike | None = None,
+    avoid: dict[str, list[Interval]] | None = None,
+    max_n: int = 0,
     seed: int = 0,
 ) -> AuxiliaryTasks:
-    """The auxiliary tasks of fine-tuning the multi-task model ``base_dir``: windows drawn by
-    :func:`draw_auxiliary_windows`, and the base's output layer as their head."""
+    """``n`` windows ``width`` bases wide with their targets, half centred on an element (as
+    ``enhscan pretrain`` draws them), on the genome's sequences but ``held_out`` (names or
+    patterns; the labelled data's test and validation chromosomes), touching nothing of
+    ``avoid`` (merged, sorted intervals by chromosome: the labelled validation and test
+    windows, excluded regions); and the base's output layer as their head."""
+    from enhscan.io.fasta import open_genomes
     from enhscan.model.folder import load_classifier
+    from enhscan.training.multitask_windows import draw_split
 
-    base = load_classifier(base_dir, require_head=False)
-    if base.metadata.task_type != "multilabel":
+    with open_genomes(genome_paths) as genome:
+        held = _resolved(genome.names, held_out or [])
+        chroms = [c for c in genome.names if c not in held]
+        try:
+            split = draw_split(
+                genome, elements, chroms, n, width, centre_bin=targets.centre_bin,
+                max_n=max_n, exclude=avoid, seed=seed,
+            )  # fmt: skip
+        except EnhscanError as err:
+            raise EnhscanError(_as_aux_options(str(err))) from None
+    windows = AuxiliaryWindows(list(elements.tasks), split.seqs, split.targets, split.positions)
+    head = load_classifier(base_dir, require_head=False).network.classifier
+    return AuxiliaryTasks(windows, head)
+
+
+def _multitask_metadata(base_dir: str | os.PathLike) -> ModelMetadata:
+    path = Path(base_dir) / METADATA_NAME
+    if not path.is_file():
+        raise EnhscanError(
+            f"--base {base_dir} has no {METADATA_NAME}; give an enhscan model folder"
+        )
+    metadata = ModelMetadata.from_dict(read_json(path), str(path))
+    if metadata.task_type != "multilabel":
         raise EnhscanError(
             "--aux-targets needs a --base made by `enhscan pretrain --targets`: its output "
             "layer is the head of those tasks"
         )
-    windows = draw_auxiliary_windows(
-        genome_paths,
-        options.targets,
-        options.windows,
-        window,
-        flank=flank,
-        held_out=held_out,
-        exclude=exclude,
-        seed=seed,
+    return metadata
+
+
+def _check_tasks(base_tasks: list[str], tasks: list[str]) -> None:
+    if list(base_tasks) == list(tasks):
+        return
+    where = next(
+        (i for i, (a, b) in enumerate(zip(base_tasks, tasks, strict=False)) if a != b),
+        min(len(base_tasks), len(tasks)),
     )
-    check_tasks(base.metadata.labels, windows)
-    return AuxiliaryTasks(windows, base.network.classifier)
+    base_has = base_tasks[where] if where < len(base_tasks) else "nothing"
+    given = tasks[where] if where < len(tasks) else "nothing"
+    raise EnhscanError(
+        f"the base model learned {len(base_tasks)} tasks but --aux-targets gives "
+        f"{len(tasks)}; task {where + 1} is {base_has} in the base and {given} here; give "
+        "the targets, --aux-label-column and --aux-task-groups its pretraining used"
+    )
 
 
-def draw_auxiliary_windows(
-    genome_paths: list[str],
-    targets: TargetOptions,
-    n: int,
-    window: int,
-    *,
-    flank: int = 0,
-    held_out: list[str] | None = None,
-    exclude: str | os.PathLike | None = None,
-    seed: int = 0,
-) -> AuxiliaryWindows:
-    """``n`` windows of the genome's sequences but ``held_out`` with their targets (half
-    centred on an element, as ``enhscan pretrain`` draws them), ``flank`` bases wider on
-    each side.
-
-    Args:
-        targets: the elements of each task, as ``enhscan pretrain --targets`` reads them.
-        held_out: sequences (names or patterns) no window may come from: the test and
-            validation chromosomes of the labelled data.
-        exclude: a BED of regions no window may touch.
-    """
-    from enhscan.io.bed import read_bed
-    from enhscan.io.fasta import open_genomes
+def _resolved(names: list[str], wanted: list[str]) -> set[str]:
+    """The sequences each of ``wanted`` names; a name matching none holds no window."""
     from enhscan.naming import select_chroms
-    from enhscan.training.multitask_windows import draw_split
 
-    with open_genomes(genome_paths) as genome:
-        elements = read_targets(targets, genome.lengths)
+    held: set[str] = set()
+    for item in wanted:
         try:
-            held = select_chroms(genome.names, held_out) if held_out else []
+            held.update(select_chroms(names, [item]))
         except ValueError:
-            held = []  # a held-out name the genome lacks holds no window anyway
-        chroms = [c for c in genome.names if c not in held]
-        blocked = read_bed(exclude, genome.lengths, clip=True).by_chrom if exclude else None
-        split = draw_split(
-            genome,
-            elements,
-            chroms,
-            n,
-            window + 2 * flank,
-            centre_bin=targets.centre_bin,
-            exclude=blocked,
-            seed=seed,
-        )
-    return AuxiliaryWindows(list(elements.tasks), split.seqs, split.targets, split.positions)
+            continue
+    return held
 
 
-def check_tasks(base_tasks: list[str], auxiliary: AuxiliaryWindows) -> None:
-    """The auxiliary tasks must be the base model's, in its order: its output layer is
-    their head."""
-    if list(base_tasks) != auxiliary.tasks:
-        raise EnhscanError(
-            f"the base model learned {len(base_tasks)} tasks ({_names(base_tasks)}) but "
-            f"--aux-targets gives {len(auxiliary.tasks)} ({_names(auxiliary.tasks)}); give the "
-            "targets, --aux-label-column and --aux-task-groups its pretraining used"
-        )
+#: pretrain's words in an error, and what they are called in `enhscan train`.
+_AUX_WORDS = {
+    "--label-column": "--aux-label-column",
+    "--task-groups": "--aux-task-groups",
+    "--targets": "--aux-targets",
+    "lower --element-share": "give elements on the training chromosomes",
+    "ask for fewer windows": "lower --aux-windows",
+}
 
 
-def _names(tasks: list[str]) -> str:
-    return ", ".join(tasks[:4]) + (", ..." if len(tasks) > 4 else "")
+def _as_aux_options(message: str) -> str:
+    out = message
+    for theirs, ours in _AUX_WORDS.items():
+        out = out.replace(theirs, ours)
+    return f"auxiliary tasks: {out}"
 
 
 class _BothHeads(torch.nn.Module):
@@ -274,13 +301,8 @@ class PairedWindows(torch.utils.data.Dataset):
         flips = rng.random(len(self.rows)) < 0.5 if self.rc else np.zeros(len(self.rows), bool)
         starts = rng.integers(0, 2 * self.shift + 1, len(self.rows))
         width = len(self.auxiliary.seqs[0]) - 2 * self.shift
-        cuts = [
-            self.auxiliary.seqs[r][a : a + width]
-            for r, a in zip(self.rows, starts.tolist(), strict=True)
-        ]
-        views = [
-            reverse_complement(c) if f else c for c, f in zip(cuts, flips.tolist(), strict=True)
-        ]
+        seqs = [self.auxiliary.seqs[row] for row in self.rows]
+        views = augmented_views(seqs, starts.tolist(), flips.tolist(), width)
         self.shown = self.encoder.encode(views)
 
     def _rows(self, epoch: int) -> np.ndarray:

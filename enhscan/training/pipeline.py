@@ -28,7 +28,9 @@ import numpy as np
 
 from enhscan.calibration import DEFAULT_NULL_WINDOWS
 from enhscan.errors import EnhscanError
+from enhscan.intervals import merge_by_chrom
 from enhscan.io.atomic import atomic_output, write_json
+from enhscan.io.bed import read_bed
 from enhscan.model.families import family_of_arch
 from enhscan.model.folder import (
     Classifier,
@@ -40,7 +42,13 @@ from enhscan.model.folder import (
     start_front_end,
 )
 from enhscan.model.metadata import METADATA_NAME
-from enhscan.training.auxiliary import AuxiliaryOptions, AuxiliaryTasks, auxiliary_tasks
+from enhscan.training.auxiliary import (
+    AuxiliaryOptions,
+    AuxiliaryTasks,
+    auxiliary_elements,
+    auxiliary_tasks,
+)
+from enhscan.training.multitask import TargetOptions, TaskElements
 from enhscan.training.trainer import TrainResult, TrainSettings, default_learning_rate, fit
 from enhscan.versions import package_versions
 
@@ -376,12 +384,15 @@ def train_model(
             "chosen settings without --trials"
         )
     if auxiliary is not None:
-        _check_auxiliary(data_options, model_options, trials)
+        read = _check_auxiliary(auxiliary, data_options, model_options, trials)
     out_dir = Path(out_dir)
     _check_out(out_dir, resume, force, main)
     state.wait_for_everyone()
     data = prepare_data(data_options, flank=settings.shift_augment)
-    tasks = _auxiliary_tasks(auxiliary, data_options, model_options, settings)
+    tasks = None
+    if auxiliary is not None:
+        flank = settings.shift_augment
+        tasks = _auxiliary_tasks(auxiliary, read, data, data_options, model_options, flank)
     report_dir = out_dir / REPORT_DIR
     if main:
         _write_summary(report_dir, data.summary, progress)
@@ -413,7 +424,7 @@ def train_model(
         classifier.metadata.provenance["base"] = earlier
         # --arch means nothing with --base: record the architecture the base has.
         base_arch = earlier.get("arch") or earlier.get("model", {}).get("arch")
-        classifier.metadata.provenance["model"]["arch"] = base_arch
+        classifier.metadata.provenance["model"]["arch"] = base_arch or classifier.metadata.family
     if model_options.front_end:
         classifier.metadata.provenance["front_end"] = earlier["front_end"]
     if auxiliary is not None:
@@ -466,7 +477,12 @@ def train_model(
     return report
 
 
-def _check_auxiliary(data: DataOptions, model: ModelOptions, trials: int) -> None:
+def _check_auxiliary(
+    auxiliary: AuxiliaryOptions, data: DataOptions, model: ModelOptions, trials: int
+) -> tuple[TaskElements, TargetOptions]:
+    """Refuse --aux-targets where it cannot work, before anything slow; its elements."""
+    from enhscan.io.fasta import open_genomes
+
     if not model.base:
         raise EnhscanError(
             "--aux-targets keeps a --base multi-task model learning its tasks; give --base"
@@ -475,26 +491,40 @@ def _check_auxiliary(data: DataOptions, model: ModelOptions, trials: int) -> Non
         raise EnhscanError("--aux-targets draws its windows from a genome; give --genome")
     if trials:
         raise EnhscanError("--aux-targets does not go with --trials; train without a search")
+    with open_genomes(data.genome) as genome:
+        return auxiliary_elements(model.base, auxiliary.targets, genome.lengths)
 
 
 def _auxiliary_tasks(
-    auxiliary: AuxiliaryOptions | None,
-    data: DataOptions,
+    auxiliary: AuxiliaryOptions,
+    read: tuple[TaskElements, TargetOptions],
+    data: PreparedData,
+    options: DataOptions,
     model: ModelOptions,
-    settings: TrainSettings,
-) -> AuxiliaryTasks | None:
-    """The auxiliary windows (none from the held-out chromosomes) and head, if asked for."""
-    if auxiliary is None:
-        return None
+    flank: int,
+) -> AuxiliaryTasks:
+    """The auxiliary windows and head: no window on a held-out chromosome, none touching a
+    validation or test window (a random split puts those on every chromosome) or
+    ``--exclude``."""
+    from enhscan.io.fasta import open_genomes
+
+    avoid = [(e.chrom, e.start, e.start + len(e.seq)) for e in (*data.val, *data.test)]
+    if options.exclude:
+        with open_genomes(options.genome) as genome:
+            bed = read_bed(options.exclude, genome.lengths, clip=True).by_chrom
+        avoid += [(chrom, lo, hi) for chrom, spans in bed.items() for lo, hi in spans]
+    elements, targets = read
     return auxiliary_tasks(
         model.base,
-        auxiliary,
-        data.genome,
-        data.window,
-        flank=settings.shift_augment,
-        held_out=[*(data.holdout_chroms or []), *(data.val_chroms or [])],
-        exclude=data.exclude,
-        seed=data.seed,
+        elements,
+        targets,
+        auxiliary.windows,
+        options.genome,
+        options.window + 2 * flank,
+        held_out=[*(options.holdout_chroms or []), *(options.val_chroms or [])],
+        avoid=merge_by_chrom(avoid),
+        max_n=options.max_n,
+        seed=options.seed,
     )
 
 

@@ -24,8 +24,14 @@ from enhscan.engine import WindowScorer
 from enhscan.errors import EnhscanError
 from enhscan.model.encoding import pad_batch
 from enhscan.model.folder import Classifier
-from enhscan.sequence import reverse_complement
-from enhscan.training.auxiliary import AuxiliaryTasks
+from enhscan.sequence import augmented_views, reverse_complement
+from enhscan.training.auxiliary import (
+    AuxiliaryTasks,
+    ClassificationWithAuxiliaryTasks,
+    PairedWindows,
+    WithAuxiliaryHead,
+    paired_collate,
+)
 from enhscan.training.loop import BEST_WEIGHTS, CHECKPOINT, LOG_FILE
 
 __all__ = [
@@ -155,10 +161,8 @@ class _EncodedDataset(torch.utils.data.Dataset):
             return
         starts = np.random.default_rng([self.seed, epoch, 1]).integers(0, 2 * self.shift + 1, n)
         width = len(self.seqs[0]) - 2 * self.shift
-        cut = [s[a : a + width] for s, a in zip(self.seqs, starts.tolist(), strict=True)]
-        self.shown = self.encoder.encode(
-            [reverse_complement(c) if f else c for c, f in zip(cut, flips.tolist(), strict=True)]
-        )
+        views = augmented_views(self.seqs, starts.tolist(), flips.tolist(), width)
+        self.shown = self.encoder.encode(views)
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -319,8 +323,11 @@ def fit(
 
         network = DNABert2WithMLMHead(network)
     evaluate = _validation(classifier, val_seqs, val_labels, settings, accelerator.device)
+    described = asdict(settings)
+    if auxiliary is None:  # a checkpoint from before the option existed still resumes
+        described.pop("auxiliary_weight")
     identity = {
-        "settings": asdict(settings),
+        "settings": described,
         "data": _fingerprint(train_seqs, train_labels, val_seqs, val_labels),
         "processes": accelerator.num_processes,
         "model": _model_identity(classifier),
@@ -333,22 +340,27 @@ def fit(
         if on_epoch is not None:
             on_epoch(entry["epoch"], entry["val_pr_auc"])
 
-    result = loop.train(
-        network,
-        source,
-        objective,
-        loop_settings,
-        work_dir,
-        accelerator=accelerator,
-        identity=identity,
-        evaluate=evaluate,
-        resume=resume,
-        progress=progress,
-        describe=_describe,
-        round_name="epoch",
-        on_round=report,
-        stop_after_round=stop_after_epoch,
-    )
+    try:
+        result = loop.train(
+            network,
+            source,
+            objective,
+            loop_settings,
+            work_dir,
+            accelerator=accelerator,
+            identity=identity,
+            evaluate=evaluate,
+            resume=resume,
+            progress=progress,
+            describe=_describe,
+            round_name="epoch",
+            on_round=report,
+            stop_after_round=stop_after_epoch,
+        )
+    except BaseException:
+        if auxiliary is not None:  # the caller's network gets its own output layer back
+            network.finished()
+        raise
     if auxiliary is not None:
         classifier.network = result.network.finished()
     else:
@@ -400,15 +412,15 @@ def _dataset(classifier: Classifier, seqs, labels: np.ndarray, settings: TrainSe
     )
 
 
-def _with_auxiliary(classifier: Classifier, dataset, objective, auxiliary, settings, device):
+def _with_auxiliary(
+    classifier: Classifier,
+    dataset: _EncodedDataset,
+    objective,
+    auxiliary: AuxiliaryTasks,
+    settings: TrainSettings,
+    device: torch.device,
+) -> tuple[torch.utils.data.Dataset, Callable, object, torch.nn.Module]:
     """The dataset, collate, objective and network of fine-tuning with auxiliary tasks."""
-    from enhscan.training.auxiliary import (
-        ClassificationWithAuxiliaryTasks,
-        PairedWindows,
-        WithAuxiliaryHead,
-        paired_collate,
-    )
-
     if classifier.metadata.task_type == "multilabel" or settings.mlm_weight:
         raise EnhscanError(
             "auxiliary tasks go with a classifier's fine-tuning, not with a multi-task model "
@@ -505,4 +517,6 @@ def _describe(entry: dict) -> str:
     )
     if "mlm_loss" in entry:
         line += f" (tasks {entry['task_loss']:.4f}, masked LM {entry['mlm_loss']:.4f})"
+    if "auxiliary_loss" in entry:
+        line += f" (labels {entry['main_loss']:.4f}, auxiliary {entry['auxiliary_loss']:.4f})"
     return line
