@@ -34,6 +34,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED_DATA:-$here/../shared/data}
 work=${1:-$here/build/default_model_v4}
 G=$shared/genomes
+atlas=$shared/labels/remo_v1/remo_v1.grch37_chr20_chr22_chrX.bed.gz
 mkdir -p "$work/labels"
 steps="$work/steps.tsv"
 machine=$(python -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU')")
@@ -63,19 +64,20 @@ resume=()
 [ -d "$work/atlas_hybrid-large/pretraining/work/checkpoint" ] && resume=(--resume)
 step pretrain-hybrid "$work/atlas_hybrid-large/pretraining/metrics.json" \
     enhscan pretrain "$G/grch37_chr20.fa.gz" "$G/grch37_chr22.fa.gz" "$G/grch37_chrX_0-70M.fa.gz" \
-    --targets "$shared/labels/remo_v1/remo_v1.grch37_chr20_chr22_chrX.bed.gz" --label-column 6 \
+    --targets "$atlas" --label-column 6 \
     --task-groups "$work/remo_cell_type_tissues.tsv" --val-chroms 22 --test-chroms X \
     --arch hybrid-large --front-end "$work/atlas_cnn-deep" --windows 80000 --val-windows 4000 \
     --test-windows 10000 --epochs 2 --patience 0 --batch-size 64 --lr 3e-4 --seed 0 \
     --shift-augment 50 --null-windows 0 --out "$work/atlas_hybrid-large" --force "${resume[@]}"
 
 # 4. Fine-tuned on the enhancer labels.
+source "$here/tools/finetune_recipe.sh"
+mapfile -t aux < <(aux_recipe "$atlas" "$work/remo_cell_type_tissues.tsv")
 finetune=(--genome "$G/grch37_chr20.fa.gz" --genome "$G/grch37_chr22.fa.gz"
           --genome "$G/grch37_chrX_0-70M.fa.gz"
           --positives "$work/labels/positive.bed" --negatives "$work/labels/negative.bed"
-          --add-background 1 --holdout-chroms chrX --rc-augment --shift-augment 20
-          --epochs 12 --patience 4 --batch-size 64 --lr 3e-4 --seed 0
-          --base "$work/atlas_hybrid-large" --out "$work/model")
+          "${finetune_recipe[@]}" --epochs 12 --patience 4 --seed 0
+          --base "$work/atlas_hybrid-large" "${aux[@]}" --out "$work/model")
 resume=()
 [ -d "$work/model/training/work" ] && resume=(--resume) || resume=(--force)
 step finetune "$work/model/training/metrics.json" enhscan train "${finetune[@]}" "${resume[@]}"
