@@ -17,8 +17,7 @@
 #      (supervised multi-task pretraining of the DNABERT-2-family model itself);
 #    fine-tunes from step 2's front end (make_default_model.sh's step 3): hybrid and
 #      hybrid-large, seeds 0, 1 and 2;
-# 4. fine-tunes of hybrid-large from step 3's atlas model (`train --base`, still learning the
-#    atlas tasks: --aux-targets), seeds 0, 1 and 2.
+# 4. fine-tunes of hybrid-large from step 3's atlas model (`train --base`), seeds 0, 1 and 2.
 # Out ($OUT, or gpu_models_out/): log.txt, steps.tsv, and tar files of the model folders (the
 # fine-tuned ones with fp16 weights, to fit the device tool's 64 MB of returned files; the
 # atlas CNN whole). Score them here with benchmarks/model_quality.py.
@@ -65,12 +64,11 @@ if [ "${DRY:-0}" = 1 ]; then
     deadline=${DEADLINE:-7200}
     cpu=(--cpu); atlas=(--windows 600 --val-windows 200 --test-windows 200 --epochs 1 --batch-size 32)
     atlas_h=(--windows 300 --val-windows 100 --test-windows 100 --epochs 1 --batch-size 16)
-    # The last --aux-windows given wins: a few hundred atlas windows here.
-    tune=(--epochs 1 --patience 1); smoke_windows=200; seeds=${SEEDS:-0}; aux_windows=(--aux-windows 300)
+    tune=(--epochs 1 --patience 1); smoke_windows=200; seeds=${SEEDS:-0}
 else
     cpu=(); atlas=(--windows 160000 --val-windows 8000 --test-windows 10000 --epochs 10 --batch-size 256)
     atlas_h=(--windows 160000 --val-windows 8000 --test-windows 10000 --epochs 4 --batch-size 128)
-    tune=(--epochs 12 --patience 4); smoke_windows=2000; seeds=${SEEDS:-0 1 2}; aux_windows=()
+    tune=(--epochs 12 --patience 4); smoke_windows=2000; seeds=${SEEDS:-0 1 2}
     if [ -d .whl ]; then
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
             --target /tmp/site .whl/*.whl || exit 2
@@ -105,7 +103,6 @@ pretrain() {  # pretrain OUT_DIR ARGS...: multi-task pretraining on the atlas
 }
 
 source tools/finetune_recipe.sh
-mapfile -t aux < <(aux_recipe "$data/remo_v1.grch37_chr20_chr22_chrX.bed.gz" "$data/remo_cell_type_tissues.tsv")
 finetune() {  # finetune OUT_DIR SEED ARGS...: make_default_model.sh's step 4
     local dir=$1 seed=$2
     shift 2
@@ -136,8 +133,7 @@ wait "${pids[@]}"
 if [ -f "$work/atlas_hybrid/pretraining/metrics.json" ] && [ "$(left)" -gt 60 ]; then
     pids=()
     for seed in $seeds; do
-        LIMIT=$(left) step "base-s$seed" finetune "$work/base_s$seed" $seed --base "$work/atlas_hybrid" \
-            "${aux[@]}" "${aux_windows[@]}" & pids+=($!)
+        LIMIT=$(left) step "base-s$seed" finetune "$work/base_s$seed" $seed --base "$work/atlas_hybrid" & pids+=($!)
     done
     wait "${pids[@]}"
 fi

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Rebuild enhscan's shipped default model (v5, hybrid-large) from the real data in
+# Rebuild enhscan's shipped default model (v4, hybrid-large) from the real data in
 # ../shared/data, with enhscan's own commands, and score it on the held-out GRCh37 chrX and on
 # hg38 chr2:0-2,333,275.
 #
-#   bash tools/make_default_model.sh [WORK_DIR]     (about 1 hour 50 minutes on 2 CPU cores)
+#   bash tools/make_default_model.sh [WORK_DIR]     (about 1 hour 40 minutes on 2 CPU cores)
 #   INSTALL=1 bash tools/make_default_model.sh      (then copy it into enhscan/data/default_model)
 #   EXTRA_MODELS="NAME=DIR ..." adds rows to the scorecard (step 5).
 #
@@ -22,10 +22,8 @@
 #    together, each set's own background plus as many GC-matched random windows, allotted per
 #    chromosome (`--add-background 1`: composition alone cannot tell those from enhancers),
 #    reverse-complement and 20 bp shift augmentation, chrX held out, with the CNN and GC/CpG
-#    baselines and a background null of 20,000 random chrX windows. Seed 0. While it learns the
-#    labels it keeps learning step 3's atlas tasks (`--aux-targets`, 30,000 windows of chr20
-#    and chr22, as many in each batch as labelled ones). The options every fine-tune of the
-#    recipe shares are in tools/finetune_recipe.sh. About 25 minutes.
+#    baselines and a background null of 20,000 random chrX windows. Seed 0. The options every
+#    fine-tune of the recipe shares are in tools/finetune_recipe.sh. About 15 minutes.
 # 5. The scorecard (benchmarks/model_quality.py): the new model against the installed default,
 #    EXTRA_MODELS and the GC/CpG regression. About 10 minutes.
 # 6. recipe.json in the model folder: the commands, where and how long each step ran, the
@@ -35,7 +33,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED_DATA:-$here/../shared/data}
-work=${1:-$here/build/default_model_v5}
+work=${1:-$here/build/default_model_v4}
 G=$shared/genomes
 atlas=$shared/labels/remo_v1/remo_v1.grch37_chr20_chr22_chrX.bed.gz
 mkdir -p "$work/labels"
@@ -75,12 +73,11 @@ step pretrain-hybrid "$work/atlas_hybrid-large/pretraining/metrics.json" \
 
 # 4. Fine-tuned on the enhancer labels.
 source "$here/tools/finetune_recipe.sh"
-mapfile -t aux < <(aux_recipe "$atlas" "$work/remo_cell_type_tissues.tsv")
 finetune=(--genome "$G/grch37_chr20.fa.gz" --genome "$G/grch37_chr22.fa.gz"
           --genome "$G/grch37_chrX_0-70M.fa.gz"
           --positives "$work/labels/positive.bed" --negatives "$work/labels/negative.bed"
           "${finetune_recipe[@]}" --epochs 12 --patience 4 --seed 0
-          --base "$work/atlas_hybrid-large" "${aux[@]}" --out "$work/model")
+          --base "$work/atlas_hybrid-large" --out "$work/model")
 resume=()
 [ -d "$work/model/training/work" ] && resume=(--resume) || resume=(--force)
 step finetune "$work/model/training/metrics.json" enhscan train "${finetune[@]}" "${resume[@]}"
