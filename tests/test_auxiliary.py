@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from enhscan.errors import EnhscanError
-from enhscan.intervals import merge_by_chrom
 from enhscan.io.fasta import open_genome
 from enhscan.model import load_classifier
 from enhscan.model.folder import replace_head, save_classifier
@@ -22,7 +21,6 @@ from enhscan.training.auxiliary import (
     AuxiliaryOptions,
     AuxiliaryTasks,
     AuxiliaryWindows,
-    ClassificationWithAuxiliaryTasks,
     PairedWindows,
     WithAuxiliaryHead,
     auxiliary_elements,
@@ -31,6 +29,7 @@ from enhscan.training.auxiliary import (
 )
 from enhscan.training.multitask import TargetOptions
 from enhscan.training.multitask_pipeline import new_multitask
+from enhscan.training.objectives import ClassificationWithAuxiliaryTasks
 from enhscan.training.trainer import BEST_WEIGHTS, TrainSettings, _EncodedDataset, fit
 from tests.conftest import remo_like
 from tests.conftest import run_cli as run
@@ -241,7 +240,7 @@ def test_auxiliary_tasks_with_a_weight_average_and_after_a_failure(tmp_path, min
 
 def test_auxiliary_windows_avoid_held_out_and_labelled_windows(tmp_path, mini_fasta) -> None:
     base_dir, options = tasks_of(tmp_path, mini_fasta)
-    avoid = merge_by_chrom([("chr2", 20_000, 40_000)])
+    avoid = [("chr2", 20_000, 40_000)]
     held = ["chr22_32000000", "chrTypo"]  # a name the genome lacks holds nothing back
     tasks = tasks_for(base_dir, options, mini_fasta, WINDOW + 10, held_out=held, avoid=avoid)
     assert isinstance(tasks, AuxiliaryTasks) and tasks.head.out_features == 3
@@ -252,7 +251,12 @@ def test_auxiliary_windows_avoid_held_out_and_labelled_windows(tmp_path, mini_fa
     assert windows.targets[:, 0].sum() > 10  # half are centred on an element
     for (chrom, start), seq in zip(windows.positions, windows.seqs, strict=True):
         assert windows_of(mini_fasta, chrom, [start], WINDOW + 10)[0] == seq
-    everywhere = merge_by_chrom([("chr2", 0, 60_000)])
+    # An --exclude BED is kept clear of as well.
+    exclude = tmp_path / "exclude.bed"
+    exclude.write_text("chr2\t45000\t50000\n")
+    clear = tasks_for(base_dir, options, mini_fasta, WINDOW, held_out=held, exclude=exclude)
+    assert all(s + WINDOW <= 45_000 or s >= 50_000 for c, s in clear.windows.positions)
+    everywhere = [("chr2", 0, 60_000)]
     with pytest.raises(EnhscanError, match="auxiliary tasks: found only .* lower --aux-windows"):
         tasks_for(base_dir, options, mini_fasta, WINDOW, held_out=held, avoid=everywhere)
 

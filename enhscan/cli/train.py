@@ -383,7 +383,10 @@ def _auxiliary(ctx: click.Context, o: dict) -> AuxiliaryOptions | None:
         for name in ("aux_label_column", "aux_task_groups", "aux_windows", "aux_weight"):
             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
                 option = "--" + name.replace("_", "-")
-                raise click.BadParameter("goes with --aux-targets", param_hint=option)
+                raise click.BadParameter(
+                    "goes with --aux-targets; give --aux-targets too, or leave it out",
+                    param_hint=option,
+                )
         return None
     targets = TargetOptions(
         paths=list(o["aux_targets"]),

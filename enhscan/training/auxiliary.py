@@ -5,8 +5,9 @@ Why: a few thousand labelled enhancers are little for millions of weights; fine-
 alone drifts the network away from what multi-task pretraining taught it. Here every batch
 holds ``B`` labelled windows and ``B`` atlas windows; the loss is the classifier's
 cross-entropy on the first plus ``weight`` times the atlas tasks' binary cross-entropy on the
-second, both read from the same pooled features (the atlas head is the base's own output
-layer, kept training beside the new one). Only the classifier is kept at the end.
+second (:class:`enhscan.training.objectives.ClassificationWithAuxiliaryTasks`), both read
+from the same pooled features (the atlas head is the base's own output layer, kept training
+beside the new one). Only the classifier is kept at the end.
 
 Each epoch shows the next ``n`` atlas windows of a seeded shuffle (a new shuffle whenever the
 atlas windows run out), each reversed and shifted like the labelled windows, so a resumed run
@@ -21,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from enhscan.errors import EnhscanError
-from enhscan.intervals import Interval
+from enhscan.intervals import merge_by_chrom
 from enhscan.model.encoding import pad_batch
 from enhscan.model.metadata import METADATA_NAME, ModelMetadata
 from enhscan.model.weights import read_json
@@ -100,15 +100,17 @@ def auxiliary_tasks(
     width: int,
     *,
     held_out: list[str] | None = None,
-    avoid: dict[str, list[Interval]] | None = None,
+    avoid: list[tuple[str, int, int]] | None = None,
+    exclude: str | os.PathLike | None = None,
     max_n: int = 0,
     seed: int = 0,
 ) -> AuxiliaryTasks:
     """``n`` windows ``width`` bases wide with their targets, half centred on an element (as
     ``enhscan pretrain`` draws them), on the genome's sequences but ``held_out`` (names or
-    patterns; the labelled data's test and validation chromosomes), touching nothing of
-    ``avoid`` (merged, sorted intervals by chromosome: the labelled validation and test
-    windows, excluded regions); and the base's output layer as their head."""
+    patterns; the labelled data's test and validation chromosomes), touching none of the
+    ``avoid`` spans (``(chrom, start, end)``: the labelled validation and test windows) nor
+    the ``exclude`` BED; and the base's output layer as their head."""
+    from enhscan.io.bed import read_bed
     from enhscan.io.fasta import open_genomes
     from enhscan.model.folder import load_classifier
     from enhscan.training.multitask_windows import draw_split
@@ -116,10 +118,14 @@ def auxiliary_tasks(
     with open_genomes(genome_paths) as genome:
         held = _resolved(genome.names, held_out or [])
         chroms = [c for c in genome.names if c not in held]
+        spans = list(avoid or [])
+        if exclude:
+            bed = read_bed(exclude, genome.lengths, clip=True).by_chrom
+            spans += [(chrom, lo, hi) for chrom, found in bed.items() for lo, hi in found]
         try:
             split = draw_split(
                 genome, elements, chroms, n, width, centre_bin=targets.centre_bin,
-                max_n=max_n, exclude=avoid, seed=seed,
+                max_n=max_n, exclude=merge_by_chrom(spans), seed=seed,
             )  # fmt: skip
         except EnhscanError as err:
             raise EnhscanError(_as_aux_options(str(err))) from None
@@ -238,41 +244,6 @@ class WithAuxiliaryHead(torch.nn.Module):
         """The classifier with its own output layer back (this wrapper is then spent)."""
         self.network.classifier = self.network.classifier.main
         return self.network
-
-
-class ClassificationWithAuxiliaryTasks:
-    """Cross-entropy of the labelled rows plus ``weight`` times the auxiliary tasks'
-    positive-weighted binary cross-entropy on the auxiliary rows.
-
-    Batches (from :class:`PairedWindows`): ``input_ids`` [B + A, L] with the labelled
-    windows first, ``labels`` int64 [B], ``auxiliary_targets`` float32 [A, tasks].
-    """
-
-    def __init__(
-        self,
-        weight: float,
-        class_weights: Tensor | None = None,
-        positive_weights: Tensor | None = None,
-    ):
-        self.weight = weight
-        self.class_weights, self.positive_weights = class_weights, positive_weights
-
-    def loss(self, model, batch) -> tuple[Tensor, dict]:
-        logits, auxiliary = model(batch["input_ids"], batch["attention_mask"])
-        n = batch["labels"].shape[0]
-        main = F.cross_entropy(logits[:n].float(), batch["labels"], weight=self.class_weights)
-        tasks = F.binary_cross_entropy_with_logits(
-            auxiliary[n:].float(), batch["auxiliary_targets"], pos_weight=self.positive_weights
-        )
-        counts = {"main_loss": main.detach(), "auxiliary_loss": tasks.detach(), "n": 1}
-        return main + self.weight * tasks, counts
-
-    def summary(self, totals: dict) -> dict:
-        n = max(totals.get("n", 0), 1)
-        return {
-            "main_loss": totals.get("main_loss", 0.0) / n,
-            "auxiliary_loss": totals.get("auxiliary_loss", 0.0) / n,
-        }
 
 
 class PairedWindows(torch.utils.data.Dataset):

@@ -103,6 +103,40 @@ class MultiLabelWithMaskedLM:
         }
 
 
+class ClassificationWithAuxiliaryTasks:
+    """Cross-entropy of the labelled rows plus ``weight`` times the auxiliary tasks'
+    positive-weighted binary cross-entropy on the auxiliary rows.
+
+    Batches (from :class:`enhscan.training.auxiliary.PairedWindows`): ``input_ids``
+    [B + A, L] with the labelled windows first, ``labels`` int64 [B], ``auxiliary_targets``
+    float32 [A, tasks].
+    """
+
+    def __init__(
+        self,
+        weight: float,
+        class_weights: torch.Tensor | None = None,
+        positive_weights: torch.Tensor | None = None,
+    ):
+        self.weight = weight
+        self.class_weights, self.positive_weights = class_weights, positive_weights
+
+    def loss(self, model, batch) -> tuple[torch.Tensor, dict]:
+        logits, auxiliary = model(batch["input_ids"], batch["attention_mask"])
+        n = batch["labels"].shape[0]
+        main = F.cross_entropy(logits[:n].float(), batch["labels"], weight=self.class_weights)
+        tasks = _bce(auxiliary[n:], batch["auxiliary_targets"], self.positive_weights)
+        counts = {"main_loss": main.detach(), "auxiliary_loss": tasks.detach(), "n": 1}
+        return main + self.weight * tasks, counts
+
+    def summary(self, totals: dict) -> dict:
+        n = max(totals.get("n", 0), 1)
+        return {
+            "main_loss": totals.get("main_loss", 0.0) / n,
+            "auxiliary_loss": totals.get("auxiliary_loss", 0.0) / n,
+        }
+
+
 def _bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None):
     return F.binary_cross_entropy_with_logits(logits.float(), targets.float(), pos_weight=weights)
 

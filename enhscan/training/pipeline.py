@@ -28,9 +28,7 @@ import numpy as np
 
 from enhscan.calibration import DEFAULT_NULL_WINDOWS
 from enhscan.errors import EnhscanError
-from enhscan.intervals import merge_by_chrom
 from enhscan.io.atomic import atomic_output, write_json
-from enhscan.io.bed import read_bed
 from enhscan.model.families import family_of_arch
 from enhscan.model.folder import (
     Classifier,
@@ -506,13 +504,6 @@ def _auxiliary_tasks(
     """The auxiliary windows and head: no window on a held-out chromosome, none touching a
     validation or test window (a random split puts those on every chromosome) or
     ``--exclude``."""
-    from enhscan.io.fasta import open_genomes
-
-    avoid = [(e.chrom, e.start, e.start + len(e.seq)) for e in (*data.val, *data.test)]
-    if options.exclude:
-        with open_genomes(options.genome) as genome:
-            bed = read_bed(options.exclude, genome.lengths, clip=True).by_chrom
-        avoid += [(chrom, lo, hi) for chrom, spans in bed.items() for lo, hi in spans]
     elements, targets = read
     return auxiliary_tasks(
         model.base,
@@ -522,7 +513,8 @@ def _auxiliary_tasks(
         options.genome,
         options.window + 2 * flank,
         held_out=[*(options.holdout_chroms or []), *(options.val_chroms or [])],
-        avoid=merge_by_chrom(avoid),
+        avoid=[(e.chrom, e.start, e.start + len(e.seq)) for e in (*data.val, *data.test)],
+        exclude=options.exclude,
         max_n=options.max_n,
         seed=options.seed,
     )

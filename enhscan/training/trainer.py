@@ -27,7 +27,6 @@ from enhscan.model.folder import Classifier
 from enhscan.sequence import augmented_views, reverse_complement
 from enhscan.training.auxiliary import (
     AuxiliaryTasks,
-    ClassificationWithAuxiliaryTasks,
     PairedWindows,
     WithAuxiliaryHead,
     paired_collate,
@@ -421,6 +420,8 @@ def _with_auxiliary(
     device: torch.device,
 ) -> tuple[torch.utils.data.Dataset, Callable, object, torch.nn.Module]:
     """The dataset, collate, objective and network of fine-tuning with auxiliary tasks."""
+    from enhscan.training.objectives import ClassificationWithAuxiliaryTasks
+
     if classifier.metadata.task_type == "multilabel" or settings.mlm_weight:
         raise EnhscanError(
             "auxiliary tasks go with a classifier's fine-tuning, not with a multi-task model "
