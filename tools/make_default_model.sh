@@ -6,6 +6,8 @@
 #   bash tools/make_default_model.sh [WORK_DIR]     (about 1 hour 40 minutes on 2 CPU cores)
 #   INSTALL=1 bash tools/make_default_model.sh      (then copy it into enhscan/data/default_model)
 #   EXTRA_MODELS="NAME=DIR ..." adds rows to the scorecard (step 5).
+#   ATLAS_WINDOWS=N pretrains step 3 on N windows (default 80,000; 160,000 was measured and
+#   did not move the fine-tuned model: README, "What more compute buys").
 #
 # Resumable: each step is skipped when its output is complete and resumed when it was
 # interrupted, so run the same command again after a stop. Steps:
@@ -67,7 +69,7 @@ step pretrain-hybrid "$work/atlas_hybrid-large/pretraining/metrics.json" \
     enhscan pretrain "$G/grch37_chr20.fa.gz" "$G/grch37_chr22.fa.gz" "$G/grch37_chrX_0-70M.fa.gz" \
     --targets "$atlas" --label-column 6 \
     --task-groups "$work/remo_cell_type_tissues.tsv" --val-chroms 22 --test-chroms X \
-    --arch hybrid-large --front-end "$work/atlas_cnn-deep" --windows 80000 --val-windows 4000 \
+    --arch hybrid-large --front-end "$work/atlas_cnn-deep" --windows "${ATLAS_WINDOWS:-80000}" --val-windows 4000 \
     --test-windows 10000 --epochs 2 --patience 0 --batch-size 64 --lr 3e-4 --seed 0 \
     --shift-augment 50 --null-windows 0 --out "$work/atlas_hybrid-large" --force "${resume[@]}"
 
