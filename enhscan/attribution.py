@@ -117,8 +117,8 @@ def input_gradients(classifier):
     gradients = FAMILIES[classifier.metadata.family].input_gradients
     if gradients is None:
         raise EnhscanError(
-            f"gradient x input is for DNABERT-2 and CNN models, not {classifier.metadata.family}"
-            "; use --method ism"
+            "gradient x input is for DNABERT-2, hybrid and CNN models, not "
+            f"{classifier.metadata.family}; use --method ism"
         )
     return gradients
 

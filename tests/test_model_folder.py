@@ -292,7 +292,7 @@ print("transformers" in sys.modules)
 """
 
 
-@pytest.mark.parametrize("arch", ["dnabert2", "cnn"])
+@pytest.mark.parametrize("arch", ["tiny", "cnn", "hybrid"])
 def test_scanning_and_predicting_never_import_transformers(tmp_path, mini_fasta, arch):
     """transformers takes seconds to import; scanning and predicting do without it."""
     import subprocess
@@ -301,7 +301,7 @@ def test_scanning_and_predicting_never_import_transformers(tmp_path, mini_fasta,
     from enhscan.model import new_classifier, save_classifier
 
     model = tmp_path / "model"
-    save_classifier(new_classifier("tiny" if arch == "dnabert2" else "cnn"), model)
+    save_classifier(new_classifier(arch), model)
     queries = tmp_path / "queries.fa"
     queries.write_text("".join(f">q{i}\n{s}\n" for i, s in enumerate(SEQS)))
     commands = [

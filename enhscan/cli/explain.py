@@ -40,8 +40,9 @@ from enhscan.cli.options import (
     default="ism",
     show_default=True,
     help="ism: in-silico mutagenesis (3 x window forward passes per region); gradient: "
-    "gradient x input, one forward and backward pass (an approximation; DNABERT-2 and CNN "
-    "models); both: ISM written, and each region's correlation with gradient x input reported.",
+    "gradient x input, one forward and backward pass (an approximation; DNABERT-2, hybrid "
+    "and CNN models); both: ISM written, and each region's correlation with gradient x input "
+    "reported.",
 )
 @click.option(
     "--motifs",
