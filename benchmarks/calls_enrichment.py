@@ -96,6 +96,7 @@ def scan_and_evaluate(
             "-q",
             "evaluate",
             str(out),
+            "--force",
             "--positives",
             str(positives),
         ],

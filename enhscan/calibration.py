@@ -84,6 +84,12 @@ def sample_null_windows(
     """
     rng = np.random.default_rng(seed)
     starts_per_chrom = np.array([genome.lengths[c] - window + 1 for c in names], dtype=np.float64)
+    positions = int(starts_per_chrom.clip(min=0).sum())
+    if positions < n:  # said at once, not after rounds of draws
+        raise EnhscanError(
+            f"{', '.join(names[:5])} hold only {positions:,} windows of {window:,} bp; ask for "
+            "fewer with --windows, or give more sequence"
+        )
     weights = starts_per_chrom / starts_per_chrom.sum()
     picked: list[tuple[str, int, str]] = []
     seen: set[tuple[int, int]] = set()

@@ -28,12 +28,14 @@ import numpy as np
 
 from enhscan.errors import EnhscanError
 from enhscan.intervals import merge, overlap_bp, overlap_intervals, overlaps_any, touches
+from enhscan.io.atomic import check_output_folder, make_output_folder
 from enhscan.io.bed import iter_bed, read_calls
 from enhscan.io.bigwig import open_bigwig
 from enhscan.naming import match_chrom
 from enhscan.scan.outputs import OUTPUTS
 
 REGION_SCORES = ("centre", "max", "mean")
+REPORT_NAME = "evaluation.json"
 
 
 @dataclass
@@ -93,6 +95,7 @@ def evaluate_scan(
     *,
     region_score: str = "centre",
     out_dir: str | os.PathLike | None = None,
+    force: bool = False,
 ) -> dict:
     """Evaluate an `enhscan genome` output folder against known regions; write a report.
 
@@ -103,6 +106,7 @@ def evaluate_scan(
         region_score: how a region is scored from the track: ``centre``, ``max`` or ``mean``.
         out_dir: where to write ``evaluation.json``, ``pr_curve.png`` and
             ``score_distributions.png``; default ``tracks_dir/evaluation``.
+        force: replace the report a previous evaluation left in ``out_dir``.
 
     Returns:
         The report (also written as JSON).
@@ -120,6 +124,12 @@ def evaluate_scan(
             "an `enhscan genome` run"
         )
     out_dir = Path(out_dir) if out_dir else tracks_dir / "evaluation"
+    if (out_dir / REPORT_NAME).exists() and not force:
+        raise EnhscanError(
+            f"{out_dir} already holds an evaluation; use --force to replace it, or give "
+            "another --out"
+        )
+    check_output_folder(out_dir)
     with open_bigwig(bigwig) as bw:
         sizes = dict(bw.chroms())
         truth = read_truth(positives, negatives, sizes)
@@ -154,7 +164,7 @@ def evaluate_scan(
                 }
         report["calls"], ranked_hits = _call_overlap(tracks_dir, bw, truth.regions, merged)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_folder(out_dir)
     if curves:
         plots = plot_pr_roc(curves, out_dir, title="scan vs known regions")
         report["plots"] = {k: str(v) for k, v in plots.items()}
@@ -181,7 +191,7 @@ def evaluate_scan(
         report.setdefault("plots", {})["precision_by_calls"] = str(path)
     from enhscan.io.atomic import write_json
 
-    write_json(out_dir / "evaluation.json", report)
+    write_json(out_dir / REPORT_NAME, report)
     return report
 
 

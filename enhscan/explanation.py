@@ -39,7 +39,7 @@ from enhscan.attribution import (
 )
 from enhscan.errors import EnhscanError
 from enhscan.intervals import centred_start
-from enhscan.io.atomic import atomic_output, write_json
+from enhscan.io.atomic import atomic_output, check_output_folder, make_output_folder, write_json
 from enhscan.io.peaks import Peak
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def explain(
             if procs.is_main:
                 store.remove()  # an explanation is not resumed: never leave shards behind
         _clear_old(out_dir, options.force)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_output_folder(out_dir)
         _write_track(out_dir / "attribution.bw", results, genome.lengths)
     seconds = time.time() - started
     return _finish(out_dir, source, genome_path, classifier, scorer, options, results,
@@ -304,6 +304,7 @@ def _attribute(classifier, scorer, seqs, options) -> tuple[list[Attribution], li
 def _check_out(out_dir: Path, force: bool) -> Path:
     if out_dir.exists() and not out_dir.is_dir():
         raise EnhscanError(f"--out {out_dir} is a file; give a folder for the outputs")
+    check_output_folder(out_dir)
     existing = [name for name in OUTPUTS if (out_dir / name).exists()]
     if existing and not force:
         raise EnhscanError(f"{out_dir} already holds {', '.join(existing)}; use --force")

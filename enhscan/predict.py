@@ -9,6 +9,7 @@ Coordinates are 0-based and half-open.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,11 @@ import numpy as np
 
 from enhscan.errors import EnhscanError
 from enhscan.intervals import centred_start
-from enhscan.io.atomic import atomic_output
+from enhscan.io.atomic import atomic_output, check_output_folder, make_output_folder
 from enhscan.model.folder import Classifier
 from enhscan.sequence import count_non_acgt
+
+log = logging.getLogger(__name__)
 
 #: Input kinds by file-name suffix (after .gz / .bgz).
 KINDS = {
@@ -70,6 +73,30 @@ def input_kind(path: str | os.PathLike) -> str:
             "--genome), .fa/.fasta, or .csv/.tsv with a 'sequence' column"
         )
     return kind
+
+
+def _open_table(tmp: Path, final: Path):
+    """The output table for writing: gzip-compressed when its name ends in .gz."""
+    if final.name.endswith(".gz"):
+        import gzip
+
+        return gzip.open(tmp, "wt")
+    return open(tmp, "w")
+
+
+def _warn_unlike_training(queries: list[Query], window: int) -> None:
+    """Say once how many inputs are unlike what the model learned from: much shorter than its
+    window, or largely bases other than A/C/G/T (a genome scan skips such windows; here they
+    are scored, and their scores mean little)."""
+    short = sum(len(q.seq) < window // 2 for q in queries)
+    unknown = sum(count_non_acgt(q.seq) > 0.1 * len(q.seq) for q in queries)
+    if short or unknown:
+        log.warning(
+            "%d of %d inputs are shorter than half the model's %d bp window and %d are more "
+            "than 10%% N or other non-ACGT bases (the length and non_acgt columns): the model "
+            "learned from whole windows of real sequence, so read their scores with care",
+            short, len(queries), window, unknown,
+        )  # fmt: skip
 
 
 def read_queries(
@@ -159,6 +186,7 @@ def predict(
         raise EnhscanError(f"--out {out_path} is a folder; give a file name such as scores.tsv")
     if out_path.exists() and not force:
         raise EnhscanError(f"{out_path} exists; use --force to overwrite it")
+    check_output_folder(out_path.parent)
     if threshold is not None and not 0 <= threshold <= 1:
         raise EnhscanError(f"threshold must be in [0, 1], got {threshold}")
     compute = ComputeOptions(
@@ -174,6 +202,8 @@ def predict(
             f"windows ({MAX_WINDOWS_PER_INPUT * meta.window:,} bp): scan long sequences with "
             "`enhscan genome`, which slides windows along them"
         )
+    _warn_unlike_training(queries, meta.window)
+    make_output_folder(out_path.parent)
     probs = scorer.score([q.seq for q in queries], rc=rc)
     if scorer.outputs:  # --task all
         return _write_all_tasks(queries, probs, meta.labels, out_path, classifier.identity)
@@ -183,7 +213,7 @@ def predict(
     if scorer.task is not None:  # a multi-task model: one task, yes or no
         positive, negative = scorer.task, f"not_{scorer.task}"
         cut = 0.5 if threshold is None else threshold
-    with atomic_output(out_path) as tmp, open(tmp, "w") as out:
+    with atomic_output(out_path) as tmp, _open_table(tmp, out_path) as out:
         out.write("\t".join(COLUMNS) + "\n")
         for q, p in zip(queries, probs.tolist(), strict=True):
             where = ("." if q.chrom is None else q.chrom, _dot(q.start), _dot(q.end))
@@ -202,7 +232,7 @@ def predict(
 def _write_all_tasks(queries, probs: np.ndarray, tasks: list[str], out_path: Path, model: str):
     """The table of ``--task all``: the usual first columns, then one probability per task
     (``p_<task>``)."""
-    with atomic_output(out_path) as tmp, open(tmp, "w") as out:
+    with atomic_output(out_path) as tmp, _open_table(tmp, out_path) as out:
         out.write("\t".join([*COLUMNS[:6], *(f"p_{t}" for t in tasks)]) + "\n")
         for q, row in zip(queries, probs.tolist(), strict=True):
             where = ("." if q.chrom is None else q.chrom, _dot(q.start), _dot(q.end))

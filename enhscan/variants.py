@@ -30,7 +30,7 @@ import numpy as np
 from enhscan.alleles import SKIP_REASONS, Allele, allele_windows, flank_span, skip_reason
 from enhscan.errors import EnhscanError
 from enhscan.intervals import touches
-from enhscan.io.atomic import atomic_output, write_json
+from enhscan.io.atomic import atomic_output, make_output_folder, write_json
 from enhscan.io.vcf import InfoField, ScoredVcfWriter, VariantRecord, open_variants
 from enhscan.significance import empirical_pvalues, logits
 
@@ -126,6 +126,14 @@ def output_names(out: str | os.PathLike) -> dict[str, Path]:
         "tsv": out.with_name(base + ".tsv"),
         "plot": out.with_name(base + ".png"),
     }
+
+
+def shard_store(out: str | os.PathLike):
+    """The shard store of a run writing ``out``: hidden beside it, named after it."""
+    from enhscan.scan.shards import ShardStore
+
+    vcf = output_names(out)["vcf"]
+    return ShardStore(vcf.parent, f".{vcf.name}.shards")
 
 
 def prepare_site(
@@ -333,7 +341,6 @@ def score_variants(
     from enhscan.backend import ComputeOptions
     from enhscan.model.folder import Classifier, load_classifier
     from enhscan.processes import Processes
-    from enhscan.scan.shards import ShardStore
 
     options = options or VariantOptions()
     started = time.time()
@@ -342,10 +349,14 @@ def score_variants(
     compute = compute or ComputeOptions()
     procs = Processes.current(cpu=compute.one_named_device)
     classifier = model if isinstance(model, Classifier) else load_classifier(model)
-    store = ShardStore(names["vcf"].parent, f".{names['vcf'].name}.shards")
+    store = shard_store(out)
     scorer, done = _start(procs, classifier, compute, store, variants, genome_path, names, options)
     try:
         _score_shards(procs, scorer, store, done, variants, genome_path, options)
+    except KeyboardInterrupt:
+        if procs.world == 1:
+            store.remove_if_empty()
+        raise
     except EnhscanError as err:
         finished = len(store.done())
         if not finished:
@@ -380,6 +391,9 @@ def _check_inputs(variants, genome_path, options: VariantOptions) -> None:
                        ("--regions", options.regions)):  # fmt: skip
         if isinstance(path, (str, os.PathLike)) and not Path(path).is_file():
             raise EnhscanError(f"{what} {path}: no such file")
+    if isinstance(variants, (str, os.PathLike)):
+        with open_variants(variants):  # a file htslib cannot read is refused here, not mid-run
+            pass
 
 
 def _window(scorer, options: VariantOptions) -> int:
@@ -582,7 +596,7 @@ def _check_outputs(names: dict[str, Path], options: VariantOptions) -> None:
     existing = [str(p) for p in wanted if p.exists()]
     if existing and not options.force:
         raise EnhscanError(f"{existing[0]} exists; use --force to overwrite, or another --out")
-    names["vcf"].parent.mkdir(parents=True, exist_ok=True)
+    make_output_folder(names["vcf"].parent)
 
 
 def _source(variants):

@@ -46,10 +46,16 @@ def test_random_windows_are_distinct_n_free_deterministic_and_avoid_exclude(mini
     assert 100 < len(on_chr2) < 400
 
 
-def test_too_few_windows_is_one_clear_error(mini_fasta) -> None:
+def test_too_few_windows_is_one_clear_error(mini_fasta, tmp_path) -> None:
     with open_genome(mini_fasta) as genome:
+        with pytest.raises(EnhscanError, match="hold only 29,501 windows of 1,000 bp"):
+            sample_null_windows(genome, ["chr22_32000000"], 40_000, 1000)  # said at once
+    gappy = tmp_path / "gappy.fa"  # 24,001 window positions, 4,001 of them N-free
+    gappy.write_text(">g\n" + "ACGT" * 1250 + "N" * 20_000 + "\n")
+    with open_genome(gappy) as genome:
         with pytest.raises(EnhscanError, match="found only .* N-free windows"):
-            sample_null_windows(genome, ["chr22_32000000"], 40_000, 1000)
+            sample_null_windows(genome, ["g"], 10_000, 1000)
+    with open_genome(mini_fasta) as genome:
         with pytest.raises(EnhscanError, match="--chroms chrZ matches no sequence"):
             null_chroms(genome, ["chrZ"], 1000)
 

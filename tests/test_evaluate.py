@@ -123,6 +123,10 @@ def test_cli_and_unscored_regions(tracks, truth, tmp_path):
     assert "1 listed twice" in result.output
     report = json.loads((tracks / "evaluation" / "evaluation.json").read_text())
     assert report["truth_unscored"] == {"enhancer": 0, "background": 1}
+    again = ["evaluate", str(tracks), "--positives", str(positives)]
+    result = CliRunner().invoke(cli, again)
+    assert result.exit_code == 1 and "already holds an evaluation; use --force" in result.output
+    assert CliRunner().invoke(cli, [*again, "--force"]).exit_code == 0
 
 
 def test_truth_from_another_assembly_is_an_error(tracks, tmp_path):

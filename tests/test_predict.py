@@ -142,3 +142,23 @@ def test_a_whole_chromosome_is_sent_to_enhscan_genome(tmp_path, tiny_model_dir) 
     fasta.write_text(f">short\n{SEQS[0]}\n>ten_windows\n{'ACGTTGCA' * 1250}\n")
     run(str(fasta), "-m", str(tiny_model_dir), "-o", str(out))
     assert [r["length"] for r in read_tsv(out)] == [str(len(SEQS[0])), "10000"]
+
+
+def test_output_under_a_file_and_gzip_output(tmp_path, tiny_model_dir, caplog) -> None:
+    import gzip
+
+    from enhscan.predict import predict
+
+    fasta = tmp_path / "q.fa"
+    fasta.write_text(f">a\n{SEQS[0]}\n>short\nACGTACGT\n>n\n{'N' * 300}\n")
+    # Before any CLI run here: the CLI's logging set-up replaces the handler caplog reads.
+    with caplog.at_level("WARNING", logger="enhscan.predict"):
+        predict(fasta, tiny_model_dir, tmp_path / "new/o.tsv.gz", device="cpu")
+    rows = gzip.open(tmp_path / "new/o.tsv.gz", "rt").read().splitlines()
+    assert rows[0].startswith("id\t") and len(rows) == 4
+    assert "2 of 3 inputs are shorter than half" in caplog.text  # 8 and 300 bp
+    assert "1 are more than 10% N" in caplog.text
+    (tmp_path / "afile").write_text("mine")
+    result = run(str(fasta), "-m", str(tiny_model_dir), "-o", str(tmp_path / "afile/o.tsv"),
+                 expect=1)  # fmt: skip
+    assert "afile is a file, not a folder" in result.output

@@ -189,6 +189,21 @@ def test_train_refuses_to_overwrite_a_model(tmp_path):
     assert "--force" in result.output
 
 
+def test_train_refuses_to_start_over_an_interrupted_run(tmp_path):
+    """A run stopped part-way keeps its checkpoint; the same command without --resume must not
+    silently train from the start over it (hours of work on a real run)."""
+    from tests.test_loop import run
+
+    out = tmp_path / "model"
+    run(out / "training" / "work", stop_after_round=2)  # a real checkpoint, as Ctrl-C leaves
+    result = train_cli(*COHN, "--out", str(out), *FAST, "--no-baseline", expect=1)
+    assert "holds an interrupted run (a checkpoint after 2 rounds (16 steps))" in result.output
+    assert "--resume" in result.output and "--force" in result.output
+    assert (out / "training" / "work" / "checkpoint" / "state.json").exists()
+    train_cli(*COHN, "--out", str(out), *FAST, "--epochs", "1", "--no-baseline", "--force")
+    assert (out / "enhscan.json").exists()
+
+
 def test_optuna_search_continues_when_run_again(tmp_path):
     out = tmp_path / "model"
     args = [

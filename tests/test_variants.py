@@ -190,6 +190,14 @@ def _text(path: Path, text: str) -> Path:
     return path
 
 
+def _plain_gzip(path: Path) -> Path:
+    """The file gzip-compressed as gzip does it, not bgzip (htslib refuses to read it)."""
+    packed = path.with_name(path.name + ".gz")
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    path.unlink()
+    return packed
+
+
 def _wrong_ref(s: str) -> str:
     return "A" if s[4] != "A" else "C"
 
@@ -204,6 +212,8 @@ def _wrong_ref(s: str) -> str:
         (lambda d, s: _text(d / "x.vcf", "not a vcf\n"), "is not a VCF or BCF"),
         (lambda d, s: _vcf(d / "x.vcf", [f"chr2\t5\t.\t{_wrong_ref(s)}\tG\t.\t.\t.\tGT\t0/1"]),
          "does not match the genome"),
+        (lambda d, s: _plain_gzip(_vcf(d / "x.vcf", _variants(s))),
+         "is gzip-compressed but not with bgzip"),
     ],
 )  # fmt: skip
 def test_bad_input_is_refused_in_one_line_and_nothing_is_left(
@@ -365,3 +375,29 @@ def test_real_world_inputs(tmp_path, mini_fasta, chr2, tiny_model_dir) -> None:
     with pytest.raises(EnhscanError, match="one --task"):
         score_variants(vcf, mini_fasta, tmp_path / "t.vcf.gz", tiny_model_dir,
                        VariantOptions(task="all"))  # fmt: skip
+
+
+def test_an_output_under_a_file_is_refused_in_one_line(tmp_path, mini_fasta, tiny_model_dir):
+    (tmp_path / "afile").write_text("mine")
+    table = _text(tmp_path / "v.tsv", "chr2\t100\tA\tG\n")
+    result = run_cli("variants", str(table), "-g", str(mini_fasta), "-m", str(tiny_model_dir),
+                     "-o", str(tmp_path / "afile" / "o.vcf.gz"), expect=1)  # fmt: skip
+    assert "afile is a file, not a folder; choose another --out" in result.output
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_a_run_stopped_before_its_first_shard_leaves_nothing(
+    tmp_path, mini_fasta, chr2, tiny_model_dir
+):
+    """Ctrl-C before any shard is finished: no shard store is left to stand in the way of the
+    same command run again."""
+    from enhscan.variants import shard_store
+
+    def records():
+        yield _record(100, chr2[99], "A" if chr2[99] != "A" else "C")
+        raise KeyboardInterrupt
+
+    out = tmp_path / "o.vcf.gz"
+    with pytest.raises(KeyboardInterrupt):
+        score_variants(records, mini_fasta, out, tiny_model_dir, VariantOptions(progress=False))
+    assert not shard_store(out).exists() and not out.exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from enhscan.cli.options import force_option
+
 
 @click.command(short_help="Score a scan against known enhancers (PR-AUC, calls by overlap).")
 @click.argument("tracks_dir", type=click.Path(exists=True, file_okay=False, path_type=str))
@@ -33,6 +35,7 @@ import click
     default=None,
     help="Report folder  [default: TRACKS_DIR/evaluation]",
 )
+@force_option
 @click.pass_context
 def evaluate(
     ctx: click.Context,
@@ -41,6 +44,7 @@ def evaluate(
     negatives: str | None,
     region_score: str,
     out: str | None,
+    force: bool,
 ) -> None:
     """Compare the track and calls in TRACKS_DIR (from `enhscan genome`) with known regions.
 
@@ -49,7 +53,9 @@ def evaluate(
     """
     from enhscan.evaluate import evaluate_scan
 
-    report = evaluate_scan(tracks_dir, positives, negatives, region_score=region_score, out_dir=out)
+    report = evaluate_scan(
+        tracks_dir, positives, negatives, region_score=region_score, out_dir=out, force=force
+    )
     if ctx.obj.get("quiet", False):
         return
     for level in ("region_level", "window_level"):

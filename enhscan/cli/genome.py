@@ -6,7 +6,7 @@ from functools import partial
 
 import click
 
-from enhscan.cli.interrupts import ON_INTERRUPT, resume_command
+from enhscan.cli.interrupts import ON_INTERRUPT, shards_hint
 from enhscan.cli.options import (
     comma_list,
     device_options,
@@ -178,11 +178,7 @@ def _interrupted_scan(out: str) -> str:
     """What an interrupted scan kept, and the command that continues it."""
     from enhscan.scan.shards import ShardStore
 
-    store = ShardStore(out)
-    done = len(store.done()) if store.exists() else 0
-    if not done:
-        return "no shard was finished; run the same command again (with --force) to start over"
-    return f"{done} finished shards kept in {store.folder}; continue with: {resume_command()}"
+    return shards_hint(ShardStore(out))
 
 
 def format_projection(p, stride: int) -> str:

@@ -4,7 +4,6 @@ how to continue; :class:`enhscan.cli.EnhscanGroup` prints it."""
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -31,15 +30,22 @@ def resume_command() -> str:
     return shlex.join(["enhscan", *args])
 
 
+def shards_hint(store) -> str:
+    """What an interrupted scan of shards (a ``ShardStore``) kept, and how to continue it."""
+    done = len(store.done()) if store.exists() else 0
+    if not done:
+        return "no shard was finished; run the same command again to start over"
+    return f"{done} finished shards kept in {store.folder}; continue with: {resume_command()}"
+
+
 def training_hint(out: str | Path) -> str:
     """What an interrupted training kept (its last checkpoint), and how to continue it."""
-    states = list(Path(out).rglob("checkpoint/state.json")) if Path(out).is_dir() else []
+    from enhscan.training.runs import interrupted_checkpoints, rounds_done
+
+    states = interrupted_checkpoints(out)  # the newest first: the run that was going on
     if not states:
         return "no checkpoint was written yet; run the same command again to start over"
-    states.sort(key=lambda p: p.stat().st_mtime, reverse=True)  # the run that was going on
-    try:
-        state = json.loads(states[0].read_text())
-        done = f" after {state['state']['round']} rounds ({state['step']} steps)"
-    except (OSError, KeyError, TypeError, ValueError):
-        done = ""
-    return f"the checkpoint{done} is kept in {states[0].parent}; continue with: {resume_command()}"
+    return (
+        f"the checkpoint{rounds_done(states[0])} is kept in {states[0].parent}; continue "
+        f"with: {resume_command()}"
+    )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import click
 
+from enhscan.cli.interrupts import ON_INTERRUPT, shards_hint
 from enhscan.cli.options import (
     device_options,
     force_option,
@@ -107,6 +110,7 @@ def variants(
     compute = ComputeOptions(device, dtype, batch_size, quantize, kernels=kernels)
     settings = VariantOptions(progress=not ctx.obj.get("quiet", False), **options)
     source = variants if saturate is None else saturation(saturate, genome_path)
+    ctx.meta[ON_INTERRUPT] = partial(_interrupted, out)
     record = score_variants(source, genome_path, out, model, settings, compute)
     if record is not None and not ctx.obj.get("quiet", False):
         skipped = sum(record["skipped"].values())
@@ -131,3 +135,10 @@ def saturation(region: str, genome_path: str):
     records = partial(saturation_records, genome_path, chrom, start, end)
     records.description = f"--saturate {chrom}:{start + 1}-{end}"
     return records
+
+
+def _interrupted(out: str) -> str:
+    """What an interrupted variant scoring kept, and the command that continues it."""
+    from enhscan.variants import shard_store
+
+    return shards_hint(shard_store(out))

@@ -43,6 +43,33 @@ def atomic_output(final: str | os.PathLike, keep_suffix: bool = False) -> Iterat
         raise
 
 
+def check_output_folder(folder: str | os.PathLike, option: str = "--out") -> None:
+    """Refuse, before any work is done, an output folder that cannot be made or written to:
+    one under a file, or under a folder this user may not write to."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:  # nearest existing ancestor
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EnhscanError(
+            f"cannot write into {folder}: {existing} is a file, not a folder; choose another "
+            f"{option}"
+        )
+    if not os.access(existing, os.W_OK):
+        raise EnhscanError(f"output folder {existing} is not writable; choose another {option}")
+
+
+def make_output_folder(folder: str | os.PathLike, option: str = "--out") -> None:
+    """Create an output folder (with its parents) once the inputs have been checked."""
+    check_output_folder(folder, option)
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EnhscanError(
+            f"cannot create output folder {folder}: {err.strerror}; choose another {option}"
+        ) from None
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
     with atomic_output(path) as tmp:

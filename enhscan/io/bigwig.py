@@ -48,7 +48,8 @@ class BigWigWriter:
     Args:
         path: file to create (the caller renames it into place when the run completes).
         chrom_sizes: ``(name, length)`` for every sequence of the genome, in FASTA order; the
-            header lists them all, so the track lines up with the genome in a browser.
+            header lists them all (but empty ones), so the track lines up with the genome in a
+            browser.
     """
 
     def __init__(self, path: str | os.PathLike, chrom_sizes: list[tuple[str, int]]):
@@ -57,8 +58,9 @@ class BigWigWriter:
         self._bw = pyBigWig.open(str(path), "w")
         if self._bw is None:
             raise EnhscanError(f"cannot create bigWig file {path}; check the folder is writable")
-        # maxZooms=10: zoom levels let IGV and UCSC draw a whole chromosome quickly.
-        self._bw.addHeader(list(chrom_sizes), maxZooms=10)
+        # maxZooms=10: zoom levels let IGV and UCSC draw a whole chromosome quickly. A FASTA
+        # record without bases has no place in a bigWig (readers fail on a 0-length entry).
+        self._bw.addHeader([(c, n) for c, n in chrom_sizes if n > 0], maxZooms=10)
 
     def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
         """Add intervals ``[starts[i], ends[i])`` with ``values[i]`` on ``chrom``.

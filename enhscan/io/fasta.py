@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 
 from enhscan.errors import EnhscanError
+from enhscan.io.bgzf import check_bgzf, is_gzip
 
 log = logging.getLogger(__name__)
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _TWOBIT_MAGICS = (b"\x43\x27\x41\x1a", b"\x1a\x41\x27\x43")
 
 
@@ -141,33 +141,17 @@ def open_genome(path: str | os.PathLike, index_dir: str | os.PathLike | None = N
     if head[:4] in _TWOBIT_MAGICS:
         genome: Genome = TwoBitGenome(path)
     else:
-        bgzf = head[:2] == _GZIP_MAGIC
+        bgzf = is_gzip(head)
         if bgzf:
-            _check_bgzf(path, head)
+            check_bgzf(path, head)
             with gzip.open(path, "rb") as handle:
                 head = handle.read(4096)
         _check_fasta_head(path, head)
         genome = FastaGenome(path, _open_faidx(path, bgzf, index_dir))
-    if not genome.lengths:
+    if not any(genome.lengths.values()):
         genome.close()
         raise EnhscanError(f"{path} holds no sequences; give a FASTA with at least one record")
     return genome
-
-
-def _check_bgzf(path: Path, head: bytes) -> None:
-    # BGZF is gzip with an extra field 'BC' in every block header (SAM spec, section 4.1).
-    is_bgzf = len(head) >= 18 and head[3] & 4 and head[12:14] == b"BC"
-    if not is_bgzf:
-        raise EnhscanError(
-            f"{path} is gzip-compressed but not with bgzip, so it cannot be read by position; "
-            f"recompress it: {_recompress_command(path)} (bgzip comes with htslib/samtools)"
-        )
-
-
-def _recompress_command(path: Path) -> str:
-    if path.suffix == ".gz":
-        return f"`gunzip {path} && bgzip {path.with_suffix('')}`"
-    return f"`zcat {path} | bgzip > {path}.bgz`"
 
 
 def _check_fasta_head(path: Path, head: bytes) -> None:
@@ -244,7 +228,10 @@ def _open_indexed(path: Path, bgzf: bool, fai: Path, gzi: Path):
             ) from None
         raise EnhscanError(f"{path}: cannot read the FASTA: {err}") from None
     except (pyfaidx.FastaIndexingError, pyfaidx.IndexNotFoundError) as err:
-        raise EnhscanError(f"{path} is not a well-formed FASTA: {err}") from None
+        raise EnhscanError(
+            f"{path} is not a well-formed FASTA: {err} (an indexed FASTA needs every line of a "
+            "sequence the same length but its last; rewrap it, e.g. `seqkit seq -w 60`)"
+        ) from None
     except ImportError:
         raise EnhscanError(
             f"{path} is bgzip-compressed; reading it needs biopython: `pip install biopython`"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from enhscan.errors import EnhscanError
 from enhscan.io.atomic import partial_path
+from enhscan.io.bgzf import check_bgzf, is_gzip
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,22 @@ def open_variants(path: str | os.PathLike) -> Iterator[VariantSource]:
     if name.endswith((".tsv", ".txt", ".csv")):
         yield VariantSource(_table_records(path), None)
         return
+    with open(path, "rb") as raw:
+        head = raw.read(18)
+    if is_gzip(head):  # htslib reads only bgzip's blocked gzip, and fails obscurely on plain
+        check_bgzf(path, head)
     import pysam
 
     # htslib's own warnings ("[W::vcf_parse] ...") would come before enhscan's one line.
     verbosity = pysam.set_verbosity(0)
     try:
         handle = pysam.VariantFile(str(path))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, NotImplementedError) as err:
         pysam.set_verbosity(verbosity)
+        why = getattr(err, "strerror", None) or "htslib cannot read a VCF header in it"
         raise EnhscanError(
-            f"{path} is not a VCF or BCF ({str(err).strip() or type(err).__name__}); give a "
-            "VCF, a bgzipped VCF, a BCF, or a chrom/pos/ref/alt table (.tsv)"
+            f"{path} is not a VCF or BCF ({why}); give a VCF, a bgzipped VCF, a BCF, or a "
+            "chrom/pos/ref/alt table (.tsv)"
         ) from None
     try:
         yield VariantSource(_vcf_records(handle, path.name), str(handle.header))

@@ -439,9 +439,12 @@ def score_shards(
         times.write_wait += time.perf_counter() - finishing
     except ShardError as err:
         saver.abandon()
+        stopped = f"process {procs.rank} stopped on {err} ({type(err.cause).__name__})"
+        done = len(store.done())
+        if not done and procs.world == 1:  # the caller removes the empty store
+            raise EnhscanError(f"{stopped}; no shard was finished, so none is kept") from err
         raise EnhscanError(
-            f"process {procs.rank} stopped on {err} ({type(err.cause).__name__}); the "
-            f"{len(store.done())} finished shards are kept in {store.folder}: rerun with "
+            f"{stopped}; the {done} finished shards are kept in {store.folder}: rerun with "
             "--resume to continue"
         ) from err
     except BaseException:

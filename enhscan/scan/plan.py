@@ -82,6 +82,8 @@ def _read_regions(path: str | None, genome: Genome) -> BedIntervals | None:
     if path is None:
         return None
     regions = read_bed(path, genome.lengths)
+    if not regions.count and not regions.unmatched:
+        raise EnhscanError(f"--regions {path} holds no intervals; give a BED of regions to scan")
     if regions.unmatched:
         names = ", ".join(sorted(regions.unmatched))
         if not regions.count:

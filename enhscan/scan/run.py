@@ -21,7 +21,7 @@ from pathlib import Path
 from enhscan.backend import ComputeOptions
 from enhscan.engine import WindowScorer, resolve_backend
 from enhscan.errors import EnhscanError
-from enhscan.io.atomic import write_json
+from enhscan.io.atomic import make_output_folder, write_json
 from enhscan.io.bed import BedIntervals
 from enhscan.io.fasta import Genome, open_genome
 from enhscan.model.folder import Classifier, load_classifier
@@ -90,16 +90,21 @@ def scan_genome(
         scan = _start(procs, stack, genome_path, out_dir, classifier, settings, store)
         scan_began = time.time()
         pending = [s for s in scan.shards if s.index not in set(scan.done)]
-        stages = score_shards(
-            scan.genome,
-            scan.plan,
-            pending[procs.rank :: procs.world],
-            scan.scorer,
-            store,
-            scan.spec,
-            settings.run,
-            procs,
-        )
+        try:
+            stages = score_shards(
+                scan.genome,
+                scan.plan,
+                pending[procs.rank :: procs.world],
+                scan.scorer,
+                store,
+                scan.spec,
+                settings.run,
+                procs,
+            )
+        except BaseException:
+            if procs.world == 1:  # others may still be writing shards into a shared store
+                store.remove_if_empty()
+            raise
         procs.wait_for_everyone()
         if not procs.is_main:
             return None
@@ -133,13 +138,22 @@ def _start(procs, stack, genome_path, out_dir, classifier, settings, store) -> _
         identity = scan_identity(
             scan.genome, classifier, scan.plan, scan.spec, scan.scorer.backend, settings.run
         )
-        make_output(out_dir)
+        make_output_folder(out_dir)
         scan.done = open_store(store, identity, settings.run)
         return scan.scorer.backend.as_options(settings.compute.device), scan.done
 
     compute, done = procs.on_main(on_main)
     if procs.is_main:
         scan = decided["scan"]
+        if scan.spec.stride > scan.spec.window:
+            log.warning(
+                "the stride (%d bp) is larger than the window (%d bp): the bases between "
+                "windows are not scored and the track has gaps; use --stride %d or less to "
+                "cover every base",
+                scan.spec.stride,
+                scan.spec.window,
+                scan.spec.window,
+            )
         for chrom in scan.plan.too_short:
             log.warning(
                 "%s (%d bp) is shorter than one window; not scored",
@@ -235,16 +249,6 @@ def check_output(out_dir: str | os.PathLike, force: bool) -> Path:
     return out_dir
 
 
-def make_output(out_dir: Path) -> None:
-    """Create the output folder (once the inputs have been checked)."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise EnhscanError(f"cannot create output folder {out_dir}: {err.strerror}") from None
-    if not os.access(out_dir, os.W_OK):
-        raise EnhscanError(f"output folder {out_dir} is not writable; choose another --out")
-
-
 def load_scorer(
     model: str | os.PathLike | Classifier,
     compute: ComputeOptions,
@@ -260,12 +264,15 @@ def load_scorer(
 
 def _warn_empirical(classifier: Classifier, calling) -> None:
     """Say that the scan's own scores made the null, louder when it called a lot."""
+    from enhscan.model.null import load_null
+
     where = classifier.path or "the model"
-    log.warning(
-        "%s has no background null: p-values come from the scan's own scores (an empirical "
-        "null); store one with `enhscan calibrate MODEL --genome REF.fa`",
-        where,
-    )
+    if load_null(classifier.path, classifier.identity) is None:  # else _null_of said why not
+        log.warning(
+            "%s has no background null: p-values come from the scan's own scores (an "
+            "empirical null); store one with `enhscan calibrate MODEL --genome REF.fa`",
+            where,
+        )
     share = calling.windows_called / max(calling.significance.m, 1)
     if calling.rule.kind == "fdr" and share > 0.05:
         log.warning(

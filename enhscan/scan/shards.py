@@ -196,6 +196,15 @@ class ShardStore:
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    def remove_if_empty(self) -> bool:
+        """Remove the store if no shard was finished: a run stopped before its first shard
+        leaves nothing to resume, and nothing that would stand in a fresh start's way.
+        Whether it was removed."""
+        if self.exists() and not self.done():
+            self.remove()
+            return True
+        return False
+
 
 def describe(shard: Shard) -> str:
     """'chr2 windows 0-19,999' (or 'scaffold_7 window 3 to scaffold_90 window 0') for

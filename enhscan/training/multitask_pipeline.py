@@ -44,6 +44,7 @@ from enhscan.model.folder import (
 )
 from enhscan.model.metadata import ANY_TASK, METADATA_NAME
 from enhscan.training.multitask import TargetOptions, read_targets
+from enhscan.training.runs import check_out_folder
 from enhscan.training.trainer import TrainSettings, both_strand_probabilities, fit
 from enhscan.versions import package_versions
 
@@ -382,12 +383,7 @@ def _chroms(genome, wanted: list[str] | None, option: str) -> list[str]:
 
 
 def _check_out(out_dir: Path, resume: bool, force: bool, main: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise EnhscanError(f"--out {out_dir} is a file; give a folder for the model")
-    if (out_dir / METADATA_NAME).exists() and not (force or resume):
-        raise EnhscanError(
-            f"{out_dir} already holds a model; use --force to replace it, or another --out"
-        )
+    check_out_folder(out_dir, resume, force, METADATA_NAME)
     if main and force and not resume and (out_dir / REPORT_DIR).exists():
         shutil.rmtree(out_dir / REPORT_DIR)
 

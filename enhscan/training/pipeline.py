@@ -47,6 +47,7 @@ from enhscan.training.auxiliary import (
     auxiliary_tasks,
 )
 from enhscan.training.multitask import TargetOptions, TaskElements
+from enhscan.training.runs import check_out_folder
 from enhscan.training.trainer import TrainResult, TrainSettings, default_learning_rate, fit
 from enhscan.versions import package_versions
 
@@ -577,13 +578,7 @@ def _write_summary(report_dir: Path, summary: dict, progress: bool) -> None:
 
 
 def _check_out(out_dir: Path, resume: bool, force: bool, main: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise EnhscanError(f"--out {out_dir} is a file; give a folder for the model")
-    if (out_dir / METADATA_NAME).exists() and not (force or resume):
-        raise EnhscanError(
-            f"{out_dir} already holds a trained model; use --force to replace it, or choose "
-            "another --out"
-        )
+    check_out_folder(out_dir, resume, force, METADATA_NAME)
     if main and force and not resume and (out_dir / REPORT_DIR).exists():
         shutil.rmtree(out_dir / REPORT_DIR)
 

@@ -34,6 +34,7 @@ from enhscan.model.metadata import METADATA_NAME, ModelMetadata
 from enhscan.sequence import count_non_acgt
 from enhscan.training import loop
 from enhscan.training.objectives import MaskedLM
+from enhscan.training.runs import check_out_folder
 from enhscan.versions import package_versions
 
 log = logging.getLogger(__name__)
@@ -185,10 +186,7 @@ def pretrain(
 
     settings = settings or PretrainSettings()
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise EnhscanError(f"--out {out_dir} is a file; give a folder")
-    if (out_dir / METADATA_NAME).exists() and not (force or resume):
-        raise EnhscanError(f"{out_dir} already holds a model; use --force, or another --out")
+    check_out_folder(out_dir, resume, force, METADATA_NAME)
     work = out_dir / "pretraining"
     loop_settings = loop.LoopSettings.taking(settings)
     accelerator = loop.make_accelerator(loop_settings)
