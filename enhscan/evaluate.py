@@ -79,6 +79,11 @@ def read_truth(positives: str, negatives: str | None, sizes: dict[str, int]) -> 
     truth.outside["conflicting_labels"] = len(labels_of) - len(unique)
     truth.regions = unique
     if not any(r[3] == 1 for r in truth.regions):
+        if truth.outside["conflicting_labels"]:
+            raise EnhscanError(
+                f"every known enhancer of {positives} on the scan is also in {negatives} (an "
+                "interval labelled both ways is left out); give --negatives of other regions"
+            )
         names = ", ".join(sorted(truth.unknown_names)[:5])
         raise EnhscanError(
             f"no known enhancer of {positives} lies on the scanned genome"

@@ -136,6 +136,13 @@ def test_truth_from_another_assembly_is_an_error(tracks, tmp_path):
     assert result.exit_code == 1 and "same assembly" in result.output
 
 
+def test_negatives_that_repeat_the_positives_are_named_as_the_cause(tracks, truth):
+    positives, _ = truth
+    args = ["evaluate", str(tracks), "--positives", str(positives), "--negatives", str(positives)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "is also in" in result.output, result.output
+
+
 def test_not_a_tracks_folder(tmp_path, truth):
     result = CliRunner().invoke(cli, ["evaluate", str(tmp_path), "--positives", str(truth[0])])
     assert result.exit_code == 1 and "enhscan genome" in result.output
