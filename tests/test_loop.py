@@ -98,7 +98,7 @@ def test_another_runs_checkpoint_is_refused(tmp_path) -> None:
     state = tmp_path / loop.CHECKPOINT / "state.json"
     saved = json.loads(state.read_text())
     state.write_text(json.dumps({**saved, "identity": {"case": "other"}}))
-    with pytest.raises(EnhscanError, match="other training settings"):
+    with pytest.raises(EnhscanError, match="made with other case;"):
         run(tmp_path, resume=True)
     del saved["identity"]
     state.write_text(json.dumps(saved))

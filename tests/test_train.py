@@ -87,7 +87,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     from enhscan.errors import EnhscanError
 
     run_fit(tmp_path, stop_after_epoch=1)
-    with pytest.raises(EnhscanError, match="other training settings"):
+    with pytest.raises(EnhscanError, match=r"made with other learning_rate \(0.002, now 0.0001\)"):
         run_fit(
             tmp_path, TrainSettings(**{**SETTINGS.__dict__, "learning_rate": 1e-4}), resume=True
         )
@@ -100,7 +100,7 @@ def test_resume_with_another_model_is_refused(tmp_path):
     wider = new_classifier("tiny", seed=0, **{**TINY, "intermediate_size": 128})
     train, train_labels = planted(128, 1)
     val, val_labels = planted(48, 2)
-    with pytest.raises(EnhscanError, match="other training settings or another model"):
+    with pytest.raises(EnhscanError, match="made with other model;"):
         fit(wider, train, train_labels, val, val_labels, SETTINGS, tmp_path, progress=False,
             resume=True)  # fmt: skip
 
@@ -197,7 +197,7 @@ def test_train_refuses_to_start_over_an_interrupted_run(tmp_path):
     out = tmp_path / "model"
     run(out / "training" / "work", stop_after_round=2)  # a real checkpoint, as Ctrl-C leaves
     result = train_cli(*COHN, "--out", str(out), *FAST, "--no-baseline", expect=1)
-    assert "holds an interrupted run (a checkpoint after 2 rounds (16 steps))" in result.output
+    assert "holds an interrupted run (the checkpoint after 2 rounds (16 steps) in" in result.output
     assert "--resume" in result.output and "--force" in result.output
     assert (out / "training" / "work" / "checkpoint" / "state.json").exists()
     train_cli(*COHN, "--out", str(out), *FAST, "--epochs", "1", "--no-baseline", "--force")
@@ -221,6 +221,15 @@ def test_optuna_search_continues_when_run_again(tmp_path):
     train_cli(*args, "--trials", "3", "--resume")
     report = json.loads((out / "training" / "metrics.json").read_text())
     assert report["search"]["trials"] == 3  # two earlier trials kept, one more run
+    import optuna
+
+    study = optuna.load_study(
+        study_name="enhscan", storage=f"sqlite:///{report['search']['storage']}"
+    )
+    tried = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(tried)) == 3  # the resumed search draws new settings, not trial 0's again
+    result = train_cli(*args, "--trials", "3", expect=1)  # finished: not an interrupted run
+    assert "already holds a trained model" in result.output
     assert set(report["search"]["best_params"]) == {
         "learning_rate",
         "batch_size",

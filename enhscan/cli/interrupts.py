@@ -40,12 +40,9 @@ def shards_hint(store) -> str:
 
 def training_hint(out: str | Path) -> str:
     """What an interrupted training kept (its last checkpoint), and how to continue it."""
-    from enhscan.training.runs import interrupted_checkpoints, rounds_done
+    from enhscan.training.runs import interrupted_work
 
-    states = interrupted_checkpoints(out)  # the newest first: the run that was going on
-    if not states:
+    kept = interrupted_work(out)  # the newest checkpoint: the run that was going on
+    if not kept:
         return "no checkpoint was written yet; run the same command again to start over"
-    return (
-        f"the checkpoint{rounds_done(states[0])} is kept in {states[0].parent}; continue "
-        f"with: {resume_command()}"
-    )
+    return f"{kept} kept; continue with: {resume_command()}"

@@ -465,15 +465,36 @@ def _resume(accelerator, checkpoint: Path, identity: dict) -> _State | None:
             f"the checkpoint in {checkpoint.parent} was written by an older enhscan; start "
             "again without --resume (with --force)"
         )
-    if saved["identity"] != json.loads(json.dumps(identity)):
+    now = json.loads(json.dumps(identity))
+    if saved["identity"] != now:
         raise EnhscanError(
-            f"the checkpoint in {checkpoint.parent} was made with other training settings or "
-            "another model; rerun with the same options, or without --resume (after removing it)"
+            f"the checkpoint in {checkpoint.parent} was made with other "
+            f"{', '.join(_differences(saved['identity'], now))}; rerun with the same options, "
+            "or start again with --force instead of --resume"
         )
     accelerator.load_state(str(checkpoint))
     state = _State(**saved["state"])
     log.info("resuming after round %d", state.round)
     return state
+
+
+def _differences(saved: dict, now: dict) -> list[str]:
+    """What differs between a checkpoint's identity and this run's, in words: a setting by
+    name and both values, or a part (data, model, processes) by name."""
+    found = []
+    for key in sorted(set(saved) | set(now)):
+        old, new = saved.get(key), now.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict) and key == "settings":
+            found += [
+                f"{name} ({old.get(name)}, now {new.get(name)})"
+                for name in sorted(set(old) | set(new))
+                if old.get(name) != new.get(name)
+            ]
+        else:
+            found.append({"data": "training data", "model": "model"}.get(key, key))
+    return found or ["settings"]
 
 
 def _save_checkpoint(accelerator, checkpoint: Path, identity: dict, state: _State) -> None:

@@ -1,5 +1,6 @@
 """Output folders of training runs: what an interrupted run left behind, and the check that
-a new run never silently replaces a finished model or an interrupted run's checkpoint.
+a new run never silently replaces a finished model or an interrupted run's work (a
+checkpoint, or a hyperparameter search's finished trials).
 
 Light on purpose (no torch): the command line reads it to say what an interrupted run kept.
 """
@@ -16,6 +17,10 @@ from enhscan.errors import EnhscanError
 _STATE_GLOB = "checkpoint*/state.json"
 
 
+#: The hyperparameter search's study (``enhscan train --trials``): its finished trials.
+_STUDY_GLOB = "optuna.db"
+
+
 def interrupted_checkpoints(out_dir: str | Path) -> list[Path]:
     """The complete checkpoints under ``out_dir`` (their ``state.json``), newest first."""
     out_dir = Path(out_dir)
@@ -23,6 +28,22 @@ def interrupted_checkpoints(out_dir: str | Path) -> list[Path]:
         return []
     states = list(out_dir.rglob(_STATE_GLOB))
     return sorted(states, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def interrupted_work(out_dir: str | Path, model_file: str | None = None) -> str | None:
+    """What an interrupted run left under ``out_dir`` to continue with ``--resume`` (its last
+    checkpoint, or a search's finished trials), in words; None if nothing. A finished run
+    keeps its search's study but no checkpoint: with ``model_file`` present, a study alone
+    is not counted."""
+    states = interrupted_checkpoints(out_dir)
+    if states:
+        return f"the checkpoint{rounds_done(states[0])} in {states[0].parent}"
+    if model_file and (Path(out_dir) / model_file).exists():
+        return None
+    studies = list(Path(out_dir).rglob(_STUDY_GLOB)) if Path(out_dir).is_dir() else []
+    if studies:
+        return f"the search's finished trials in {studies[0]}"
+    return None
 
 
 def rounds_done(state_file: Path) -> str:
@@ -46,14 +67,14 @@ def check_out_folder(out_dir: Path, resume: bool, force: bool, model_file: str) 
         raise EnhscanError(f"--out {out_dir} is a file; give a folder for the model")
     if resume or force:
         return
+    kept = interrupted_work(out_dir, model_file)  # a run stopped while finishing has both
+    if kept:
+        raise EnhscanError(
+            f"{out_dir} holds an interrupted run ({kept}); continue it with --resume, or start "
+            "again with --force"
+        )
     if (out_dir / model_file).exists():
         raise EnhscanError(
             f"{out_dir} already holds a trained model; use --force to replace it, or choose "
             "another --out"
-        )
-    states = interrupted_checkpoints(out_dir)
-    if states:
-        raise EnhscanError(
-            f"{out_dir} holds an interrupted run (a checkpoint{rounds_done(states[0])}); "
-            "continue it with --resume, or start again with --force"
         )

@@ -75,7 +75,9 @@ def search_hyperparameters(
     import optuna
 
     if not log.isEnabledFor(logging.INFO):
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # ERROR: a trial stopped by Ctrl-C or failing would print its traceback as a warning,
+        # before enhscan's own line says what happened and what is kept.
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
     work_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
         study_name="enhscan",
@@ -85,6 +87,9 @@ def search_hyperparameters(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
         load_if_exists=True,
     )
+    # A resumed study draws on from a seed of its own: the seed alone would draw again the
+    # settings its first trials already tried.
+    study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials))
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
     train_seqs, train_labels = data.training_windows()
