@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from enhscan.errors import EnhscanError
 from enhscan.model.folder import Classifier
 
 ModelLike = str | os.PathLike | Classifier | None
@@ -60,6 +61,11 @@ def score_sequences(
     from enhscan.backend import ComputeOptions
     from enhscan.scan.run import load_scorer
 
+    if isinstance(seqs, str):  # would be scored base by base
+        raise TypeError("seqs is one string: give a list of sequences, e.g. [seq]")
+    empty = [i for i, s in enumerate(seqs) if not s]
+    if empty:
+        raise EnhscanError(f"sequence {empty[0]} of seqs is empty; give DNA to score")
     classifier = load_model(model)
     _, scorer = load_scorer(classifier, ComputeOptions(device, dtype, batch_size))
     return scorer.score([s.upper() for s in seqs], rc=rc)
@@ -91,6 +97,8 @@ def scan_genome(
 
     classifier = load_model(model)
     settings.setdefault("progress", False)
+    if isinstance(settings.get("chroms"), str):  # "chr1,chr2", as on the command line
+        settings["chroms"] = [c for c in settings["chroms"].split(",") if c]
     return scan_to_files(genome, out_dir, classifier, ScanSettings.of(**settings))
 
 

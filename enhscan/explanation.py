@@ -136,6 +136,8 @@ def explain(
         procs.on_main(check)
         regions = _unique([_window(p, window, genome.lengths[p.chrom])
                            for p in _peaks(source, genome, options.top)])  # fmt: skip
+        if procs.is_main:
+            _warn_unknown_bases(genome, regions)
         _, scorer = load_scorer(classifier, compute, options.task, procs.device)
         try:
             _explain_share(procs, classifier, scorer, genome, regions, store, options)
@@ -154,6 +156,24 @@ def explain(
                    agreement, motifs, seconds, procs.world)  # fmt: skip
 
 
+def _warn_unknown_bases(genome, regions) -> None:
+    """Say which windows are more than 10% N or other non-ACGT bases: a scan skips such
+    windows, and their attributions mean little."""
+    from enhscan.sequence import count_non_acgt
+
+    unknown = [
+        r.label
+        for r in regions
+        if count_non_acgt(genome.fetch(r.peak.chrom, r.start, r.end)) > 0.1 * (r.end - r.start)
+    ]
+    if unknown:
+        log.warning(
+            "%d of %d windows are more than 10%% N or other non-ACGT bases (%s): a scan skips "
+            "such windows, and their attributions mean little",
+            len(unknown), len(regions), ", ".join(unknown[:5]) + (", ..." * (len(unknown) > 5)),
+        )  # fmt: skip
+
+
 def _check_options(options: ExplainOptions) -> None:
     from enhscan.model.metadata import ALL_TASKS
 
@@ -163,6 +183,8 @@ def _check_options(options: ExplainOptions) -> None:
         raise EnhscanError("an explanation is of one task: give one --task")
     if options.rc is not None and options.method != "ism":
         raise EnhscanError("--rc is for --method ism (gradient x input reads one strand)")
+    if options.top < 1:
+        raise EnhscanError(f"--top must be at least 1, not {options.top}")
 
 
 def _clear_old(out_dir: Path, force: bool) -> None:

@@ -24,6 +24,21 @@ def test_api_functions_match_the_engine(tmp_path, tiny_classifier, tiny_model_di
     assert enhscan.load_model(tiny_model_dir).identity.startswith("sha256:")
     record = enhscan.scan_genome(mini_fasta, tmp_path / "t", tiny_model_dir, chroms=["chr22*"])
     assert record["windows"]["scored"] > 0 and (tmp_path / "t" / "scores.bw").exists()
+    again = enhscan.scan_genome(mini_fasta, tmp_path / "u", tiny_model_dir, chroms="chr22*")
+    assert again["windows"] == record["windows"]  # one string, as on the command line
+
+
+def test_api_refuses_what_it_cannot_score(tiny_classifier, tmp_path) -> None:
+    import pytest
+
+    from enhscan.errors import EnhscanError
+
+    with pytest.raises(TypeError, match="give a list of sequences"):
+        enhscan.score_sequences("ACGT" * 250, tiny_classifier)
+    with pytest.raises(EnhscanError, match="sequence 1 of seqs is empty"):
+        enhscan.score_sequences(["ACGT" * 250, ""], tiny_classifier)
+    with pytest.raises(EnhscanError, match="--top must be at least 1"):
+        enhscan.explain(tmp_path, "genome.fa", tmp_path / "x", tiny_classifier, top=0)
 
 
 def test_import_enhscan_stays_light() -> None:

@@ -212,6 +212,20 @@ def test_two_processes_explain_as_one(tmp_path, mini_fasta, tiny_model_dir) -> N
     assert not list(tmp_path.glob(".*shards"))
 
 
+def test_a_window_of_mostly_n_is_explained_with_a_warning(
+    tmp_path, mini_fasta, tiny_model_dir, caplog
+) -> None:
+    from enhscan.explanation import ExplainOptions, explain
+
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr2\t0\t300\tnstart\nchr2\t20000\t20100\treal\n")  # chr2 opens on 10 kb of N
+    options = ExplainOptions(method="gradient", motifs=None, progress=False)
+    with caplog.at_level("WARNING", logger="enhscan.explanation"):
+        record = explain(bed, mini_fasta, tmp_path / "o", tiny_model_dir, options)
+    assert record["regions"] == 2
+    assert "1 of 2 windows are more than 10% N or other non-ACGT bases (nstart)" in caplog.text
+
+
 def test_edge_cases_found_in_review(tmp_path, mini_fasta, tiny_model_dir) -> None:
     from enhscan.explanation import ExplainOptions, _write_table, explain
     from enhscan.motifs import load_motifs, match

@@ -367,6 +367,11 @@ def test_background_of_a_full_chromosome_stays_in_its_split(tmp_path, mini_fasta
     [
         ("sequence,label\nACGTACGT,1\nACGTTTTT,1\n", "two classes"),
         ("sequence,label\nACGTACGT,1\nACGTTTTT,0\nACGTAAAA,2\n", "two classes"),
+        (
+            "sequence,label\nACGTACGTAA,1\nACGTACGTAA,0\nACGTTTTTAA,1\n",
+            "2 examples are labelled both enhancer and background",
+        ),
+        ("ACGT" * 20 + ",1\n" + "ACGA" * 20 + ",0\n", "looks like data, not a header"),
     ],
 )
 def test_bad_labels(tmp_path, content, message):

@@ -238,9 +238,13 @@ def _delimiter(path: Path, header: str) -> str:
 def _check_columns(path: Path, header: list[str], required: tuple[str, ...]) -> None:
     missing = [name for name in required if name not in header]
     if missing:
+        if any(len(name) > 40 for name in header):  # a sequence, not a column name
+            has = "its first line looks like data, not a header"
+        else:
+            has = f"it has: {', '.join(header)}"
         raise EnhscanError(
             f"{path}: the header has no {' or '.join(repr(m) for m in missing)} column "
-            f"(it has: {', '.join(header)}); name the columns {' and '.join(map(repr, required))}"
+            f"({has}); name the columns {' and '.join(map(repr, required))}"
         )
 
 

@@ -505,7 +505,15 @@ def _save_checkpoint(accelerator, checkpoint: Path, identity: dict, state: _Stat
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    # accelerate warns at every save that it "removed shared tensor" (the masked-LM decoder
+    # tied to the token embeddings); the tie is rebuilt on load, and resuming is tested exact.
+    shared = logging.getLogger("accelerate.utils.other")
+    level = shared.level
+    shared.setLevel(logging.ERROR)
+    try:
+        accelerator.save_state(str(tmp))
+    finally:
+        shared.setLevel(level)
     if accelerator.is_main_process:
         meta = {
             "identity": identity,

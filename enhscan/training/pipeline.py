@@ -135,7 +135,7 @@ def prepare_data(options: DataOptions, flank: int = 0) -> PreparedData:
         examples = _examples_from_sequences(options)
     prepare.check_two_classes(examples)
     kept, dedup = prepare.deduplicate(examples)
-    prepare.check_two_classes(kept)
+    prepare.check_two_classes(kept, dedup)
     if options.holdout_chroms:
         splits = prepare.split_by_chroms(
             kept, options.holdout_chroms, options.val_chroms, options.val_fraction, options.seed

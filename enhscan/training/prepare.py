@@ -151,9 +151,18 @@ def deduplicate(examples: Sequence[Example]) -> tuple[list[Example], dict]:
 # --- labels and splits --------------------------------------------------------------------------
 
 
-def check_two_classes(examples: Sequence[Example]) -> None:
-    """Raise EnhscanError unless ``examples`` hold both enhancers (1) and background (0)."""
+def check_two_classes(examples: Sequence[Example], dedup: dict | None = None) -> None:
+    """Raise EnhscanError unless ``examples`` hold both enhancers (1) and background (0);
+    ``dedup``, :func:`deduplicate`'s report, names labels given both ways as the cause."""
     labels = {example.label for example in examples}
+    conflicts = (dedup or {}).get("conflicting_examples", 0)
+    if conflicts and labels != {0, 1}:
+        raise EnhscanError(
+            f"{conflicts} examples are labelled both enhancer and background (the same window "
+            "among the positives and the negatives) and are left out, leaving "
+            f"{'no examples' if not labels else 'one class'}; give negatives that are not "
+            "the positives"
+        )
     if not labels:
         raise EnhscanError("no training examples; give peaks, sequences or a labelled table")
     if labels == {1}:
