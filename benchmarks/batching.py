@@ -15,7 +15,11 @@ tokenized with the real DNABERT-2 tokenizer) and prints:
   that keeps each window to itself; the last layer queries the [CLS] tokens only, as
   enhscan's does), their ratio and its range over the rounds, and how far the scores differ.
 
-    python benchmarks/batching.py [--device cpu|cuda] [--windows default=800,base=48]
+    python benchmarks/batching.py [--device cpu|cuda] [--windows small=800,base=48]
+
+The model sizes are DNABERT-2 shapes with random weights (``small``: the v1 default model's;
+``base``: DNABERT-2-117M's); the shipped default is a hybrid on one-hot bases, with no tokens
+to pad or pack.
 
 Both get the same weights, the same windows in the same groups (the scorer's batches), and
 the same dtype (fp32 on the CPU, bf16 autocast on a GPU). The packed forward builds its block
@@ -150,7 +154,7 @@ def score_packed(scorer, encoded: Sequence[np.ndarray], flex: Callable) -> np.nd
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option(
     "--windows",
-    default="default=800,base=48",
+    default="small=800,base=48",
     show_default=True,
     help="Windows timed per model size (size=count, comma-separated).",
 )
@@ -176,7 +180,7 @@ def main(
 
     from enhscan.backend import ComputeOptions, resolve_device, resolve_dtype
     from enhscan.engine import WindowScorer
-    from enhscan.model import default_model_path, load_classifier, new_classifier
+    from enhscan.model import new_classifier
 
     if not CHR20.exists():
         sys.exit(f"needs {CHR20} (the shared data folder next to the repository)")
@@ -184,8 +188,8 @@ def main(
     dtype = resolve_dtype("auto", torch_device)
     sizes = {k: int(v) for k, v in (item.split("=") for item in windows.split(","))}
     flex = torch.compile(flex_attention, dynamic=True)
-    default = load_classifier(default_model_path())
-    lengths = np.array([len(e) for e in real_windows(default.encoder, padding_windows)])
+    small = new_classifier("small", seed=0)  # every DNABERT-2 size shares the tokenizer
+    lengths = np.array([len(e) for e in real_windows(small.encoder, padding_windows)])
     print(
         f"# {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"device {torch_device}, {str(dtype).removeprefix('torch.')}\n"
@@ -209,7 +213,7 @@ def main(
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for size, count in sizes.items():
-        classifier = default if size == "default" else new_classifier(size, seed=0)
+        classifier = small if size == "small" else new_classifier(size, seed=0)
         encoded = real_windows(classifier.encoder, count)
         scorer = WindowScorer(classifier, ComputeOptions(str(torch_device), batch_size=batch_size))
         warm = encoded[: 2 * scorer.batch_size]

@@ -59,7 +59,7 @@ TRAIN_CSV = ROOT / "tests" / "data" / "cohn_sample.csv"
 #: Sizes per mode: (GPU, dry). Chosen so the whole GPU run ends within about 8 minutes.
 SIZES = {
     "scan_windows": ("default=20000,base=3000", "default=20"),
-    "batching_windows": ("default=4000,base=600", "default=16"),
+    "batching_windows": ("small=4000,base=600", "small=16"),
     "compile_windows": (20_000, 40),
     "train": (("small", "30", "16"), ("tiny", "1", "16")),  # arch, epochs, batch size
     "pretrain": (("small", "300", "64"), ("tiny", "4", "4")),  # arch, steps, batch size
