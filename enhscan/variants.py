@@ -358,13 +358,11 @@ def score_variants(
             store.remove_if_empty()
         raise
     except EnhscanError as err:
-        finished = len(store.done())
-        if not finished:
-            store.remove()  # nothing worth keeping
+        if store.remove_if_empty():  # nothing worth keeping
             raise
         raise EnhscanError(
-            f"{err}; the {finished} finished shards are kept in {store.folder} (rerun with "
-            "--resume once the cause is fixed)"
+            f"{err}; the {len(store.done())} finished shards are kept in {store.folder} (rerun "
+            "with --resume once the cause is fixed)"
         ) from None
     procs.wait_for_everyone()
     if not procs.is_main:

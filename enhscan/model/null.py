@@ -73,6 +73,11 @@ def save_null(folder: str | os.PathLike, null: BackgroundNull) -> None:
         tmp.write_text(text + "\n")
 
 
+def has_null(folder: str | os.PathLike | None) -> bool:
+    """Whether a model folder holds a background null (whether or not it fits a given scan)."""
+    return folder is not None and (Path(folder) / ARRAYS_NAME).exists()
+
+
 def load_null(
     folder: str | os.PathLike | None, identity: str | None = None
 ) -> BackgroundNull | None:
@@ -81,12 +86,10 @@ def load_null(
     Raises:
         EnhscanError: the null files are there but unreadable.
     """
-    if folder is None:
+    if not has_null(folder):
         return None
     folder = Path(folder)
     arrays_file, info_file = folder / ARRAYS_NAME, folder / INFO_NAME
-    if not arrays_file.exists():
-        return None
     try:
         with np.load(arrays_file, allow_pickle=False) as data:
             scores = {mode: np.asarray(data[mode], dtype=np.float32) for mode in STRAND_MODES}

@@ -264,10 +264,10 @@ def load_scorer(
 
 def _warn_empirical(classifier: Classifier, calling) -> None:
     """Say that the scan's own scores made the null, louder when it called a lot."""
-    from enhscan.model.null import load_null
+    from enhscan.model.null import has_null
 
     where = classifier.path or "the model"
-    if load_null(classifier.path, classifier.identity) is None:  # else _null_of said why not
+    if not has_null(classifier.path):  # else a warning already said why it was not used
         log.warning(
             "%s has no background null: p-values come from the scan's own scores (an "
             "empirical null); store one with `enhscan calibrate MODEL --genome REF.fa`",

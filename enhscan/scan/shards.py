@@ -199,11 +199,11 @@ class ShardStore:
     def remove_if_empty(self) -> bool:
         """Remove the store if no shard was finished: a run stopped before its first shard
         leaves nothing to resume, and nothing that would stand in a fresh start's way.
-        Whether it was removed."""
-        if self.exists() and not self.done():
-            self.remove()
-            return True
-        return False
+        Whether nothing is kept (no shard finished, whether or not the store was made)."""
+        if self.done():
+            return False
+        self.remove()
+        return True
 
 
 def describe(shard: Shard) -> str:

@@ -15,13 +15,11 @@ from enhscan.errors import EnhscanError
 #: A checkpoint folder holds this file once complete; ``checkpoint.partial`` and
 #: ``checkpoint.old`` (a swap cut short) count too.
 _STATE_GLOB = "checkpoint*/state.json"
-
-
 #: The hyperparameter search's study (``enhscan train --trials``): its finished trials.
 _STUDY_GLOB = "optuna.db"
 
 
-def interrupted_checkpoints(out_dir: str | Path) -> list[Path]:
+def _checkpoints(out_dir: str | Path) -> list[Path]:
     """The complete checkpoints under ``out_dir`` (their ``state.json``), newest first."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
@@ -35,9 +33,9 @@ def interrupted_work(out_dir: str | Path, model_file: str | None = None) -> str 
     checkpoint, or a search's finished trials), in words; None if nothing. A finished run
     keeps its search's study but no checkpoint: with ``model_file`` present, a study alone
     is not counted."""
-    states = interrupted_checkpoints(out_dir)
+    states = _checkpoints(out_dir)
     if states:
-        return f"the checkpoint{rounds_done(states[0])} in {states[0].parent}"
+        return f"the checkpoint{_rounds_done(states[0])} in {states[0].parent}"
     if model_file and (Path(out_dir) / model_file).exists():
         return None
     studies = list(Path(out_dir).rglob(_STUDY_GLOB)) if Path(out_dir).is_dir() else []
@@ -46,7 +44,7 @@ def interrupted_work(out_dir: str | Path, model_file: str | None = None) -> str 
     return None
 
 
-def rounds_done(state_file: Path) -> str:
+def _rounds_done(state_file: Path) -> str:
     """' after N rounds (S steps)' from a checkpoint's ``state.json``, or '' if unreadable."""
     try:
         state = json.loads(state_file.read_text())

@@ -83,12 +83,11 @@ def search_hyperparameters(
         study_name="enhscan",
         storage=f"sqlite:///{work_dir / 'optuna.db'}",
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=base.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
         load_if_exists=True,
     )
-    # A resumed study draws on from a seed of its own: the seed alone would draw again the
-    # settings its first trials already tried.
+    # Seeded by the trials already run: a resumed study seeded by --seed alone would draw
+    # again the settings its first trials tried.
     study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials))
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
